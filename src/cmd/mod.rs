@@ -1,0 +1,116 @@
+//! One thin adapter per subcommand: resolve what to act on, call the store, print.
+//! This is the only layer that writes to stdout. Data goes to stdout (a table, or
+//! one JSON object per line with `--json`); logs and errors go to stderr.
+
+pub mod claim;
+pub mod completions;
+pub mod inspect;
+pub mod trim;
+
+use std::io::{self, IsTerminal, Write};
+
+use anyhow::Context;
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::cli::StreamTarget;
+use crate::config::Settings;
+use crate::store::{self, Store};
+
+/// Connects to the configured Redis, naming the address in the error.
+pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    Ok(Store::connect(&settings.synchronization.pubsub.redis).await?)
+}
+
+/// The stream key a [`StreamTarget`] names.
+pub(crate) fn stream_of(target: &StreamTarget) -> String {
+    match (&target.stream, &target.sdk_key) {
+        (_, Some(sdk_key)) => store::stream_key(sdk_key),
+        (Some(stream), None) => stream.clone(),
+        // clap's required "target" group guarantees one of the two.
+        (None, None) => String::new(),
+    }
+}
+
+/// Writes text to stdout. A closed pipe (`| head`) surfaces as an `io::Error` of
+/// kind `BrokenPipe`, which `main` turns into a quiet exit 0.
+pub(crate) fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes one JSON object on one line.
+pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    print(&serde_json::to_string(value).context("encoding JSON output")?)
+}
+
+/// A borderless table in the style of `docker ps`, easy to read and to grep.
+pub(crate) fn table<const N: usize>(header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    table
+}
+
+/// Whether stdout is a terminal (watch mode clears the screen only then).
+pub(crate) fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
+/// A millisecond duration for humans: `850ms`, `12.5s`, `3m12s`, `2h5m`, `3d4h`.
+pub(crate) fn human_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    match ms {
+        0..1000 => format!("{ms}ms"),
+        1000..60_000 => {
+            let tenths = (ms % 1000) / 100;
+            if tenths == 0 { format!("{secs}s") } else { format!("{secs}.{tenths}s") }
+        }
+        60_000..3_600_000 => format!("{}m{}s", secs / 60, secs % 60),
+        3_600_000..86_400_000 => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d{}h", secs / 86_400, (secs % 86_400) / 3600),
+    }
+}
+
+/// Shows an optional value, `-` when absent.
+pub(crate) fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub(crate) fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/=+@%,".contains(&b));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_ms(0), "0ms");
+        assert_eq!(human_ms(999), "999ms");
+        assert_eq!(human_ms(12_500), "12.5s");
+        assert_eq!(human_ms(30_000), "30s");
+        assert_eq!(human_ms(192_000), "3m12s");
+        assert_eq!(human_ms(7_500_000), "2h5m");
+        assert_eq!(human_ms(273_600_000), "3d4h");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("stream:optimizely-sync-abc"), "stream:optimizely-sync-abc");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,760 @@
+//! The settings tree and its defaults.
+//!
+//! Every `Default` impl here is the single place where a default value is written.
+//! Serde field names are the upstream key names lowercased (the loader lowercases the
+//! keys it reads, which is how upstream's case-insensitive keys are matched).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_yaml_ng::Value;
+
+/// Stands in for a secret in `Debug` output: `"***"` when set, `""` when empty.
+struct Secret<'a>(&'a str);
+
+impl fmt::Debug for Secret<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"***\"")
+        }
+    }
+}
+
+/// A list of secrets in `Debug` output: one `"***"` per entry.
+struct Secrets<'a>(&'a [String]);
+
+impl fmt::Debug for Secrets<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|s| Secret(s)))
+            .finish()
+    }
+}
+
+/// Replaces a non-empty secret by `***` (for printing settings).
+fn mask(secret: &mut String) {
+    if !secret.is_empty() {
+        "***".clone_into(secret);
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// All settings of `agentctl`, with the upstream Agent's key names and defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Author reported by `/info` (`author`).
+    pub author: String,
+    /// Service name reported by `/info` (`name`).
+    pub name: String,
+    /// SDK keys whose datafiles are fetched at start-up (`sdkKeys`).
+    #[serde(rename = "sdkkeys")]
+    pub sdk_keys: Vec<String>,
+    /// Logging (`log.*`).
+    pub log: Log,
+    /// HTTP server behaviour shared by all listeners (`server.*`).
+    pub server: Server,
+    /// The public API listener (`api.*`).
+    pub api: Api,
+    /// The admin listener: health, info, metrics (`admin.*`).
+    pub admin: Admin,
+    /// The webhook listener (`webhook.*`).
+    pub webhook: Webhook,
+    /// Datafile, event and decision-client behaviour (`client.*`).
+    pub client: Client,
+    /// Go runtime profiling knobs, accepted for compatibility (`runtime.*`).
+    pub runtime: Runtime,
+    /// Synchronisation between instances through Redis (`synchronization.*`).
+    pub synchronization: Synchronization,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            author: "Optimizely Inc.".to_owned(),
+            name: "optimizely".to_owned(),
+            sdk_keys: Vec::new(),
+            log: Log::default(),
+            server: Server::default(),
+            api: Api::default(),
+            admin: Admin::default(),
+            webhook: Webhook::default(),
+            client: Client::default(),
+            runtime: Runtime::default(),
+            synchronization: Synchronization::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// A copy in which every non-empty secret (Redis credentials, HMAC secrets,
+    /// client secrets, webhook secrets) is replaced by `***`, for printing.
+    pub fn redacted(&self) -> Settings {
+        let mut out = self.clone();
+        let redis = &mut out.synchronization.pubsub.redis;
+        mask(&mut redis.auth_token);
+        mask(&mut redis.redis_secret);
+        mask(&mut redis.password);
+        for auth in [&mut out.api.auth, &mut out.admin.auth] {
+            auth.hmac_secrets.iter_mut().for_each(mask);
+            for client in &mut auth.clients {
+                client.secrets.iter_mut().for_each(mask);
+            }
+        }
+        for project in out.webhook.projects.values_mut() {
+            mask(&mut project.secret);
+        }
+        out
+    }
+}
+
+/// Logging settings (`log.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Log {
+    /// Minimum level: `trace`, `debug`, `info`, `warn` or `error` (lowercased by the loader).
+    pub level: String,
+    /// Human-readable console output instead of JSON lines.
+    pub pretty: bool,
+    /// Whether SDK keys may appear in log lines (`includeSdkKey`).
+    #[serde(rename = "includesdkkey")]
+    pub include_sdk_key: bool,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".to_owned(),
+            pretty: false,
+            include_sdk_key: true,
+        }
+    }
+}
+
+/// HTTP server settings shared by the API, admin and webhook listeners (`server.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Server {
+    /// Address the listeners bind to.
+    pub host: String,
+    /// Accepted `Host` header values (`allowedHosts`).
+    #[serde(rename = "allowedhosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Maximum time to read a request (`readTimeout`).
+    #[serde(rename = "readtimeout", with = "crate::config::duration")]
+    pub read_timeout: Duration,
+    /// Maximum time to write a response (`writeTimeout`); long-lived SSE streams need more.
+    #[serde(rename = "writetimeout", with = "crate::config::duration")]
+    pub write_timeout: Duration,
+    /// Path of the health endpoint on the admin listener (`healthCheckPath`).
+    #[serde(rename = "healthcheckpath")]
+    pub health_check_path: String,
+    /// TLS certificate file (PEM); TLS is on when this and `key_file` are set (`certFile`).
+    #[serde(rename = "certfile")]
+    pub cert_file: String,
+    /// TLS private key file (PEM) (`keyFile`).
+    #[serde(rename = "keyfile")]
+    pub key_file: String,
+    /// TLS cipher suites to refuse (`disabledCiphers`).
+    #[serde(rename = "disabledciphers")]
+    pub disabled_ciphers: Vec<String>,
+    /// Limits for batch requests (`batchRequests`).
+    #[serde(rename = "batchrequests")]
+    pub batch_requests: BatchRequests,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            host: "127.0.0.1".to_owned(),
+            allowed_hosts: strings(&["localhost"]),
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
+            health_check_path: "/health".to_owned(),
+            cert_file: String::new(),
+            key_file: String::new(),
+            disabled_ciphers: Vec::new(),
+            batch_requests: BatchRequests::default(),
+        }
+    }
+}
+
+/// Limits for batch requests (`server.batchRequests.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BatchRequests {
+    /// Operations of one batch run concurrently (`maxConcurrency`).
+    #[serde(rename = "maxconcurrency")]
+    pub max_concurrency: usize,
+    /// Maximum operations in one batch (`operationsLimit`).
+    #[serde(rename = "operationslimit")]
+    pub operations_limit: usize,
+}
+
+impl Default for BatchRequests {
+    fn default() -> Self {
+        BatchRequests {
+            max_concurrency: 10,
+            operations_limit: 500,
+        }
+    }
+}
+
+/// The public API listener (`api.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Api {
+    /// TCP port, as a string like upstream (validated as 0-65535).
+    pub port: String,
+    /// Maximum simultaneous connections, 0 = unlimited (`maxConns`).
+    #[serde(rename = "maxconns")]
+    pub max_conns: usize,
+    /// Serve `/v1/notifications/event-stream` (`enableNotifications`).
+    #[serde(rename = "enablenotifications")]
+    pub enable_notifications: bool,
+    /// Serve `/v1/override` (`enableOverrides`).
+    #[serde(rename = "enableoverrides")]
+    pub enable_overrides: bool,
+    /// CORS policy (`cors`).
+    pub cors: Cors,
+    /// Authentication of API requests (`auth`).
+    pub auth: Auth,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            port: "8080".to_owned(),
+            max_conns: 0,
+            enable_notifications: false,
+            enable_overrides: false,
+            cors: Cors::default(),
+            auth: Auth::default(),
+        }
+    }
+}
+
+/// CORS policy of the API listener (`api.cors.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Cors {
+    /// Allowed origins (`allowedOrigins`).
+    #[serde(rename = "allowedorigins")]
+    pub allowed_origins: Vec<String>,
+    /// Allowed methods (`allowedMethods`).
+    #[serde(rename = "allowedmethods")]
+    pub allowed_methods: Vec<String>,
+    /// Allowed request headers (`allowedHeaders`).
+    #[serde(rename = "allowedheaders")]
+    pub allowed_headers: Vec<String>,
+    /// Response headers exposed to scripts (`exposedHeaders`).
+    #[serde(rename = "exposedheaders")]
+    pub exposed_headers: Vec<String>,
+    /// Whether credentials are allowed (`allowedCredentials`).
+    #[serde(rename = "allowedcredentials")]
+    pub allowed_credentials: bool,
+    /// Preflight cache lifetime in seconds (`maxAge`).
+    #[serde(rename = "maxage")]
+    pub max_age: u64,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            allowed_origins: strings(&["*"]),
+            allowed_methods: strings(&["HEAD", "GET", "POST", "OPTIONS"]),
+            allowed_headers: strings(&["*"]),
+            exposed_headers: Vec::new(),
+            allowed_credentials: false,
+            max_age: 300,
+        }
+    }
+}
+
+/// Authentication settings of the API or admin listener (`api.auth.*`, `admin.auth.*`).
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Auth {
+    /// Lifetime of issued tokens, 0 = auth disabled.
+    #[serde(with = "crate::config::duration")]
+    pub ttl: Duration,
+    /// HMAC secrets used to sign and verify tokens (`hmacSecrets`); secret.
+    #[serde(rename = "hmacsecrets")]
+    pub hmac_secrets: Vec<String>,
+    /// JWKS document to verify tokens against (`jwksURL`).
+    #[serde(rename = "jwksurl")]
+    pub jwks_url: String,
+    /// How often the JWKS document is refetched (`jwksUpdateInterval`).
+    #[serde(rename = "jwksupdateinterval", with = "crate::config::duration")]
+    pub jwks_update_interval: Duration,
+    /// Clients allowed to obtain tokens.
+    pub clients: Vec<AuthClient>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            ttl: Duration::ZERO,
+            hmac_secrets: Vec::new(),
+            jwks_url: String::new(),
+            jwks_update_interval: Duration::ZERO,
+            clients: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("ttl", &self.ttl)
+            .field("hmac_secrets", &Secrets(&self.hmac_secrets))
+            .field("jwks_url", &self.jwks_url)
+            .field("jwks_update_interval", &self.jwks_update_interval)
+            .field("clients", &self.clients)
+            .finish()
+    }
+}
+
+/// One client allowed to obtain tokens (`auth.clients[*]`).
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthClient {
+    /// Client id.
+    pub id: String,
+    /// Client secrets; secret.
+    pub secrets: Vec<String>,
+    /// SDK keys this client may use (`sdkKeys`).
+    #[serde(rename = "sdkkeys")]
+    pub sdk_keys: Vec<String>,
+}
+
+impl fmt::Debug for AuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthClient")
+            .field("id", &self.id)
+            .field("secrets", &Secrets(&self.secrets))
+            .field("sdk_keys", &self.sdk_keys)
+            .finish()
+    }
+}
+
+/// The admin listener (`admin.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Admin {
+    /// TCP port, as a string like upstream (validated as 0-65535).
+    pub port: String,
+    /// `/metrics` format (`metricsType`): `""` or `"prometheus"` for Prometheus text,
+    /// `"expvar"` for upstream's JSON (lowercased by the loader).
+    #[serde(rename = "metricstype")]
+    pub metrics_type: String,
+    /// Authentication of admin requests.
+    pub auth: Auth,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            port: "8088".to_owned(),
+            metrics_type: String::new(),
+            auth: Auth::default(),
+        }
+    }
+}
+
+/// The webhook listener (`webhook.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Webhook {
+    /// TCP port, as a string like upstream (validated as 0-65535).
+    pub port: String,
+    /// Per project id: which SDK keys to refresh and how to check the signature.
+    #[serde(deserialize_with = "project_map")]
+    pub projects: BTreeMap<i64, WebhookProject>,
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Webhook {
+            port: "8089".to_owned(),
+            projects: BTreeMap::new(),
+        }
+    }
+}
+
+/// A project id written either as a YAML integer or as a string of digits.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct ProjectId(i64);
+
+impl<'de> Deserialize<'de> for ProjectId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl serde::de::Visitor<'_> for IdVisitor {
+            type Value = ProjectId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a numeric project id")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ProjectId, E> {
+                Ok(ProjectId(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ProjectId, E> {
+                i64::try_from(v)
+                    .map(ProjectId)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ProjectId, E> {
+                v.trim()
+                    .parse()
+                    .map(ProjectId)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+fn project_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<i64, WebhookProject>, D::Error> {
+    let map = BTreeMap::<ProjectId, WebhookProject>::deserialize(deserializer)?;
+    Ok(map.into_iter().map(|(id, p)| (id.0, p)).collect())
+}
+
+/// Webhook settings of one project (`webhook.projects.<id>.*`).
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct WebhookProject {
+    /// SDK keys whose datafiles are refreshed when this project's webhook fires (`sdkKeys`).
+    #[serde(rename = "sdkkeys")]
+    pub sdk_keys: Vec<String>,
+    /// Shared secret for the `X-Hub-Signature` HMAC; secret.
+    pub secret: String,
+    /// Accept requests without checking the signature (`skipSignatureCheck`).
+    #[serde(rename = "skipsignaturecheck")]
+    pub skip_signature_check: bool,
+}
+
+impl fmt::Debug for WebhookProject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookProject")
+            .field("sdk_keys", &self.sdk_keys)
+            .field("secret", &Secret(&self.secret))
+            .field("skip_signature_check", &self.skip_signature_check)
+            .finish()
+    }
+}
+
+/// Datafile, event and decision-client settings (`client.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Client {
+    /// How often datafiles are refetched (`pollingInterval`).
+    #[serde(rename = "pollinginterval", with = "crate::config::duration")]
+    pub polling_interval: Duration,
+    /// Events per dispatched batch (`batchSize`).
+    #[serde(rename = "batchsize")]
+    pub batch_size: usize,
+    /// Events buffered before new ones are dropped (`queueSize`).
+    #[serde(rename = "queuesize")]
+    pub queue_size: usize,
+    /// Longest time an event waits before its batch is sent (`flushInterval`).
+    #[serde(rename = "flushinterval", with = "crate::config::duration")]
+    pub flush_interval: Duration,
+    /// Datafile URL; `%s` is replaced by the SDK key (`datafileURLTemplate`).
+    #[serde(rename = "datafileurltemplate")]
+    pub datafile_url_template: String,
+    /// Where event batches are sent, empty = nowhere (`eventURL`).
+    #[serde(rename = "eventurl")]
+    pub event_url: String,
+    /// Pattern an SDK key must match (`sdkKeyRegex`).
+    #[serde(rename = "sdkkeyregex")]
+    pub sdk_key_regex: String,
+    /// User profile service plugins (`userProfileService`).
+    #[serde(rename = "userprofileservice")]
+    pub user_profile_service: UserProfileService,
+    /// ODP settings (`odp`).
+    pub odp: Odp,
+    /// Contextual multi-armed bandit settings (`cmab`).
+    pub cmab: Cmab,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client {
+            polling_interval: Duration::from_secs(60),
+            batch_size: 10,
+            queue_size: 1000,
+            flush_interval: Duration::from_secs(30),
+            datafile_url_template: "https://cdn.optimizely.com/datafiles/%s.json".to_owned(),
+            event_url: "https://logx.optimizely.com/v1/events".to_owned(),
+            sdk_key_regex: r"^\w+(:\w+)?$".to_owned(),
+            user_profile_service: UserProfileService::default(),
+            odp: Odp::default(),
+            cmab: Cmab::default(),
+        }
+    }
+}
+
+/// User profile service plugins (`client.userProfileService.*`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct UserProfileService {
+    /// Name of the service used by default, empty = none.
+    pub default: String,
+    /// Free-form per-service settings, keyed by service name.
+    pub services: BTreeMap<String, Value>,
+}
+
+/// ODP settings (`client.odp.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Odp {
+    /// Turn ODP off.
+    pub disable: bool,
+    /// Timeout of an ODP event request (`eventsRequestTimeout`).
+    #[serde(rename = "eventsrequesttimeout", with = "crate::config::duration")]
+    pub events_request_timeout: Duration,
+    /// How often ODP events are flushed (`eventsFlushInterval`).
+    #[serde(rename = "eventsflushinterval", with = "crate::config::duration")]
+    pub events_flush_interval: Duration,
+    /// Timeout of a segments request (`segmentsRequestTimeout`).
+    #[serde(rename = "segmentsrequesttimeout", with = "crate::config::duration")]
+    pub segments_request_timeout: Duration,
+    /// Free-form segments cache plugin settings (`segmentsCache`).
+    #[serde(rename = "segmentscache")]
+    pub segments_cache: BTreeMap<String, Value>,
+}
+
+impl Default for Odp {
+    fn default() -> Self {
+        Odp {
+            disable: false,
+            events_request_timeout: Duration::from_secs(10),
+            events_flush_interval: Duration::from_secs(1),
+            segments_request_timeout: Duration::from_secs(10),
+            segments_cache: BTreeMap::new(),
+        }
+    }
+}
+
+/// Contextual multi-armed bandit settings (`client.cmab.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Cmab {
+    /// Timeout of a prediction request (`requestTimeout`).
+    #[serde(rename = "requesttimeout", with = "crate::config::duration")]
+    pub request_timeout: Duration,
+    /// Prediction URL; `%s` is replaced by the rule id (`predictionEndpoint`).
+    #[serde(rename = "predictionendpoint")]
+    pub prediction_endpoint: String,
+    /// Decision cache.
+    pub cache: CmabCache,
+    /// Retries of prediction requests (`retryConfig`).
+    #[serde(rename = "retryconfig")]
+    pub retry_config: CmabRetryConfig,
+}
+
+impl Default for Cmab {
+    fn default() -> Self {
+        Cmab {
+            request_timeout: Duration::from_secs(10),
+            prediction_endpoint: "https://prediction.cmab.optimizely.com/predict/%s".to_owned(),
+            cache: CmabCache::default(),
+            retry_config: CmabRetryConfig::default(),
+        }
+    }
+}
+
+/// CMAB decision cache (`client.cmab.cache.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CmabCache {
+    /// Cache implementation (`type`), e.g. `memory`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Maximum entries.
+    pub size: usize,
+    /// Lifetime of an entry.
+    #[serde(with = "crate::config::duration")]
+    pub ttl: Duration,
+}
+
+impl Default for CmabCache {
+    fn default() -> Self {
+        CmabCache {
+            kind: "memory".to_owned(),
+            size: 1000,
+            ttl: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Retries of CMAB prediction requests (`client.cmab.retryConfig.*`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CmabRetryConfig {
+    /// Maximum retries (`maxRetries`).
+    #[serde(rename = "maxretries")]
+    pub max_retries: u32,
+    /// First backoff (`initialBackoff`).
+    #[serde(rename = "initialbackoff", with = "crate::config::duration")]
+    pub initial_backoff: Duration,
+    /// Longest backoff (`maxBackoff`).
+    #[serde(rename = "maxbackoff", with = "crate::config::duration")]
+    pub max_backoff: Duration,
+    /// Factor applied to the backoff after each retry (`backoffMultiplier`).
+    #[serde(rename = "backoffmultiplier")]
+    pub backoff_multiplier: f64,
+}
+
+impl Default for CmabRetryConfig {
+    fn default() -> Self {
+        CmabRetryConfig {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            backoff_multiplier: 2.0,
+        }
+    }
+}
+
+/// Go runtime profiling knobs, accepted for compatibility (`runtime.*`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Runtime {
+    /// Go's `runtime.SetBlockProfileRate` (`blockProfileRate`).
+    #[serde(rename = "blockprofilerate")]
+    pub block_profile_rate: i64,
+    /// Go's `runtime.SetMutexProfileFraction` (`mutexProfileFraction`).
+    #[serde(rename = "mutexprofilefraction")]
+    pub mutex_profile_fraction: i64,
+}
+
+/// Synchronisation between instances (`synchronization.*`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Synchronization {
+    /// Connection to the shared Redis (`pubsub`).
+    pub pubsub: PubSub,
+    /// Notification sync between instances.
+    pub notification: SyncFeature,
+    /// Datafile-update sync between instances.
+    pub datafile: SyncFeature,
+}
+
+/// One synchronised feature (`synchronization.notification`, `synchronization.datafile`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SyncFeature {
+    /// Turn the sync on.
+    pub enable: bool,
+    /// Transport: `redis` (auto-detect Streams or Pub/Sub by Redis version),
+    /// `redis-streams` or `redis-pubsub` (forced).
+    pub default: String,
+}
+
+impl Default for SyncFeature {
+    fn default() -> Self {
+        SyncFeature {
+            enable: false,
+            default: "redis".to_owned(),
+        }
+    }
+}
+
+/// Pub/sub back-ends (`synchronization.pubsub.*`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PubSub {
+    /// The Redis connection and Streams tuning.
+    pub redis: RedisSettings,
+}
+
+/// Redis connection and Streams tuning (`synchronization.pubsub.redis.*`).
+///
+/// `Debug` prints `"***"` for non-empty credentials.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// `host:port`, or a `redis://` / `rediss://` URL.
+    pub host: String,
+    /// Password, highest priority; secret.
+    pub auth_token: String,
+    /// Password, second priority; secret.
+    pub redis_secret: String,
+    /// Password, third priority; secret.
+    pub password: String,
+    /// Database number.
+    pub database: i64,
+    /// Most entries per publish pipeline / read.
+    pub batch_size: usize,
+    /// Longest time a partial batch waits.
+    #[serde(with = "crate::config::duration")]
+    pub flush_interval: Duration,
+    /// Most retries of a failed operation.
+    pub max_retries: u32,
+    /// First retry delay; doubles after each retry.
+    #[serde(with = "crate::config::duration")]
+    pub retry_delay: Duration,
+    /// Cap on the retry delay.
+    #[serde(with = "crate::config::duration")]
+    pub max_retry_delay: Duration,
+    /// Timeout for establishing a connection.
+    #[serde(with = "crate::config::duration")]
+    pub connection_timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            host: "localhost:6379".to_owned(),
+            auth_token: String::new(),
+            redis_secret: String::new(),
+            password: String::new(),
+            database: 0,
+            batch_size: 10,
+            flush_interval: Duration::from_secs(5),
+            max_retries: 3,
+            retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RedisSettings {
+    /// The password to use: first non-empty of `auth_token` > `redis_secret` >
+    /// `password` (env fallbacks `REDIS_PUBSUB_PASSWORD` then `REDIS_PASSWORD` are
+    /// folded into `password` by [`load`](crate::config::load) when all three are empty).
+    pub fn effective_password(&self) -> Option<&str> {
+        [&self.auth_token, &self.redis_secret, &self.password]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map(String::as_str)
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("host", &self.host)
+            .field("auth_token", &Secret(&self.auth_token))
+            .field("redis_secret", &Secret(&self.redis_secret))
+            .field("password", &Secret(&self.password))
+            .field("database", &self.database)
+            .field("batch_size", &self.batch_size)
+            .field("flush_interval", &self.flush_interval)
+            .field("max_retries", &self.max_retries)
+            .field("retry_delay", &self.retry_delay)
+            .field("max_retry_delay", &self.max_retry_delay)
+            .field("connection_timeout", &self.connection_timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,90 @@
+//! The `agentctl` binary: parse the command line, resolve settings, initialise
+//! logging, run the subcommand, and map the outcome to an exit code
+//! (0 ok or closed stdout pipe, 1 error, 2 usage).
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use agentctl::cli::{Cli, Command};
+use agentctl::{cmd, config};
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("agentctl: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let name = match &cli.command {
+        Command::Serve => Some("serve"),
+        Command::Subscribe => Some("subscribe"),
+        Command::Burst => Some("burst"),
+        _ => None,
+    };
+    if let Some(name) = name {
+        eprintln!("agentctl: `{name}` is not available yet in this build");
+        return Ok(ExitCode::from(2));
+    }
+    if let Command::Completions(args) = &cli.command {
+        cmd::completions::run(args)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let loaded = config::load(cli.global.config.as_deref(), &|key| std::env::var(key).ok())?;
+    init_tracing(cli.global.verbose);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let mut settings = loaded.settings;
+    if let Some(redis) = &cli.global.redis {
+        settings.synchronization.pubsub.redis.host = redis.clone();
+    }
+
+    // Operator commands are short-lived and mostly wait on Redis: one thread is enough.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::Inspect(args) => cmd::inspect::run(args, &settings).await,
+            Command::Trim(args) => cmd::trim::run(args, &settings).await,
+            Command::Claim(args) => cmd::claim::run(args, &settings).await,
+            Command::Serve | Command::Subscribe | Command::Burst | Command::Completions(_) => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs go to stderr; `RUST_LOG` wins, else `agentctl=info` raised by `-v`.
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("agentctl={level}")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
