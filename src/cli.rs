@@ -16,8 +16,10 @@ use crate::store::StreamId;
 /// Agent fleet (Redis Streams, Redis Pub/Sub or in-memory).
 #[derive(Debug, Parser)]
 #[command(name = "agentctl", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Configuration: defaults, then the YAML file (--config, AGENTCTL_CONFIG or \
-    ./config.yaml), then OPTIMIZELY_* environment variables, then flags.")]
+#[command(
+    after_help = "Configuration: defaults, then the YAML file (--config, AGENTCTL_CONFIG or \
+    ./config.yaml), then OPTIMIZELY_* environment variables, then flags."
+)]
 pub struct Cli {
     /// Global options shared by every subcommand.
     #[command(flatten)]

@@ -61,7 +61,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Inspect(args) => cmd::inspect::run(args, &settings).await,
             Command::Trim(args) => cmd::trim::run(args, &settings).await,
             Command::Claim(args) => cmd::claim::run(args, &settings).await,
-            Command::Serve | Command::Subscribe | Command::Burst | Command::Completions(_) => Ok(()),
+            Command::Serve | Command::Subscribe | Command::Burst | Command::Completions(_) => {
+                Ok(())
+            }
         }
     })?;
     Ok(ExitCode::SUCCESS)
@@ -74,7 +76,8 @@ fn init_tracing(verbose: u8) {
         1 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("agentctl={level}")));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("agentctl={level}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)

@@ -90,16 +90,30 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
         let entries: Vec<&StreamEntry> = claimed.iter().map(|c| &c.entry).collect();
         let deliveries = delivery_counts(&store, &key, &args.group, &args.to, &entries).await?;
         let mut poison = Vec::new();
-        for Claimed { entry, previous_owner } in claimed {
+        for Claimed {
+            entry,
+            previous_owner,
+        } in claimed
+        {
             let count = deliveries.get(&entry.id).copied();
             let id = entry.id.to_string();
-            if args.max_deliveries.zip(count).is_some_and(|(max, count)| count > max) {
+            if args
+                .max_deliveries
+                .zip(count)
+                .is_some_and(|(max, count)| count > max)
+            {
                 poison.push(entry);
             }
-            report.claimed.push(ClaimedEntry { id, previous_owner, deliveries: count });
+            report.claimed.push(ClaimedEntry {
+                id,
+                previous_owner,
+                deliveries: count,
+            });
         }
         if let Some(dead_letter) = &args.dead_letter {
-            store.dead_letter(&key, &args.group, dead_letter, &poison).await?;
+            store
+                .dead_letter(&key, &args.group, dead_letter, &poison)
+                .await?;
             report.dead_lettered = poison.iter().map(|e| e.id.to_string()).collect();
         }
     }
@@ -108,7 +122,11 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
         Some(consumer) => delete_consumer(&store, &key, args, consumer, &mut report).await?,
         None => None,
     };
-    if args.output.json { print_json(&report)? } else { print(&render(&report))? }
+    if args.output.json {
+        print_json(&report)?
+    } else {
+        print(&render(&report))?
+    }
     match refusal {
         Some(reason) => bail!(reason),
         None => Ok(()),
@@ -116,8 +134,17 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// What a real run would claim, from XPENDING (nothing changes).
-async fn dry_run(store: &Store, key: &str, args: &ClaimArgs, report: &mut ClaimReport) -> anyhow::Result<()> {
-    let query = PendingQuery { min_idle: Some(args.min_idle), consumer: args.from.clone(), ..PendingQuery::default() };
+async fn dry_run(
+    store: &Store,
+    key: &str,
+    args: &ClaimArgs,
+    report: &mut ClaimReport,
+) -> anyhow::Result<()> {
+    let query = PendingQuery {
+        min_idle: Some(args.min_idle),
+        consumer: args.from.clone(),
+        ..PendingQuery::default()
+    };
     let mut candidates = store.all_pending_entries(key, &args.group, &query).await?;
     if !args.ids.is_empty() {
         let wanted: BTreeSet<StreamId> = args.ids.iter().copied().collect();
@@ -128,7 +155,12 @@ async fn dry_run(store: &Store, key: &str, args: &ClaimArgs, report: &mut ClaimR
     if let Some(count) = args.count {
         candidates.truncate(usize::try_from(count).unwrap_or(usize::MAX));
     }
-    let existing = existing_ids(store, key, &candidates.iter().map(|e| e.id).collect::<Vec<_>>()).await?;
+    let existing = existing_ids(
+        store,
+        key,
+        &candidates.iter().map(|e| e.id).collect::<Vec<_>>(),
+    )
+    .await?;
     for entry in candidates {
         if !existing.contains(&entry.id) {
             report.deleted.push(entry.id.to_string());
@@ -145,7 +177,11 @@ async fn dry_run(store: &Store, key: &str, args: &ClaimArgs, report: &mut ClaimR
 }
 
 fn pending_to_claimed(entry: PendingEntry) -> ClaimedEntry {
-    ClaimedEntry { id: entry.id.to_string(), previous_owner: Some(entry.consumer), deliveries: Some(entry.deliveries) }
+    ClaimedEntry {
+        id: entry.id.to_string(),
+        previous_owner: Some(entry.consumer),
+        deliveries: Some(entry.deliveries),
+    }
 }
 
 /// A claimed entry (with its fields, for dead-lettering) and its owner before.
@@ -155,7 +191,12 @@ struct Claimed {
 }
 
 /// Claims for real; records deleted and skipped ids in the report.
-async fn claim(store: &Store, key: &str, args: &ClaimArgs, report: &mut ClaimReport) -> anyhow::Result<Vec<Claimed>> {
+async fn claim(
+    store: &Store,
+    key: &str,
+    args: &ClaimArgs,
+    report: &mut ClaimReport,
+) -> anyhow::Result<Vec<Claimed>> {
     let limit = args.count.unwrap_or(u64::MAX);
     if args.ids.is_empty() && args.from.is_none() {
         // The sweep: follow XAUTOCLAIM's cursor until it wraps to 0-0 or the limit.
@@ -163,9 +204,16 @@ async fn claim(store: &Store, key: &str, args: &ClaimArgs, report: &mut ClaimRep
         let mut cursor = StreamId::ZERO;
         loop {
             let want = CLAIM_BATCH.min(limit - claimed.len() as u64);
-            let step = store.autoclaim(key, &args.group, &args.to, args.min_idle, cursor, want).await?;
-            claimed.extend(step.claimed.into_iter().map(|entry| Claimed { entry, previous_owner: None }));
-            report.deleted.extend(step.deleted.iter().map(ToString::to_string));
+            let step = store
+                .autoclaim(key, &args.group, &args.to, args.min_idle, cursor, want)
+                .await?;
+            claimed.extend(step.claimed.into_iter().map(|entry| Claimed {
+                entry,
+                previous_owner: None,
+            }));
+            report
+                .deleted
+                .extend(step.deleted.iter().map(ToString::to_string));
             cursor = step.next;
             if cursor == StreamId::ZERO || claimed.len() as u64 >= limit {
                 return Ok(claimed);
@@ -175,50 +223,92 @@ async fn claim(store: &Store, key: &str, args: &ClaimArgs, report: &mut ClaimRep
     // Explicit ids, or the entries one consumer holds: XCLAIM them by id.
     let mut owners = BTreeMap::new();
     let ids: Vec<StreamId> = if args.ids.is_empty() {
-        let query = PendingQuery { min_idle: Some(args.min_idle), consumer: args.from.clone(), ..PendingQuery::default() };
+        let query = PendingQuery {
+            min_idle: Some(args.min_idle),
+            consumer: args.from.clone(),
+            ..PendingQuery::default()
+        };
         let mut owned = store.all_pending_entries(key, &args.group, &query).await?;
         owned.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        owned.into_iter().map(|e| { owners.insert(e.id, e.consumer); e.id }).collect()
+        owned
+            .into_iter()
+            .map(|e| {
+                owners.insert(e.id, e.consumer);
+                e.id
+            })
+            .collect()
     } else {
         args.ids.clone()
     };
     let mut claimed = Vec::new();
     for chunk in ids.chunks(CLAIM_BATCH as usize) {
-        for entry in store.claim_ids(key, &args.group, &args.to, args.min_idle, chunk).await? {
+        for entry in store
+            .claim_ids(key, &args.group, &args.to, args.min_idle, chunk)
+            .await?
+        {
             let previous_owner = owners.remove(&entry.id);
-            claimed.push(Claimed { entry, previous_owner });
+            claimed.push(Claimed {
+                entry,
+                previous_owner,
+            });
         }
     }
     let got: BTreeSet<StreamId> = claimed.iter().map(|c| c.entry.id).collect();
     let missing: Vec<StreamId> = ids.iter().copied().filter(|id| !got.contains(id)).collect();
     let existing = existing_ids(store, key, &missing).await?;
     for id in missing {
-        let bucket = if existing.contains(&id) { &mut report.skipped } else { &mut report.deleted };
+        let bucket = if existing.contains(&id) {
+            &mut report.skipped
+        } else {
+            &mut report.deleted
+        };
         bucket.push(id.to_string());
     }
     Ok(claimed)
 }
 
 /// The ids among `ids` that still exist in the stream.
-async fn existing_ids(store: &Store, key: &str, ids: &[StreamId]) -> anyhow::Result<BTreeSet<StreamId>> {
+async fn existing_ids(
+    store: &Store,
+    key: &str,
+    ids: &[StreamId],
+) -> anyhow::Result<BTreeSet<StreamId>> {
     if ids.is_empty() {
         return Ok(BTreeSet::new());
     }
     let mut pipe = redis::pipe();
     for id in ids {
-        pipe.cmd("XRANGE").arg(key).arg(id.to_string()).arg(id.to_string());
+        pipe.cmd("XRANGE")
+            .arg(key)
+            .arg(id.to_string())
+            .arg(id.to_string());
     }
     let found: Vec<Vec<redis::Value>> = store.pipeline(&pipe).await?;
-    Ok(ids.iter().zip(found).filter(|(_, hits)| !hits.is_empty()).map(|(id, _)| *id).collect())
+    Ok(ids
+        .iter()
+        .zip(found)
+        .filter(|(_, hits)| !hits.is_empty())
+        .map(|(id, _)| *id)
+        .collect())
 }
 
 /// Delivery counts of freshly claimed entries, read back from XPENDING.
-async fn delivery_counts(store: &Store, key: &str, group: &str, owner: &str, claimed: &[&StreamEntry]) -> anyhow::Result<BTreeMap<StreamId, u64>> {
+async fn delivery_counts(
+    store: &Store,
+    key: &str,
+    group: &str,
+    owner: &str,
+    claimed: &[&StreamEntry],
+) -> anyhow::Result<BTreeMap<StreamId, u64>> {
     let Some(first) = claimed.iter().map(|e| e.id).min() else {
         return Ok(BTreeMap::new());
     };
     let wanted: BTreeSet<StreamId> = claimed.iter().map(|e| e.id).collect();
-    let query = PendingQuery { start: Some(first), consumer: Some(owner.to_owned()), ..PendingQuery::default() };
+    let query = PendingQuery {
+        start: Some(first),
+        consumer: Some(owner.to_owned()),
+        ..PendingQuery::default()
+    };
     Ok(store
         .all_pending_entries(key, group, &query)
         .await?
@@ -229,10 +319,19 @@ async fn delivery_counts(store: &Store, key: &str, group: &str, owner: &str, cla
 }
 
 /// Deletes the consumer when it holds nothing; otherwise returns why it refused.
-async fn delete_consumer(store: &Store, key: &str, args: &ClaimArgs, consumer: &str, report: &mut ClaimReport) -> anyhow::Result<Option<String>> {
+async fn delete_consumer(
+    store: &Store,
+    key: &str,
+    args: &ClaimArgs,
+    consumer: &str,
+    report: &mut ClaimReport,
+) -> anyhow::Result<Option<String>> {
     let consumers = store.consumers(key, &args.group).await?;
     let Some(info) = consumers.iter().find(|c| c.name == consumer) else {
-        return Ok(Some(format!("consumer {consumer:?} is not in group {:?} of {key}", args.group)));
+        return Ok(Some(format!(
+            "consumer {consumer:?} is not in group {:?} of {key}",
+            args.group
+        )));
     };
     if info.pending > 0 {
         return Ok(Some(format!(
@@ -258,13 +357,28 @@ fn render(report: &ClaimReport) -> String {
         } else {
             format!("{verb}claimed")
         };
-        t.add_row([c.id.clone(), or_dash(c.previous_owner.as_deref()), or_dash(c.deliveries), outcome]);
+        t.add_row([
+            c.id.clone(),
+            or_dash(c.previous_owner.as_deref()),
+            or_dash(c.deliveries),
+            outcome,
+        ]);
     }
     for id in &report.deleted {
-        t.add_row([id.clone(), "-".to_owned(), "-".to_owned(), "deleted while pending".to_owned()]);
+        t.add_row([
+            id.clone(),
+            "-".to_owned(),
+            "-".to_owned(),
+            "deleted while pending".to_owned(),
+        ]);
     }
     for id in &report.skipped {
-        t.add_row([id.clone(), "-".to_owned(), "-".to_owned(), "not claimable".to_owned()]);
+        t.add_row([
+            id.clone(),
+            "-".to_owned(),
+            "-".to_owned(),
+            "not claimable".to_owned(),
+        ]);
     }
     let mut out = t.to_string();
     let claimed = report.claimed.len() - dead.len().min(report.claimed.len());
@@ -277,7 +391,10 @@ fn render(report: &ClaimReport) -> String {
         human_ms(report.min_idle_ms),
     ));
     if let Some(dlq) = &report.dead_letter_stream {
-        out.push_str(&format!(", {} dead-lettered to {dlq}", report.dead_lettered.len()));
+        out.push_str(&format!(
+            ", {} dead-lettered to {dlq}",
+            report.dead_lettered.len()
+        ));
     }
     if !report.deleted.is_empty() {
         out.push_str(&format!(", {} deleted while pending", report.deleted.len()));
@@ -286,7 +403,10 @@ fn render(report: &ClaimReport) -> String {
         out.push_str(&format!(", {} not claimable", report.skipped.len()));
     }
     if let Some(consumer) = &report.deleted_consumer {
-        out.push_str(&format!("\n{}deleted consumer {consumer}", if report.dry_run { "would have " } else { "" }));
+        out.push_str(&format!(
+            "\n{}deleted consumer {consumer}",
+            if report.dry_run { "would have " } else { "" }
+        ));
     }
     out
 }

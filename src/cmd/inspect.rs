@@ -8,10 +8,12 @@ use anyhow::Context;
 use redis::Value;
 use serde::Serialize;
 
-use super::{human_ms, or_dash, print, print_json, shell_quote, stream_of, table};
-use crate::cli::{DEFAULT_GROUP, InspectArgs, InspectView};
+use super::{human_ms, or_dash, print, shell_quote, stream_of, table};
+use crate::cli::{InspectArgs, InspectView};
 use crate::config::Settings;
-use crate::store::streams::{GroupInfo, PendingQuery, StreamEntry, StreamInfo, decode_groups, decode_stream_info};
+use crate::store::streams::{
+    GroupInfo, PendingQuery, StreamEntry, StreamInfo, decode_groups, decode_stream_info,
+};
 use crate::store::{self, Store, StreamId};
 
 /// Streams examined per pipelined round trip by `inspect streams`.
@@ -46,36 +48,70 @@ pub async fn run(args: &InspectArgs, settings: &Settings) -> anyhow::Result<()> 
 
 /// Gathers one snapshot of a view and renders it.
 async fn render(store: &Store, view: &InspectView, json: bool) -> anyhow::Result<String> {
-    let text = |r: anyhow::Result<String>| r;
     match view {
         InspectView::Streams { pattern } => {
-            let snap = streams(store, pattern).await?;
-            text(if json { to_json(&snap) } else { Ok(streams_table(&snap)) })
+            show(&streams(store, pattern).await?, json, streams_table)
         }
-        InspectView::Stream { target } => {
-            let snap = stream(store, &stream_of(target)).await?;
-            text(if json { to_json(&snap) } else { Ok(stream_table(&snap)) })
-        }
-        InspectView::Groups { target } => {
-            let snap = groups(store, &stream_of(target)).await?;
-            text(if json { to_json(&snap) } else { Ok(groups_table(&snap)) })
-        }
-        InspectView::Consumers { target, group, dead_after } => {
+        InspectView::Stream { target } => show(
+            &stream(store, &stream_of(target)).await?,
+            json,
+            stream_table,
+        ),
+        InspectView::Groups { target } => show(
+            &groups(store, &stream_of(target)).await?,
+            json,
+            groups_table,
+        ),
+        InspectView::Consumers {
+            target,
+            group,
+            dead_after,
+        } => {
             let snap = consumers(store, &stream_of(target), group.as_deref(), *dead_after).await?;
-            text(if json { to_json(&snap) } else { Ok(consumers_table(&snap)) })
+            show(&snap, json, consumers_table)
         }
-        InspectView::Pending { target, group, consumer, min_idle, count } => {
-            let query = PendingQuery { min_idle: None, start: None, count: *count, consumer: consumer.clone() };
+        InspectView::Pending {
+            target,
+            group,
+            consumer,
+            min_idle,
+            count,
+        } => {
+            let query = PendingQuery {
+                min_idle: None,
+                start: None,
+                count: *count,
+                consumer: consumer.clone(),
+            };
             let snap = pending(store, &stream_of(target), group, &query, *min_idle).await?;
-            text(if json { to_json(&snap) } else { Ok(pending_table(&snap)) })
+            show(&snap, json, pending_table)
         }
         InspectView::Len { target } => {
             let key = stream_of(target);
             store.require_stream(&key).await?;
             let length = store.stream_len(&key).await?;
-            let snap = LenView { stream: key, length };
-            text(if json { to_json(&snap) } else { Ok(length.to_string()) })
+            show(
+                &LenView {
+                    stream: key,
+                    length,
+                },
+                json,
+                |v| v.length.to_string(),
+            )
         }
+    }
+}
+
+/// A snapshot as one JSON line, or as its table.
+fn show<T: Serialize>(
+    snapshot: &T,
+    json: bool,
+    table: impl FnOnce(&T) -> String,
+) -> anyhow::Result<String> {
+    if json {
+        to_json(snapshot)
+    } else {
+        Ok(table(snapshot))
     }
 }
 
@@ -146,21 +182,43 @@ async fn streams(store: &Store, pattern: &str) -> anyhow::Result<StreamsView> {
         let replies: Vec<redis::RedisResult<Value>> = store.pipeline(&pipe).await?;
         let mut replies = replies.into_iter();
         for key in chunk {
-            let (Some(info), Some(groups), Some(memory)) = (replies.next(), replies.next(), replies.next()) else {
+            let (Some(info), Some(groups), Some(memory)) =
+                (replies.next(), replies.next(), replies.next())
+            else {
                 break;
             };
             // A key deleted (or retyped) between SCAN and XINFO is simply gone.
-            let (Ok(info), Ok(groups)) = (info, groups) else { continue };
+            let (Ok(info), Ok(groups)) = (info, groups) else {
+                continue;
+            };
             let info = decode_stream_info(info)?;
             let groups = decode_groups(groups)?;
-            let memory_bytes = memory.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok());
-            rows.push(stream_row(key, &info, &groups, memory_bytes, server_time_ms));
+            let memory_bytes = memory
+                .ok()
+                .and_then(|v| redis::from_redis_value::<u64>(v).ok());
+            rows.push(stream_row(
+                key,
+                &info,
+                &groups,
+                memory_bytes,
+                server_time_ms,
+            ));
         }
     }
-    Ok(StreamsView { pattern: pattern.to_owned(), server_time_ms, streams: rows })
+    Ok(StreamsView {
+        pattern: pattern.to_owned(),
+        server_time_ms,
+        streams: rows,
+    })
 }
 
-fn stream_row(key: &str, info: &StreamInfo, groups: &[GroupInfo], memory_bytes: Option<u64>, now: u64) -> StreamRow {
+fn stream_row(
+    key: &str,
+    info: &StreamInfo,
+    groups: &[GroupInfo],
+    memory_bytes: Option<u64>,
+    now: u64,
+) -> StreamRow {
     let first = info.first_entry.as_ref().map(|e| e.id);
     let last = info.last_entry.as_ref().map(|e| e.id);
     let mut max_lag = None;
@@ -209,7 +267,19 @@ fn cheap_lag_estimate(info: &StreamInfo, group: &GroupInfo) -> Option<u64> {
 }
 
 fn streams_table(view: &StreamsView) -> String {
-    let mut t = table(["STREAM", "SDK KEY", "LENGTH", "FIRST ID", "FIRST AGE", "LAST ID", "LAST AGE", "GROUPS", "PENDING", "MAX LAG", "MEMORY"]);
+    let mut t = table([
+        "STREAM",
+        "SDK KEY",
+        "LENGTH",
+        "FIRST ID",
+        "FIRST AGE",
+        "LAST ID",
+        "LAST AGE",
+        "GROUPS",
+        "PENDING",
+        "MAX LAG",
+        "MEMORY",
+    ]);
     for row in &view.streams {
         t.add_row([
             row.key.clone(),
@@ -225,7 +295,11 @@ fn streams_table(view: &StreamsView) -> String {
             or_dash(row.memory_bytes.map(human_bytes)),
         ]);
     }
-    format!("{t}\n{} stream(s) matching {}", view.streams.len(), view.pattern)
+    format!(
+        "{t}\n{} stream(s) matching {}",
+        view.streams.len(),
+        view.pattern
+    )
 }
 
 fn lag_text(lag: Option<u64>, estimated: bool) -> String {
@@ -244,7 +318,11 @@ fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes}B") } else { format!("{value:.1}{}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
 }
 
 // ---------------------------------------------------------------- stream
@@ -326,8 +404,17 @@ fn stream_table(view: &StreamView) -> String {
         e.as_ref().map_or_else(
             || "-".to_owned(),
             |e| {
-                let fields: Vec<String> = e.fields.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect();
-                format!("{} ({} ago) {}", e.id, human_ms(e.age_ms), truncate(&fields.join(" "), 120))
+                let fields: Vec<String> = e
+                    .fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                    .collect();
+                format!(
+                    "{} ({} ago) {}",
+                    e.id,
+                    human_ms(e.age_ms),
+                    truncate(&fields.join(" "), 120)
+                )
             },
         )
     };
@@ -338,9 +425,15 @@ fn stream_table(view: &StreamView) -> String {
         ("radix-tree-keys", view.radix_tree_keys.to_string()),
         ("radix-tree-nodes", view.radix_tree_nodes.to_string()),
         ("last-generated-id", view.last_generated_id.clone()),
-        ("max-deleted-entry-id", or_dash(view.max_deleted_entry_id.as_deref())),
+        (
+            "max-deleted-entry-id",
+            or_dash(view.max_deleted_entry_id.as_deref()),
+        ),
         ("entries-added", or_dash(view.entries_added)),
-        ("recorded-first-entry-id", or_dash(view.recorded_first_entry_id.as_deref())),
+        (
+            "recorded-first-entry-id",
+            or_dash(view.recorded_first_entry_id.as_deref()),
+        ),
         ("groups", view.groups.to_string()),
         ("first-entry", entry(&view.first_entry)),
         ("last-entry", entry(&view.last_entry)),
@@ -402,12 +495,23 @@ async fn groups(store: &Store, key: &str) -> anyhow::Result<GroupsView> {
     for group in store.groups(key).await? {
         let (lag, lag_estimated) = match group.lag {
             Some(lag) => (lag, false),
-            None => match cheap_lag_estimate(&info, &group) {
-                Some(lag) => (lag, true),
-                None => (store.count_between(key, Some(group.last_delivered_id), None).await?, true),
+            // Redis reports no lag when entries after the group's position were
+            // deleted; count what is left after it instead.
+            None => match info.first_entry.as_ref().map(|e| e.id) {
+                None => (0, true),
+                Some(first) if group.last_delivered_id < first => (info.length, true),
+                Some(_) => (
+                    store
+                        .count_between(key, Some(group.last_delivered_id), None)
+                        .await?,
+                    true,
+                ),
             },
         };
-        let oldest = store.first_after(key, group.last_delivered_id).await?.map(|e| e.id);
+        let oldest = store
+            .first_after(key, group.last_delivered_id)
+            .await?
+            .map(|e| e.id);
         rows.push(GroupRow {
             name: group.name,
             consumers: group.consumers,
@@ -420,11 +524,23 @@ async fn groups(store: &Store, key: &str) -> anyhow::Result<GroupsView> {
             oldest_undelivered_age_ms: oldest.map(|id| age(now, id)),
         });
     }
-    Ok(GroupsView { stream: key.to_owned(), server_time_ms: now, groups: rows })
+    Ok(GroupsView {
+        stream: key.to_owned(),
+        server_time_ms: now,
+        groups: rows,
+    })
 }
 
 fn groups_table(view: &GroupsView) -> String {
-    let mut t = table(["GROUP", "CONSUMERS", "PENDING", "LAST DELIVERED", "ENTRIES READ", "LAG", "OLDEST UNDELIVERED"]);
+    let mut t = table([
+        "GROUP",
+        "CONSUMERS",
+        "PENDING",
+        "LAST DELIVERED",
+        "ENTRIES READ",
+        "LAG",
+        "OLDEST UNDELIVERED",
+    ]);
     for g in &view.groups {
         t.add_row([
             g.name.clone(),
@@ -513,11 +629,21 @@ impl ConsumerStatus {
     }
 }
 
-async fn consumers(store: &Store, key: &str, only: Option<&str>, dead_after: Duration) -> anyhow::Result<ConsumersView> {
+async fn consumers(
+    store: &Store,
+    key: &str,
+    only: Option<&str>,
+    dead_after: Duration,
+) -> anyhow::Result<ConsumersView> {
     store.require_stream(key).await?;
     let group_names = match only {
         Some(group) => vec![store.require_group(key, group).await?.name],
-        None => store.groups(key).await?.into_iter().map(|g| g.name).collect(),
+        None => store
+            .groups(key)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect(),
     };
     let now = store.server_time_ms().await?;
     let mut rows = Vec::new();
@@ -526,13 +652,19 @@ async fn consumers(store: &Store, key: &str, only: Option<&str>, dead_after: Dur
             let pending = if consumer.pending == 0 {
                 Vec::new()
             } else {
-                let query = PendingQuery { consumer: Some(consumer.name.clone()), ..PendingQuery::default() };
+                let query = PendingQuery {
+                    consumer: Some(consumer.name.clone()),
+                    ..PendingQuery::default()
+                };
                 store.all_pending_entries(key, &group, &query).await?
             };
             let oldest = pending.first().map(|e| e.id);
             // Redis 7.2+ reports "inactive" (time since the last successful read);
             // older servers only "idle" (time since the last attempt).
-            let seen_ms = consumer.inactive_ms.and_then(|ms| u64::try_from(ms).ok()).unwrap_or(consumer.idle_ms);
+            let seen_ms = consumer
+                .inactive_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .unwrap_or(consumer.idle_ms);
             rows.push(ConsumerRow {
                 group: group.clone(),
                 name: consumer.name,
@@ -547,18 +679,36 @@ async fn consumers(store: &Store, key: &str, only: Option<&str>, dead_after: Dur
         }
     }
     let dead_after_ms = u64::try_from(dead_after.as_millis()).unwrap_or(u64::MAX);
-    Ok(ConsumersView { stream: key.to_owned(), server_time_ms: now, dead_after_ms, consumers: rows })
+    Ok(ConsumersView {
+        stream: key.to_owned(),
+        server_time_ms: now,
+        dead_after_ms,
+        consumers: rows,
+    })
 }
 
 fn consumers_table(view: &ConsumersView) -> String {
-    let mut t = table(["GROUP", "CONSUMER", "PENDING", "IDLE", "INACTIVE", "OLDEST PENDING", "MAX DELIVERIES", "STATUS"]);
+    let mut t = table([
+        "GROUP",
+        "CONSUMER",
+        "PENDING",
+        "IDLE",
+        "INACTIVE",
+        "OLDEST PENDING",
+        "MAX DELIVERIES",
+        "STATUS",
+    ]);
     for c in &view.consumers {
         t.add_row([
             c.group.clone(),
             c.name.clone(),
             c.pending.to_string(),
             human_ms(c.idle_ms),
-            or_dash(c.inactive_ms.and_then(|ms| u64::try_from(ms).ok()).map(human_ms)),
+            or_dash(
+                c.inactive_ms
+                    .and_then(|ms| u64::try_from(ms).ok())
+                    .map(human_ms),
+            ),
             match (&c.oldest_pending_id, c.oldest_pending_age_ms) {
                 (Some(id), Some(age)) => format!("{id} ({} ago)", human_ms(age)),
                 _ => "-".to_owned(),
@@ -567,7 +717,11 @@ fn consumers_table(view: &ConsumersView) -> String {
             c.status.as_str().to_owned(),
         ]);
     }
-    let dead = view.consumers.iter().filter(|c| c.status == ConsumerStatus::Dead).count();
+    let dead = view
+        .consumers
+        .iter()
+        .filter(|c| c.status == ConsumerStatus::Dead)
+        .count();
     format!(
         "{t}\n{} consumer(s) on {}, {dead} dead (idle >= {})",
         view.consumers.len(),
@@ -634,29 +788,54 @@ pub struct PendingRow {
     pub deliveries: u64,
 }
 
-async fn pending(store: &Store, key: &str, group: &str, query: &PendingQuery, min_idle: Duration) -> anyhow::Result<PendingView> {
+async fn pending(
+    store: &Store,
+    key: &str,
+    group: &str,
+    query: &PendingQuery,
+    min_idle: Duration,
+) -> anyhow::Result<PendingView> {
     store.require_stream(key).await?;
     store.require_group(key, group).await?;
     let summary = store.pending_summary(key, group).await?;
     let entries = store.pending_entries(key, group, query).await?;
-    let claimable_query = PendingQuery { min_idle: Some(min_idle), ..query.clone() };
-    let claimable = store.all_pending_entries(key, group, &claimable_query).await?;
+    let claimable_query = PendingQuery {
+        min_idle: Some(min_idle),
+        ..query.clone()
+    };
+    let claimable = store
+        .all_pending_entries(key, group, &claimable_query)
+        .await?;
     let summary = match &query.consumer {
         None => PendingSummaryView {
             count: summary.count,
             smallest_id: summary.smallest.map(|id| id.to_string()),
             largest_id: summary.largest.map(|id| id.to_string()),
-            consumers: summary.consumers.into_iter().map(|(name, pending)| ConsumerPending { name, pending }).collect(),
+            consumers: summary
+                .consumers
+                .into_iter()
+                .map(|(name, pending)| ConsumerPending { name, pending })
+                .collect(),
         },
         Some(consumer) => {
             let mine = store
-                .all_pending_entries(key, group, &PendingQuery { consumer: Some(consumer.clone()), ..PendingQuery::default() })
+                .all_pending_entries(
+                    key,
+                    group,
+                    &PendingQuery {
+                        consumer: Some(consumer.clone()),
+                        ..PendingQuery::default()
+                    },
+                )
                 .await?;
             PendingSummaryView {
                 count: mine.len() as u64,
                 smallest_id: mine.first().map(|e| e.id.to_string()),
                 largest_id: mine.last().map(|e| e.id.to_string()),
-                consumers: vec![ConsumerPending { name: consumer.clone(), pending: mine.len() as u64 }],
+                consumers: vec![ConsumerPending {
+                    name: consumer.clone(),
+                    pending: mine.len() as u64,
+                }],
             }
         }
     };
@@ -665,7 +844,13 @@ async fn pending(store: &Store, key: &str, group: &str, query: &PendingQuery, mi
     } else {
         let owners: Vec<&str> = claimable.iter().map(|e| e.consumer.as_str()).collect();
         let to = pick_claim_target(store, key, group, &owners).await?;
-        Some(claim_command(key, group, &to, min_idle, query.consumer.as_deref()))
+        Some(claim_command(
+            key,
+            group,
+            &to,
+            min_idle,
+            query.consumer.as_deref(),
+        ))
     };
     Ok(PendingView {
         stream: key.to_owned(),
@@ -675,7 +860,12 @@ async fn pending(store: &Store, key: &str, group: &str, query: &PendingQuery, mi
         summary,
         entries: entries
             .into_iter()
-            .map(|e| PendingRow { id: e.id.to_string(), consumer: e.consumer, idle_ms: e.idle_ms, deliveries: e.deliveries })
+            .map(|e| PendingRow {
+                id: e.id.to_string(),
+                consumer: e.consumer,
+                idle_ms: e.idle_ms,
+                deliveries: e.deliveries,
+            })
             .collect(),
         claimable: claimable.len() as u64,
         claim_command,
@@ -684,7 +874,12 @@ async fn pending(store: &Store, key: &str, group: &str, query: &PendingQuery, mi
 
 /// The consumer to hand stuck entries to: the most recently seen consumer of the
 /// group that owns none of them, or a fresh recovery consumer when there is none.
-async fn pick_claim_target(store: &Store, key: &str, group: &str, owners: &[&str]) -> anyhow::Result<String> {
+async fn pick_claim_target(
+    store: &Store,
+    key: &str,
+    group: &str,
+    owners: &[&str],
+) -> anyhow::Result<String> {
     let live = store
         .consumers(key, group)
         .await?
@@ -697,7 +892,13 @@ async fn pick_claim_target(store: &Store, key: &str, group: &str, owners: &[&str
 /// Consumer name suggested when no live consumer exists to take stuck entries.
 const RECOVERY_CONSUMER: &str = "agentctl-recovery";
 
-fn claim_command(key: &str, group: &str, to: &str, min_idle: Duration, from: Option<&str>) -> String {
+fn claim_command(
+    key: &str,
+    group: &str,
+    to: &str,
+    min_idle: Duration,
+    from: Option<&str>,
+) -> String {
     let mut words = vec![
         "agentctl".to_owned(),
         "claim".to_owned(),
@@ -732,22 +933,38 @@ fn pending_table(view: &PendingView) -> String {
     if !view.entries.is_empty() {
         let mut t = table(["ID", "CONSUMER", "IDLE", "DELIVERIES"]);
         for e in &view.entries {
-            t.add_row([e.id.clone(), e.consumer.clone(), human_ms(e.idle_ms), e.deliveries.to_string()]);
+            t.add_row([
+                e.id.clone(),
+                e.consumer.clone(),
+                human_ms(e.idle_ms),
+                e.deliveries.to_string(),
+            ]);
         }
         out.push_str(&format!("\n{t}\n"));
         if (view.entries.len() as u64) < s.count {
-            out.push_str(&format!("(showing {} of {}; raise --count to see more)\n", view.entries.len(), s.count));
+            out.push_str(&format!(
+                "(showing {} of {}; raise --count to see more)\n",
+                view.entries.len(),
+                s.count
+            ));
         }
     }
     match &view.claim_command {
         Some(command) => out.push_str(&format!(
             "\n{} entr{} idle for {} or more; recover {} with:\n  {command}\n",
             view.claimable,
-            if view.claimable == 1 { "y is" } else { "ies are" },
+            if view.claimable == 1 {
+                "y is"
+            } else {
+                "ies are"
+            },
             human_ms(view.min_idle_ms),
             if view.claimable == 1 { "it" } else { "them" },
         )),
-        None => out.push_str(&format!("\nno entry idle for {} or more\n", human_ms(view.min_idle_ms))),
+        None => out.push_str(&format!(
+            "\nno entry idle for {} or more\n",
+            human_ms(view.min_idle_ms)
+        )),
     }
     out
 }
@@ -770,18 +987,32 @@ mod tests {
     #[test]
     fn status_thresholds() {
         let dead_after = Duration::from_secs(300);
-        assert_eq!(ConsumerStatus::from_idle(Duration::from_secs(5), dead_after), ConsumerStatus::Active);
-        assert_eq!(ConsumerStatus::from_idle(Duration::from_secs(30), dead_after), ConsumerStatus::Idle);
-        assert_eq!(ConsumerStatus::from_idle(Duration::from_secs(300), dead_after), ConsumerStatus::Dead);
+        assert_eq!(
+            ConsumerStatus::from_idle(Duration::from_secs(5), dead_after),
+            ConsumerStatus::Active
+        );
+        assert_eq!(
+            ConsumerStatus::from_idle(Duration::from_secs(30), dead_after),
+            ConsumerStatus::Idle
+        );
+        assert_eq!(
+            ConsumerStatus::from_idle(Duration::from_secs(300), dead_after),
+            ConsumerStatus::Dead
+        );
     }
 
     #[test]
     fn claim_command_is_shell_ready() {
         assert_eq!(
-            claim_command("stream:optimizely-sync-K", "notifications", "consumer-b", Duration::from_secs(60), Some("dead one")),
+            claim_command(
+                "stream:optimizely-sync-K",
+                "notifications",
+                "consumer-b",
+                Duration::from_secs(60),
+                Some("dead one")
+            ),
             "agentctl claim stream:optimizely-sync-K --group notifications --to consumer-b --min-idle 1m --from 'dead one'"
         );
-        assert_eq!(DEFAULT_GROUP, "notifications");
     }
 
     #[test]

@@ -71,7 +71,11 @@ pub(crate) fn human_ms(ms: u64) -> String {
         0..1000 => format!("{ms}ms"),
         1000..60_000 => {
             let tenths = (ms % 1000) / 100;
-            if tenths == 0 { format!("{secs}s") } else { format!("{secs}.{tenths}s") }
+            if tenths == 0 {
+                format!("{secs}s")
+            } else {
+                format!("{secs}.{tenths}s")
+            }
         }
         60_000..3_600_000 => format!("{}m{}s", secs / 60, secs % 60),
         3_600_000..86_400_000 => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
@@ -87,8 +91,14 @@ pub(crate) fn or_dash<T: ToString>(value: Option<T>) -> String {
 /// Quotes a word for a POSIX shell when it needs it.
 pub(crate) fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/=+@%,".contains(&b));
-    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/=+@%,".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -108,7 +118,10 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(shell_quote("stream:optimizely-sync-abc"), "stream:optimizely-sync-abc");
+        assert_eq!(
+            shell_quote("stream:optimizely-sync-abc"),
+            "stream:optimizely-sync-abc"
+        );
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");

@@ -80,8 +80,17 @@ pub async fn run(args: &TrimArgs, settings: &Settings) -> anyhow::Result<()> {
     for key in keys {
         rows.push(trim_one(&store, &key, policy.resolve(now_ms), args).await?);
     }
-    let report = TrimReport { dry_run: args.dry_run, exact: args.exact, safe: args.safe, streams: rows };
-    if args.output.json { print_json(&report) } else { print(&render(&report)) }
+    let report = TrimReport {
+        dry_run: args.dry_run,
+        exact: args.exact,
+        safe: args.safe,
+        streams: rows,
+    };
+    if args.output.json {
+        print_json(&report)
+    } else {
+        print(&render(&report))
+    }
 }
 
 /// The retention rule as given on the command line.
@@ -118,16 +127,25 @@ struct SafeFloor {
 async fn safe_floor(store: &Store, key: &str) -> anyhow::Result<Option<SafeFloor>> {
     let mut floor: Option<SafeFloor> = None;
     for group in store.groups(key).await? {
-        let undelivered = group.last_delivered_id.successor().unwrap_or(group.last_delivered_id);
+        let undelivered = group
+            .last_delivered_id
+            .successor()
+            .unwrap_or(group.last_delivered_id);
         let mut candidate = SafeFloor {
             id: undelivered,
-            reason: format!("group {} has not been delivered entries after {}", group.name, group.last_delivered_id),
+            reason: format!(
+                "group {} has not been delivered entries after {}",
+                group.name, group.last_delivered_id
+            ),
         };
         if group.pending > 0
             && let Some(oldest) = store.pending_summary(key, &group.name).await?.smallest
             && oldest < candidate.id
         {
-            candidate = SafeFloor { id: oldest, reason: format!("group {} still has entry {oldest} pending", group.name) };
+            candidate = SafeFloor {
+                id: oldest,
+                reason: format!("group {} still has entry {oldest} pending", group.name),
+            };
         }
         if floor.as_ref().is_none_or(|f| candidate.id < f.id) {
             floor = Some(candidate);
@@ -136,7 +154,12 @@ async fn safe_floor(store: &Store, key: &str) -> anyhow::Result<Option<SafeFloor
     Ok(floor)
 }
 
-async fn trim_one(store: &Store, key: &str, to: TrimTo, args: &TrimArgs) -> anyhow::Result<TrimRow> {
+async fn trim_one(
+    store: &Store,
+    key: &str,
+    to: TrimTo,
+    args: &TrimArgs,
+) -> anyhow::Result<TrimRow> {
     let length_before = store.stream_len(key).await?;
     let mut held_back = 0;
     let mut held_back_reason = None;
@@ -149,7 +172,9 @@ async fn trim_one(store: &Store, key: &str, to: TrimTo, args: &TrimArgs) -> anyh
         match (requested, safe_floor(store, key).await?) {
             (None, _) => None,
             (Some(id), Some(floor)) if floor.id < id => {
-                held_back = store.count_between(key, Some(prev(floor.id)), Some(id)).await?;
+                held_back = store
+                    .count_between(key, Some(prev(floor.id)), Some(id))
+                    .await?;
                 held_back_reason = Some(floor.reason);
                 Some(TrimTo::MinId(floor.id))
             }
@@ -178,8 +203,20 @@ async fn trim_one(store: &Store, key: &str, to: TrimTo, args: &TrimArgs) -> anyh
     } else {
         store.trim(key, to, args.exact).await?
     };
-    let length_after = if args.dry_run { length_before.saturating_sub(removed) } else { store.stream_len(key).await? };
-    Ok(TrimRow { stream: key.to_owned(), command, length_before, length_after, removed, held_back, held_back_reason })
+    let length_after = if args.dry_run {
+        length_before.saturating_sub(removed)
+    } else {
+        store.stream_len(key).await?
+    };
+    Ok(TrimRow {
+        stream: key.to_owned(),
+        command,
+        length_before,
+        length_after,
+        removed,
+        held_back,
+        held_back_reason,
+    })
 }
 
 /// The id just below `id` as an exclusive lower bound for counting `id..`.
@@ -213,7 +250,12 @@ fn render(report: &TrimReport) -> String {
     let mut out = t.to_string();
     for row in &report.streams {
         if let Some(reason) = &row.held_back_reason {
-            out.push_str(&format!("\n{}: kept {} entr{} because {reason}", row.stream, row.held_back, if row.held_back == 1 { "y" } else { "ies" }));
+            out.push_str(&format!(
+                "\n{}: kept {} entr{} because {reason}",
+                row.stream,
+                row.held_back,
+                if row.held_back == 1 { "y" } else { "ies" }
+            ));
         }
     }
     let removed: u64 = report.streams.iter().map(|r| r.removed).sum();
@@ -234,8 +276,14 @@ mod tests {
 
     #[test]
     fn max_age_is_relative_to_the_server_clock() {
-        assert_eq!(Policy::MaxAge(Duration::from_secs(60)).resolve(1_000_000), TrimTo::MinId(StreamId::new(940_000, 0)));
-        assert_eq!(Policy::MaxAge(Duration::from_secs(60)).resolve(5), TrimTo::MinId(StreamId::ZERO));
+        assert_eq!(
+            Policy::MaxAge(Duration::from_secs(60)).resolve(1_000_000),
+            TrimTo::MinId(StreamId::new(940_000, 0))
+        );
+        assert_eq!(
+            Policy::MaxAge(Duration::from_secs(60)).resolve(5),
+            TrimTo::MinId(StreamId::ZERO)
+        );
         assert_eq!(Policy::MaxLen(7).resolve(1), TrimTo::MaxLen(7));
     }
 
@@ -244,6 +292,9 @@ mod tests {
         assert_eq!(prev(StreamId::new(5, 3)), StreamId::new(5, 2));
         assert_eq!(prev(StreamId::new(5, 0)), StreamId::new(4, u64::MAX));
         assert_eq!(describe(TrimTo::MaxLen(3), false), "MAXLEN ~ 3");
-        assert_eq!(describe(TrimTo::MinId(StreamId::new(9, 1)), true), "MINID = 9-1");
+        assert_eq!(
+            describe(TrimTo::MinId(StreamId::new(9, 1)), true),
+            "MINID = 9-1"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Go-style durations (`500ms`, `1.5s`, `2h45m`, `0`), as the upstream Agent's
 //! configuration writes them.
 //!
-//! [`parse`] and [`format`] convert between text and [`Duration`]; [`serialize`] and
+//! [`parse`] and [`format`](fn@format) convert between text and [`Duration`]; [`serialize`] and
 //! [`deserialize`] make the module usable as `#[serde(with = "crate::config::duration")]`.
 
 use std::fmt;
@@ -24,7 +24,7 @@ const NANOS_PER_HOUR: u128 = 60 * NANOS_PER_MIN;
 const UNITS: [(&str, u128); 8] = [
     ("ns", 1),
     ("us", NANOS_PER_MICRO),
-    ("\u{b5}s", NANOS_PER_MICRO), // micro sign
+    ("\u{b5}s", NANOS_PER_MICRO),  // micro sign
     ("\u{3bc}s", NANOS_PER_MICRO), // Greek small letter mu
     ("ms", NANOS_PER_MILLI),
     ("s", NANOS_PER_SEC),
@@ -185,7 +185,7 @@ fn with_fraction(value: u128, unit: u128, suffix: &str) -> String {
     format!("{whole}.{}{suffix}", digits.trim_end_matches('0'))
 }
 
-/// Serde helper: writes the duration as the string [`format`] produces.
+/// Serde helper: writes the duration as the string [`format`](fn@format) produces.
 pub fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&format(*d))
 }
@@ -240,6 +240,7 @@ impl Visitor<'_> for DurationVisitor {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

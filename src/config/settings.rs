@@ -4,6 +4,7 @@
 //! Serde field names are the upstream key names lowercased (the loader lowercases the
 //! keys it reads, which is how upstream's case-insensitive keys are matched).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -39,6 +40,25 @@ impl fmt::Debug for Secrets<'_> {
 fn mask(secret: &mut String) {
     if !secret.is_empty() {
         "***".clone_into(secret);
+    }
+}
+
+/// A `redis://user:password@host` URL with the password replaced by `***`; other
+/// host strings unchanged.
+fn url_without_password(host: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = host.find("://") else {
+        return Cow::Borrowed(host);
+    };
+    let start = scheme_end + 3;
+    let end = host[start..].find('/').map_or(host.len(), |i| start + i);
+    let Some(at) = host[start..end].rfind('@').map(|i| start + i) else {
+        return Cow::Borrowed(host);
+    };
+    match host[start..at].split_once(':') {
+        Some((user, password)) if !password.is_empty() => {
+            Cow::Owned(format!("{}{user}:***{}", &host[..start], &host[at..]))
+        }
+        _ => Cow::Borrowed(host),
     }
 }
 
@@ -99,6 +119,7 @@ impl Settings {
     pub fn redacted(&self) -> Settings {
         let mut out = self.clone();
         let redis = &mut out.synchronization.pubsub.redis;
+        redis.host = url_without_password(&redis.host).into_owned();
         mask(&mut redis.auth_token);
         mask(&mut redis.redis_secret);
         mask(&mut redis.password);
@@ -399,7 +420,7 @@ impl<'de> Deserialize<'de> for ProjectId {
         impl serde::de::Visitor<'_> for IdVisitor {
             type Value = ProjectId;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a numeric project id")
+                f.write_str(super::tree::EXPECTED_PROJECT_ID)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ProjectId, E> {
                 Ok(ProjectId(v))
@@ -744,7 +765,7 @@ impl RedisSettings {
 impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSettings")
-            .field("host", &self.host)
+            .field("host", &url_without_password(&self.host))
             .field("auth_token", &Secret(&self.auth_token))
             .field("redis_secret", &Secret(&self.redis_secret))
             .field("password", &Secret(&self.password))
@@ -756,5 +777,37 @@ impl fmt::Debug for RedisSettings {
             .field("max_retry_delay", &self.max_retry_delay)
             .field("connection_timeout", &self.connection_timeout)
             .finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_masked() {
+        let table = [
+            ("localhost:6379", "localhost:6379"),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+            ("redis://user@h:6379", "redis://user@h:6379"),
+            ("redis://:pw@h:6379/1", "redis://:***@h:6379/1"),
+            ("rediss://user:p@ss@h:6380", "rediss://user:***@h:6380"),
+            ("redis://user:@h", "redis://user:@h"),
+        ];
+        for (host, want) in table {
+            assert_eq!(url_without_password(host), want, "{host}");
+        }
+        let redis = RedisSettings {
+            host: "redis://u:topsecret@h:1".to_owned(),
+            ..RedisSettings::default()
+        };
+        assert!(!format!("{redis:?}").contains("topsecret"));
+        let mut settings = Settings::default();
+        settings.synchronization.pubsub.redis = redis;
+        assert_eq!(
+            settings.redacted().synchronization.pubsub.redis.host,
+            "redis://u:***@h:1"
+        );
     }
 }

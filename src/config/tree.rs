@@ -75,6 +75,9 @@ const SECRET_KEYS: &[&str] = &[
 /// What an error shows instead of a secret value.
 pub(crate) const REDACTED: &str = "<redacted>";
 
+/// The expected-value phrase for a webhook project id (a mapping key).
+pub(crate) const EXPECTED_PROJECT_ID: &str = "a numeric project id";
+
 /// The expected-value phrase for booleans, in files and in the environment.
 pub(crate) const EXPECTED_BOOL: &str = "a boolean (1, 0, true, false)";
 
@@ -182,6 +185,19 @@ impl KeyPath {
     /// The lowercased path, used as a lookup key: `api.enablenotifications`.
     pub(crate) fn lower(&self) -> String {
         self.render(false)
+    }
+
+    /// The last segment, as text (`None` for the root).
+    pub(crate) fn last(&self) -> Option<String> {
+        self.0.last().map(|seg| match seg {
+            Seg::Key(key) => key.clone(),
+            Seg::Index(index) => index.to_string(),
+        })
+    }
+
+    /// The parent path (the root's parent is the root).
+    pub(crate) fn parent(&self) -> KeyPath {
+        KeyPath(self.0[..self.0.len().saturating_sub(1)].to_vec())
     }
 
     /// This path and each of its ancestors, longest first, in [`lower`](Self::lower) form.
@@ -341,7 +357,9 @@ pub(crate) fn coerce_tree(value: &mut Value, defaults: &Value) -> Result<(), Bad
                 let Value::Mapping(map) = value else {
                     return Ok(()); // deserialisation reports the wrong type
                 };
-                map.retain(|k, v| !(v.is_null() && k.as_str().is_some_and(|k| schema.contains_key(k))));
+                map.retain(|k, v| {
+                    !(v.is_null() && k.as_str().is_some_and(|k| schema.contains_key(k)))
+                });
                 for (key, child) in map.iter_mut() {
                     let Some(key) = key.as_str() else { continue };
                     let Some(child_default) = schema.get(key) else {
@@ -454,7 +472,10 @@ fn env_leaves(defaults: &Value) -> Vec<(KeyPath, &Value)> {
 
 /// The environment variable that overrides the key at `path`.
 pub(crate) fn env_var_name(path: &KeyPath) -> String {
-    format!("OPTIMIZELY_{}", path.lower().replace('.', "_").to_uppercase())
+    format!(
+        "OPTIMIZELY_{}",
+        path.lower().replace('.', "_").to_uppercase()
+    )
 }
 
 /// An environment variable whose value cannot take the type of its key.
@@ -507,15 +528,14 @@ fn insert(root: &mut Value, path: &KeyPath, value: Value) -> bool {
         let Value::Mapping(map) = node else {
             return false;
         };
-        node = map
-            .entry(Value::String(key.clone()))
-            .or_insert(Value::Null);
+        node = map.entry(Value::String(key.clone())).or_insert(Value::Null);
     }
     *node = value;
     true
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -525,16 +545,25 @@ mod tests {
 
     #[test]
     fn every_spelling_names_a_real_key() {
-        let leaves: Vec<String> = env_leaves(&defaults())
-            .into_iter()
-            .map(|(p, _)| p.lower())
-            .collect();
+        fn keys(value: &Value, out: &mut Vec<String>) {
+            if let Value::Mapping(map) = value {
+                for (k, v) in map {
+                    out.push(k.as_str().unwrap().to_owned());
+                    keys(v, out);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        keys(&defaults(), &mut all);
+        // Keys of list items and map values, absent from the (empty) defaults.
+        let project = crate::config::WebhookProject::default();
+        keys(&serde_yaml_ng::to_value(project).unwrap(), &mut all);
+        let client = crate::config::AuthClient::default();
+        keys(&serde_yaml_ng::to_value(client).unwrap(), &mut all);
         for spelling in SPELLINGS {
             let lower = spelling.to_lowercase();
             assert!(
-                leaves
-                    .iter()
-                    .any(|l| l.split('.').any(|seg| seg == lower)),
+                all.contains(&lower),
                 "{spelling} is not a key of the settings"
             );
         }

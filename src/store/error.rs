@@ -56,7 +56,10 @@ pub enum Error {
         actual: String,
     },
     /// The stream has no such consumer group.
-    #[error("stream {key:?} has no consumer group {group:?} (groups: {})", list_or_none(existing))]
+    #[error(
+        "stream {key:?} has no consumer group {group:?} (groups: {})",
+        list_or_none(existing)
+    )]
     NoSuchGroup {
         /// The stream.
         key: String,
@@ -78,9 +81,16 @@ pub enum Error {
 impl Error {
     pub(crate) fn command(command: &str, addr: &str, source: RedisError) -> Self {
         if source.is_connection_refusal() || source.is_connection_dropped() || source.is_timeout() {
-            return Self::Connect { addr: addr.to_owned(), source };
+            return Self::Connect {
+                addr: addr.to_owned(),
+                source,
+            };
         }
-        Self::Command { command: command.to_owned(), addr: addr.to_owned(), source }
+        Self::Command {
+            command: command.to_owned(),
+            addr: addr.to_owned(),
+            source,
+        }
     }
 
     /// Whether the cause is that Redis is unreachable (as opposed to a bad request).
@@ -96,5 +106,9 @@ fn describe(err: &RedisError) -> String {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }

@@ -44,7 +44,9 @@ impl FromStr for StreamId {
 
     /// Accepts `<ms>-<seq>` or a bare `<ms>` (meaning `<ms>-0`), as XTRIM MINID does.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("invalid stream id {text:?}: expected <ms>-<seq> or <ms>, e.g. 1700000000000-0");
+        let bad = || {
+            format!("invalid stream id {text:?}: expected <ms>-<seq> or <ms>, e.g. 1700000000000-0")
+        };
         let (ms, seq) = match text.split_once('-') {
             Some((ms, seq)) => (ms, seq),
             None => (text, "0"),
@@ -69,13 +71,26 @@ mod tests {
         let a: StreamId = "9-0".parse().unwrap();
         let b: StreamId = "10-0".parse().unwrap();
         assert!(a < b);
-        assert_eq!("1700000000000".parse::<StreamId>().unwrap(), StreamId::new(1_700_000_000_000, 0));
+        assert_eq!(
+            "1700000000000".parse::<StreamId>().unwrap(),
+            StreamId::new(1_700_000_000_000, 0)
+        );
         assert_eq!(StreamId::new(5, 7).to_string(), "5-7");
     }
 
     #[test]
     fn rejects_malformed_ids() {
-        for bad in ["", "-", "1-", "-1", "a-1", "1-2-3", "1.5-0", " 1-0", "99999999999999999999-0"] {
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            "1.5-0",
+            " 1-0",
+            "99999999999999999999-0",
+        ] {
             assert!(bad.parse::<StreamId>().is_err(), "{bad:?} accepted");
         }
     }
@@ -83,7 +98,10 @@ mod tests {
     #[test]
     fn successor_carries_into_ms() {
         assert_eq!(StreamId::new(1, 1).successor(), Some(StreamId::new(1, 2)));
-        assert_eq!(StreamId::new(1, u64::MAX).successor(), Some(StreamId::new(2, 0)));
+        assert_eq!(
+            StreamId::new(1, u64::MAX).successor(),
+            Some(StreamId::new(2, 0))
+        );
         assert_eq!(StreamId::new(u64::MAX, u64::MAX).successor(), None);
     }
 }

@@ -33,7 +33,9 @@ pub fn stream_key(sdk_key: &str) -> String {
 
 /// The SDK key of a notification stream key, when it follows the naming scheme.
 pub fn sdk_key_of(stream: &str) -> Option<&str> {
-    stream.strip_prefix(STREAM_PREFIX).filter(|key| !key.is_empty())
+    stream
+        .strip_prefix(STREAM_PREFIX)
+        .filter(|key| !key.is_empty())
 }
 
 const STREAM_PREFIX: &str = "stream:optimizely-sync-";
@@ -48,7 +50,9 @@ pub struct Target {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("addr", &self.display).finish_non_exhaustive()
+        f.debug_struct("Target")
+            .field("addr", &self.display)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +76,9 @@ impl Target {
                 invalid("expected redis://[user:pass@]host:port/db or rediss://…".to_owned())
             })?;
             let has_db = !matches!(url.path(), "" | "/");
-            let info = url.into_connection_info().map_err(|e| invalid(e.to_string()))?;
+            let info = url
+                .into_connection_info()
+                .map_err(|e| invalid(e.to_string()))?;
             (info, has_db)
         } else {
             let (name, port) = split_host_port(host).map_err(invalid)?;
@@ -118,11 +124,15 @@ fn split_host_port(text: &str) -> Result<(String, u16), String> {
         return Err(format!("empty address: {expected}"));
     }
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(|| format!("unclosed '[': {expected}"))?;
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("unclosed '[': {expected}"))?;
         (host, after.strip_prefix(':'))
     } else {
         match text.rsplit_once(':') {
-            Some((host, _)) if host.contains(':') => return Err(format!("write IPv6 addresses as [addr]:port: {expected}")),
+            Some((host, _)) if host.contains(':') => {
+                return Err(format!("write IPv6 addresses as [addr]:port: {expected}"));
+            }
             Some((host, port)) => (host, Some(port)),
             None => (text, None),
         }
@@ -207,7 +217,10 @@ impl Store {
         }
         let conn = self
             .policy
-            .run(|| self.client.get_multiplexed_async_connection_with_config(&self.config))
+            .run(|| {
+                self.client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+            })
             .await
             .map_err(|source| Error::Connect {
                 addr: self.target.display.clone(),
@@ -220,7 +233,9 @@ impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
         // A poisoned lock only means another thread panicked while swapping the
         // connection handle; the Option inside is still valid.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs one command with the retry policy; a dropped connection is replaced
@@ -232,8 +247,11 @@ impl Store {
     /// is not retryable or retries are exhausted.
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
         let name = command_name(cmd);
-        self.run(&name, |mut conn| async move { cmd.query_async(&mut conn).await })
-            .await
+        self.run(
+            &name,
+            |mut conn| async move { cmd.query_async(&mut conn).await },
+        )
+        .await
     }
 
     /// Sends a pipeline in one round trip, with the same retry rules as [`Store::query`].
@@ -241,9 +259,14 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`]; an error reply to any command fails the whole pipeline.
-    pub async fn pipeline<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, Error> {
-        self.run("pipeline", |mut conn| async move { pipe.query_async(&mut conn).await })
-            .await
+    pub async fn pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, Error> {
+        self.run("pipeline", |mut conn| async move {
+            pipe.query_async(&mut conn).await
+        })
+        .await
     }
 
     async fn run<T, F, Fut>(&self, name: &str, op: F) -> Result<T, Error>
@@ -299,8 +322,10 @@ fn command_name(cmd: &redis::Cmd) -> String {
     cmd.args_iter()
         .next()
         .and_then(|arg| match arg {
-            redis::Arg::Simple(bytes) => std::str::from_utf8(bytes).ok().map(str::to_ascii_uppercase),
-            redis::Arg::Cursor => None,
+            redis::Arg::Simple(bytes) => {
+                std::str::from_utf8(bytes).ok().map(str::to_ascii_uppercase)
+            }
+            _ => None,
         })
         .unwrap_or_else(|| "command".to_owned())
 }
@@ -310,17 +335,30 @@ mod tests {
     use super::*;
 
     fn settings(host: &str) -> RedisSettings {
-        let mut s = crate::config::Settings::default().synchronization.pubsub.redis;
+        let mut s = crate::config::Settings::default()
+            .synchronization
+            .pubsub
+            .redis;
         s.host = host.to_owned();
         s
     }
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(split_host_port("localhost:6380").unwrap(), ("localhost".into(), 6380));
-        assert_eq!(split_host_port("redis.svc").unwrap(), ("redis.svc".into(), 6379));
+        assert_eq!(
+            split_host_port("localhost:6380").unwrap(),
+            ("localhost".into(), 6380)
+        );
+        assert_eq!(
+            split_host_port("redis.svc").unwrap(),
+            ("redis.svc".into(), 6379)
+        );
         assert_eq!(split_host_port("[::1]:7000").unwrap(), ("::1".into(), 7000));
-        assert!(split_host_port("host:99999").unwrap_err().contains("invalid port"));
+        assert!(
+            split_host_port("host:99999")
+                .unwrap_err()
+                .contains("invalid port")
+        );
         assert!(split_host_port("::1:6379").is_err());
         assert!(split_host_port(":6379").is_err());
     }
@@ -353,7 +391,9 @@ mod tests {
 
     #[test]
     fn bad_urls_are_reported_without_password() {
-        let err = Target::from_settings(&settings("redis://u:hunter2@:x/0")).unwrap_err().to_string();
+        let err = Target::from_settings(&settings("redis://u:hunter2@:x/0"))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("u:***"), "{err}");
     }

@@ -32,7 +32,9 @@ impl RetryPolicy {
     /// The delay before retry number `attempt` (1-based): `initial * 2^(attempt-1)`,
     /// capped at `max`.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)
     }
 
@@ -111,7 +113,9 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert!(is_retryable(&io_error(std::io::ErrorKind::ConnectionRefused)));
+        assert!(is_retryable(&io_error(
+            std::io::ErrorKind::ConnectionRefused
+        )));
         assert!(is_retryable(&io_error(std::io::ErrorKind::ConnectionReset)));
         assert!(is_retryable(&io_error(std::io::ErrorKind::BrokenPipe)));
         assert!(is_retryable(&io_error(std::io::ErrorKind::TimedOut)));
@@ -127,8 +131,14 @@ mod tests {
         }
         assert!(!is_retryable(&server(ServerErrorKind::ResponseError)));
         assert!(!is_retryable(&server(ServerErrorKind::NoPerm)));
-        assert!(!is_retryable(&RedisError::from((ErrorKind::AuthenticationFailed, "auth"))));
-        assert!(!is_retryable(&RedisError::from((ErrorKind::UnexpectedReturnType, "type"))));
+        assert!(!is_retryable(&RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "auth"
+        ))));
+        assert!(!is_retryable(&RedisError::from((
+            ErrorKind::UnexpectedReturnType,
+            "type"
+        ))));
     }
 
     #[tokio::test(start_paused = true)]
@@ -152,7 +162,12 @@ mod tests {
         let result: Result<(), _> = policy()
             .run(|| {
                 calls.fetch_add(1, Ordering::SeqCst);
-                async { Err(RedisError::from((ErrorKind::AuthenticationFailed, "bad password"))) }
+                async {
+                    Err(RedisError::from((
+                        ErrorKind::AuthenticationFailed,
+                        "bad password",
+                    )))
+                }
             })
             .await;
         assert!(result.is_err());

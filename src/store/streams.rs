@@ -167,7 +167,14 @@ pub fn xtrim_cmd(key: &str, to: TrimTo, exact: bool) -> Cmd {
 }
 
 /// `XAUTOCLAIM key group consumer min-idle start COUNT n`.
-pub fn xautoclaim_cmd(key: &str, group: &str, consumer: &str, min_idle: Duration, start: StreamId, count: u64) -> Cmd {
+pub fn xautoclaim_cmd(
+    key: &str,
+    group: &str,
+    consumer: &str,
+    min_idle: Duration,
+    start: StreamId,
+    count: u64,
+) -> Cmd {
     let mut cmd = redis::cmd("XAUTOCLAIM");
     cmd.arg(key)
         .arg(group)
@@ -180,7 +187,13 @@ pub fn xautoclaim_cmd(key: &str, group: &str, consumer: &str, min_idle: Duration
 }
 
 /// `XCLAIM key group consumer min-idle id…`.
-pub fn xclaim_cmd(key: &str, group: &str, consumer: &str, min_idle: Duration, ids: &[StreamId]) -> Cmd {
+pub fn xclaim_cmd(
+    key: &str,
+    group: &str,
+    consumer: &str,
+    min_idle: Duration,
+    ids: &[StreamId],
+) -> Cmd {
     let mut cmd = redis::cmd("XCLAIM");
     cmd.arg(key).arg(group).arg(consumer).arg(to_ms(min_idle));
     for id in ids {
@@ -192,7 +205,11 @@ pub fn xclaim_cmd(key: &str, group: &str, consumer: &str, min_idle: Duration, id
 /// `SCAN cursor MATCH pattern COUNT n [TYPE stream]` (TYPE needs Redis >= 6).
 pub fn scan_cmd(cursor: u64, pattern: &str, with_type: bool) -> Cmd {
     let mut cmd = redis::cmd("SCAN");
-    cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(SCAN_COUNT);
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT);
     if with_type {
         cmd.arg("TYPE").arg("stream");
     }
@@ -218,7 +235,8 @@ pub(crate) fn decode_entry(what: &str, value: Value) -> Result<StreamEntry, Erro
     let mut fields = Vec::with_capacity(flat.len() / 2);
     let mut iter = flat.into_iter();
     while let (Some(name), Some(value)) = (iter.next(), iter.next()) {
-        let name = text(&name).ok_or_else(|| decode_error(what, "field name is not text".to_owned()))?;
+        let name =
+            text(&name).ok_or_else(|| decode_error(what, "field name is not text".to_owned()))?;
         fields.push((name, text(&value).unwrap_or_default()));
     }
     Ok(StreamEntry { id, fields })
@@ -295,7 +313,11 @@ fn decode_consumers(value: Value) -> Result<Vec<ConsumerInfo>, Error> {
 fn decode_pending_summary(value: Value) -> Result<PendingSummary, Error> {
     const WHAT: &str = "XPENDING";
     let mut parts = array(WHAT, value)?.into_iter();
-    let count = parts.next().as_ref().and_then(int).and_then(|v| u64::try_from(v).ok());
+    let count = parts
+        .next()
+        .as_ref()
+        .and_then(int)
+        .and_then(|v| u64::try_from(v).ok());
     let count = count.ok_or_else(|| decode_error(WHAT, "missing count".to_owned()))?;
     let opt_id = |v: Option<Value>| match v {
         None | Some(Value::Nil) => Ok(None),
@@ -310,12 +332,22 @@ fn decode_pending_summary(value: Value) -> Result<PendingSummary, Error> {
             .map(|pair| {
                 let mut pair = array(WHAT, pair)?.into_iter();
                 let name = pair.next().as_ref().and_then(text);
-                let n = pair.next().as_ref().and_then(int).and_then(|v| u64::try_from(v).ok());
-                name.zip(n).ok_or_else(|| decode_error(WHAT, "bad consumer pair".to_owned()))
+                let n = pair
+                    .next()
+                    .as_ref()
+                    .and_then(int)
+                    .and_then(|v| u64::try_from(v).ok());
+                name.zip(n)
+                    .ok_or_else(|| decode_error(WHAT, "bad consumer pair".to_owned()))
             })
             .collect::<Result<_, Error>>()?,
     };
-    Ok(PendingSummary { count, smallest, largest, consumers })
+    Ok(PendingSummary {
+        count,
+        smallest,
+        largest,
+        consumers,
+    })
 }
 
 fn decode_pending_entries(value: Value) -> Result<Vec<PendingEntry>, Error> {
@@ -324,14 +356,18 @@ fn decode_pending_entries(value: Value) -> Result<Vec<PendingEntry>, Error> {
         .into_iter()
         .map(|item| {
             let parts = array(WHAT, item)?;
-            let [raw_id, consumer, idle, deliveries] = <[Value; 4]>::try_from(parts)
-                .map_err(|_| decode_error(WHAT, "expected [id, consumer, idle, deliveries]".to_owned()))?;
+            let [raw_id, consumer, idle, deliveries] =
+                <[Value; 4]>::try_from(parts).map_err(|_| {
+                    decode_error(WHAT, "expected [id, consumer, idle, deliveries]".to_owned())
+                })?;
             let number = |v: &Value| int(v).and_then(|n| u64::try_from(n).ok());
             Ok(PendingEntry {
                 id: id(WHAT, &raw_id)?,
-                consumer: text(&consumer).ok_or_else(|| decode_error(WHAT, "consumer is not text".to_owned()))?,
+                consumer: text(&consumer)
+                    .ok_or_else(|| decode_error(WHAT, "consumer is not text".to_owned()))?,
                 idle_ms: number(&idle).ok_or_else(|| decode_error(WHAT, "bad idle".to_owned()))?,
-                deliveries: number(&deliveries).ok_or_else(|| decode_error(WHAT, "bad delivery count".to_owned()))?,
+                deliveries: number(&deliveries)
+                    .ok_or_else(|| decode_error(WHAT, "bad delivery count".to_owned()))?,
             })
         })
         .collect()
@@ -357,8 +393,13 @@ impl Store {
         let kind: String = self.query(redis::cmd("TYPE").arg(key)).await?;
         match kind.as_str() {
             "stream" => Ok(()),
-            "none" => Err(Error::NoSuchStream { key: key.to_owned() }),
-            _ => Err(Error::WrongType { key: key.to_owned(), actual: kind }),
+            "none" => Err(Error::NoSuchStream {
+                key: key.to_owned(),
+            }),
+            _ => Err(Error::WrongType {
+                key: key.to_owned(),
+                actual: kind,
+            }),
         }
     }
 
@@ -373,7 +414,11 @@ impl Store {
         groups
             .into_iter()
             .find(|g| g.name == group)
-            .ok_or_else(|| Error::NoSuchGroup { key: key.to_owned(), group: group.to_owned(), existing: names })
+            .ok_or_else(|| Error::NoSuchGroup {
+                key: key.to_owned(),
+                group: group.to_owned(),
+                existing: names,
+            })
     }
 
     /// XLEN.
@@ -391,7 +436,10 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`].
     pub async fn stream_info(&self, key: &str) -> Result<StreamInfo, Error> {
-        decode_stream_info(self.query(redis::cmd("XINFO").arg("STREAM").arg(key)).await?)
+        decode_stream_info(
+            self.query(redis::cmd("XINFO").arg("STREAM").arg(key))
+                .await?,
+        )
     }
 
     /// XINFO GROUPS.
@@ -400,7 +448,10 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`].
     pub async fn groups(&self, key: &str) -> Result<Vec<GroupInfo>, Error> {
-        decode_groups(self.query(redis::cmd("XINFO").arg("GROUPS").arg(key)).await?)
+        decode_groups(
+            self.query(redis::cmd("XINFO").arg("GROUPS").arg(key))
+                .await?,
+        )
     }
 
     /// XINFO CONSUMERS.
@@ -409,7 +460,10 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`].
     pub async fn consumers(&self, key: &str, group: &str) -> Result<Vec<ConsumerInfo>, Error> {
-        decode_consumers(self.query(redis::cmd("XINFO").arg("CONSUMERS").arg(key).arg(group)).await?)
+        decode_consumers(
+            self.query(redis::cmd("XINFO").arg("CONSUMERS").arg(key).arg(group))
+                .await?,
+        )
     }
 
     /// XPENDING summary form.
@@ -418,7 +472,10 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`].
     pub async fn pending_summary(&self, key: &str, group: &str) -> Result<PendingSummary, Error> {
-        decode_pending_summary(self.query(redis::cmd("XPENDING").arg(key).arg(group)).await?)
+        decode_pending_summary(
+            self.query(redis::cmd("XPENDING").arg(key).arg(group))
+                .await?,
+        )
     }
 
     /// XPENDING extended form.
@@ -426,7 +483,12 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`], or [`Error::Decode`].
-    pub async fn pending_entries(&self, key: &str, group: &str, query: &PendingQuery) -> Result<Vec<PendingEntry>, Error> {
+    pub async fn pending_entries(
+        &self,
+        key: &str,
+        group: &str,
+        query: &PendingQuery,
+    ) -> Result<Vec<PendingEntry>, Error> {
         decode_pending_entries(self.query(&xpending_cmd(key, group, query)).await?)
     }
 
@@ -435,9 +497,17 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::pending_entries`].
-    pub async fn all_pending_entries(&self, key: &str, group: &str, query: &PendingQuery) -> Result<Vec<PendingEntry>, Error> {
+    pub async fn all_pending_entries(
+        &self,
+        key: &str,
+        group: &str,
+        query: &PendingQuery,
+    ) -> Result<Vec<PendingEntry>, Error> {
         let mut all = Vec::new();
-        let mut page = PendingQuery { count: RANGE_PAGE, ..query.clone() };
+        let mut page = PendingQuery {
+            count: RANGE_PAGE,
+            ..query.clone()
+        };
         loop {
             let batch = self.pending_entries(key, group, &page).await?;
             let done = (batch.len() as u64) < RANGE_PAGE;
@@ -456,12 +526,17 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`].
-    pub async fn scan_streams(&self, pattern: &str, version: RedisVersion) -> Result<Vec<String>, Error> {
+    pub async fn scan_streams(
+        &self,
+        pattern: &str,
+        version: RedisVersion,
+    ) -> Result<Vec<String>, Error> {
         let with_type = version.major >= 6;
         let mut keys = Vec::new();
         let mut cursor = 0u64;
         loop {
-            let (next, batch): (u64, Vec<String>) = self.query(&scan_cmd(cursor, pattern, with_type)).await?;
+            let (next, batch): (u64, Vec<String>) =
+                self.query(&scan_cmd(cursor, pattern, with_type)).await?;
             keys.extend(batch);
             cursor = next;
             if cursor == 0 {
@@ -476,7 +551,12 @@ impl Store {
                 pipe.cmd("TYPE").arg(key);
             }
             let types: Vec<String> = self.pipeline(&pipe).await?;
-            keys = keys.into_iter().zip(types).filter(|(_, t)| t == "stream").map(|(k, _)| k).collect();
+            keys = keys
+                .into_iter()
+                .zip(types)
+                .filter(|(_, t)| t == "stream")
+                .map(|(k, _)| k)
+                .collect();
         }
         Ok(keys)
     }
@@ -486,8 +566,23 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`], or [`Error::Decode`].
-    pub async fn range(&self, key: &str, start: &str, end: &str, count: u64) -> Result<Vec<StreamEntry>, Error> {
-        let reply = self.query(redis::cmd("XRANGE").arg(key).arg(start).arg(end).arg("COUNT").arg(count)).await?;
+    pub async fn range(
+        &self,
+        key: &str,
+        start: &str,
+        end: &str,
+        count: u64,
+    ) -> Result<Vec<StreamEntry>, Error> {
+        let reply = self
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(key)
+                    .arg(start)
+                    .arg(end)
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
         decode_entries("XRANGE", reply)
     }
 
@@ -496,8 +591,16 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::range`].
-    pub async fn first_after(&self, key: &str, after: StreamId) -> Result<Option<StreamEntry>, Error> {
-        Ok(self.range(key, &format!("({after}"), "+", 1).await?.into_iter().next())
+    pub async fn first_after(
+        &self,
+        key: &str,
+        after: StreamId,
+    ) -> Result<Option<StreamEntry>, Error> {
+        Ok(self
+            .range(key, &format!("({after}"), "+", 1)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Counts the entries with `after < id < before` (either bound optional) by
@@ -506,7 +609,12 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::range`].
-    pub async fn count_between(&self, key: &str, after: Option<StreamId>, before: Option<StreamId>) -> Result<u64, Error> {
+    pub async fn count_between(
+        &self,
+        key: &str,
+        after: Option<StreamId>,
+        before: Option<StreamId>,
+    ) -> Result<u64, Error> {
         let end = match before {
             Some(before) => format!("({before}"),
             None => "+".to_owned(),
@@ -518,14 +626,23 @@ impl Store {
         let mut counted = 0;
         loop {
             let reply = self
-                .query(redis::cmd("XRANGE").arg(key).arg(&start).arg(&end).arg("COUNT").arg(RANGE_PAGE))
+                .query(
+                    redis::cmd("XRANGE")
+                        .arg(key)
+                        .arg(&start)
+                        .arg(&end)
+                        .arg("COUNT")
+                        .arg(RANGE_PAGE),
+                )
                 .await?;
             let items = array("XRANGE", reply)?;
             counted += items.len() as u64;
             if (items.len() as u64) < RANGE_PAGE {
                 return Ok(counted);
             }
-            let Some(last) = items.into_iter().last() else { return Ok(counted) };
+            let Some(last) = items.into_iter().last() else {
+                return Ok(counted);
+            };
             let last = decode_entry("XRANGE", last)?.id;
             start = format!("({last}");
         }
@@ -540,9 +657,22 @@ impl Store {
         if n == 0 {
             return Ok(None);
         }
-        let reply = self.query(redis::cmd("XREVRANGE").arg(key).arg("+").arg("-").arg("COUNT").arg(n)).await?;
+        let reply = self
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(n),
+            )
+            .await?;
         let entries = decode_entries("XREVRANGE", reply)?;
-        Ok(if (entries.len() as u64) < n { None } else { entries.last().map(|e| e.id) })
+        Ok(if (entries.len() as u64) < n {
+            None
+        } else {
+            entries.last().map(|e| e.id)
+        })
     }
 
     /// XTRIM; returns the number of entries removed.
@@ -559,9 +689,21 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`], or [`Error::Decode`].
-    pub async fn autoclaim(&self, key: &str, group: &str, consumer: &str, min_idle: Duration, start: StreamId, count: u64) -> Result<AutoClaim, Error> {
+    pub async fn autoclaim(
+        &self,
+        key: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        start: StreamId,
+        count: u64,
+    ) -> Result<AutoClaim, Error> {
         const WHAT: &str = "XAUTOCLAIM";
-        let reply = self.query(&xautoclaim_cmd(key, group, consumer, min_idle, start, count)).await?;
+        let reply = self
+            .query(&xautoclaim_cmd(
+                key, group, consumer, min_idle, start, count,
+            ))
+            .await?;
         let mut parts = array(WHAT, reply)?.into_iter();
         let next = match parts.next() {
             Some(v) => id(WHAT, &v)?,
@@ -572,7 +714,11 @@ impl Store {
             .iter()
             .map(|v| id(WHAT, v))
             .collect::<Result<_, _>>()?;
-        Ok(AutoClaim { next, claimed, deleted })
+        Ok(AutoClaim {
+            next,
+            claimed,
+            deleted,
+        })
     }
 
     /// XCLAIM of explicit ids; returns the entries claimed (ids that were not
@@ -581,8 +727,19 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`], or [`Error::Decode`].
-    pub async fn claim_ids(&self, key: &str, group: &str, consumer: &str, min_idle: Duration, ids: &[StreamId]) -> Result<Vec<StreamEntry>, Error> {
-        decode_entries("XCLAIM", self.query(&xclaim_cmd(key, group, consumer, min_idle, ids)).await?)
+    pub async fn claim_ids(
+        &self,
+        key: &str,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        ids: &[StreamId],
+    ) -> Result<Vec<StreamEntry>, Error> {
+        decode_entries(
+            "XCLAIM",
+            self.query(&xclaim_cmd(key, group, consumer, min_idle, ids))
+                .await?,
+        )
     }
 
     /// Copies `entries` to `dead_letter` (fields plus `origin_stream` and
@@ -592,7 +749,13 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::pipeline`].
-    pub async fn dead_letter(&self, key: &str, group: &str, dead_letter: &str, entries: &[StreamEntry]) -> Result<(), Error> {
+    pub async fn dead_letter(
+        &self,
+        key: &str,
+        group: &str,
+        dead_letter: &str,
+        entries: &[StreamEntry],
+    ) -> Result<(), Error> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -603,7 +766,10 @@ impl Store {
             for (name, value) in &entry.fields {
                 cmd.arg(name).arg(value);
             }
-            cmd.arg("origin_stream").arg(key).arg("origin_id").arg(entry.id.to_string());
+            cmd.arg("origin_stream")
+                .arg(key)
+                .arg("origin_id")
+                .arg(entry.id.to_string());
         }
         let ack = pipe.cmd("XACK").arg(key).arg(group);
         for entry in entries {
@@ -618,8 +784,20 @@ impl Store {
     /// # Errors
     ///
     /// As [`Store::query`].
-    pub async fn delete_consumer(&self, key: &str, group: &str, consumer: &str) -> Result<u64, Error> {
-        self.query(redis::cmd("XGROUP").arg("DELCONSUMER").arg(key).arg(group).arg(consumer)).await
+    pub async fn delete_consumer(
+        &self,
+        key: &str,
+        group: &str,
+        consumer: &str,
+    ) -> Result<u64, Error> {
+        self.query(
+            redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(key)
+                .arg(group)
+                .arg(consumer),
+        )
+        .await
     }
 }
 
@@ -631,37 +809,80 @@ mod tests {
         cmd.args_iter()
             .map(|a| match a {
                 redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
-                redis::Arg::Cursor => "<cursor>".to_owned(),
+                _ => "<cursor>".to_owned(),
             })
             .collect()
     }
 
     #[test]
     fn xpending_arguments() {
-        let q = PendingQuery { min_idle: Some(Duration::from_secs(60)), start: None, count: 10, consumer: Some("c1".into()) };
-        assert_eq!(args(&xpending_cmd("s", "g", &q)), ["XPENDING", "s", "g", "IDLE", "60000", "-", "+", "10", "c1"]);
-        let q = PendingQuery { min_idle: Some(Duration::ZERO), start: Some(StreamId::new(5, 1)), count: 3, consumer: None };
-        assert_eq!(args(&xpending_cmd("s", "g", &q)), ["XPENDING", "s", "g", "5-1", "+", "3"]);
+        let q = PendingQuery {
+            min_idle: Some(Duration::from_secs(60)),
+            start: None,
+            count: 10,
+            consumer: Some("c1".into()),
+        };
+        assert_eq!(
+            args(&xpending_cmd("s", "g", &q)),
+            ["XPENDING", "s", "g", "IDLE", "60000", "-", "+", "10", "c1"]
+        );
+        let q = PendingQuery {
+            min_idle: Some(Duration::ZERO),
+            start: Some(StreamId::new(5, 1)),
+            count: 3,
+            consumer: None,
+        };
+        assert_eq!(
+            args(&xpending_cmd("s", "g", &q)),
+            ["XPENDING", "s", "g", "5-1", "+", "3"]
+        );
     }
 
     #[test]
     fn xtrim_arguments() {
-        assert_eq!(args(&xtrim_cmd("s", TrimTo::MaxLen(100), false)), ["XTRIM", "s", "MAXLEN", "~", "100"]);
-        assert_eq!(args(&xtrim_cmd("s", TrimTo::MinId(StreamId::new(7, 0)), true)), ["XTRIM", "s", "MINID", "=", "7-0"]);
+        assert_eq!(
+            args(&xtrim_cmd("s", TrimTo::MaxLen(100), false)),
+            ["XTRIM", "s", "MAXLEN", "~", "100"]
+        );
+        assert_eq!(
+            args(&xtrim_cmd("s", TrimTo::MinId(StreamId::new(7, 0)), true)),
+            ["XTRIM", "s", "MINID", "=", "7-0"]
+        );
     }
 
     #[test]
     fn claim_and_scan_arguments() {
         assert_eq!(
-            args(&xautoclaim_cmd("s", "g", "c", Duration::from_secs(1), StreamId::ZERO, 50)),
+            args(&xautoclaim_cmd(
+                "s",
+                "g",
+                "c",
+                Duration::from_secs(1),
+                StreamId::ZERO,
+                50
+            )),
             ["XAUTOCLAIM", "s", "g", "c", "1000", "0-0", "COUNT", "50"]
         );
         assert_eq!(
-            args(&xclaim_cmd("s", "g", "c", Duration::ZERO, &[StreamId::new(1, 2), StreamId::new(3, 4)])),
+            args(&xclaim_cmd(
+                "s",
+                "g",
+                "c",
+                Duration::ZERO,
+                &[StreamId::new(1, 2), StreamId::new(3, 4)]
+            )),
             ["XCLAIM", "s", "g", "c", "0", "1-2", "3-4"]
         );
-        assert_eq!(args(&scan_cmd(0, "p*", true)), ["SCAN", "0", "MATCH", "p*", "COUNT", "1000", "TYPE", "stream"]);
-        assert_eq!(args(&scan_cmd(42, "p*", false)), ["SCAN", "42", "MATCH", "p*", "COUNT", "1000"]);
+        assert_eq!(
+            args(&scan_cmd(0, "p*", true)),
+            [
+                "SCAN", "0", "MATCH", "p*", "COUNT", "1000", "TYPE", "stream"
+            ]
+        );
+        assert_eq!(
+            args(&scan_cmd(42, "p*", false)),
+            ["SCAN", "42", "MATCH", "p*", "COUNT", "1000"]
+        );
     }
 
     fn bulk(s: &str) -> Value {
@@ -671,12 +892,18 @@ mod tests {
     #[test]
     fn decodes_resp2_groups_with_nil_lag() {
         let reply = Value::Array(vec![Value::Array(vec![
-            bulk("name"), bulk("notifications"),
-            bulk("consumers"), Value::Int(2),
-            bulk("pending"), Value::Int(3),
-            bulk("last-delivered-id"), bulk("10-1"),
-            bulk("entries-read"), Value::Int(7),
-            bulk("lag"), Value::Nil,
+            bulk("name"),
+            bulk("notifications"),
+            bulk("consumers"),
+            Value::Int(2),
+            bulk("pending"),
+            Value::Int(3),
+            bulk("last-delivered-id"),
+            bulk("10-1"),
+            bulk("entries-read"),
+            Value::Int(7),
+            bulk("lag"),
+            Value::Nil,
         ])]);
         let groups = decode_groups(reply).unwrap();
         assert_eq!(groups[0].name, "notifications");
@@ -689,6 +916,12 @@ mod tests {
     fn rejects_malformed_replies() {
         assert!(decode_groups(Value::Int(3)).is_err());
         assert!(decode_stream_info(Value::Array(vec![bulk("length")])).is_err());
-        assert!(decode_entry("x", Value::Array(vec![bulk("not-an-id"), Value::Array(vec![])])).is_err());
+        assert!(
+            decode_entry(
+                "x",
+                Value::Array(vec![bulk("not-an-id"), Value::Array(vec![])])
+            )
+            .is_err()
+        );
     }
 }

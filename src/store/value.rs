@@ -25,7 +25,12 @@ impl Fields {
                 }
                 pairs
             }
-            other => return Err(decode_error(what, format!("expected a field list, got {other:?}"))),
+            other => {
+                return Err(decode_error(
+                    what,
+                    format!("expected a field list, got {other:?}"),
+                ));
+            }
         };
         let pairs = raw
             .into_iter()
@@ -52,9 +57,12 @@ impl Fields {
     pub(crate) fn opt_int(&self, name: &str) -> Result<Option<i64>, Error> {
         match self.get(name) {
             None | Some(Value::Nil) => Ok(None),
-            Some(value) => int(value)
-                .map(Some)
-                .ok_or_else(|| decode_error(self.what, format!("field {name} is not an integer: {value:?}"))),
+            Some(value) => int(value).map(Some).ok_or_else(|| {
+                decode_error(
+                    self.what,
+                    format!("field {name} is not an integer: {value:?}"),
+                )
+            }),
         }
     }
 
@@ -67,7 +75,10 @@ impl Fields {
     /// A non-negative integer field that may be absent.
     pub(crate) fn opt_count(&self, name: &str) -> Result<Option<u64>, Error> {
         self.opt_int(name)?
-            .map(|v| u64::try_from(v).map_err(|_| decode_error(self.what, format!("field {name} is negative: {v}"))))
+            .map(|v| {
+                u64::try_from(v)
+                    .map_err(|_| decode_error(self.what, format!("field {name} is negative: {v}")))
+            })
             .transpose()
     }
 
@@ -88,7 +99,10 @@ impl Fields {
 }
 
 pub(crate) fn decode_error(what: &str, reason: String) -> Error {
-    Error::Decode { what: what.to_owned(), reason }
+    Error::Decode {
+        what: what.to_owned(),
+        reason,
+    }
 }
 
 /// Text from a bulk/simple/verbatim string.
@@ -123,6 +137,9 @@ pub(crate) fn array(what: &str, value: Value) -> Result<Vec<Value>, Error> {
     match value {
         Value::Array(items) | Value::Set(items) => Ok(items),
         Value::Nil => Ok(Vec::new()),
-        other => Err(decode_error(what, format!("expected an array, got {other:?}"))),
+        other => Err(decode_error(
+            what,
+            format!("expected an array, got {other:?}"),
+        )),
     }
 }

@@ -88,7 +88,14 @@ mod tests {
     #[test]
     fn parses_versions() {
         let v = parse_info_version(INFO_7).unwrap();
-        assert_eq!(v, RedisVersion { major: 7, minor: 0, patch: 15 });
+        assert_eq!(
+            v,
+            RedisVersion {
+                major: 7,
+                minor: 0,
+                patch: 15
+            }
+        );
         assert_eq!(v.to_string(), "7.0.15");
         let rc = parse_info_version("redis_version:8.4.0-rc1\n").unwrap();
         assert_eq!((rc.major, rc.minor), (8, 4));
@@ -99,10 +106,19 @@ mod tests {
 
     #[test]
     fn picks_streams_from_five() {
-        let v = |major| Ok::<_, String>(RedisVersion { major, minor: 0, patch: 0 });
+        let v = |major| {
+            Ok::<_, String>(RedisVersion {
+                major,
+                minor: 0,
+                patch: 0,
+            })
+        };
         assert_eq!(choose_backend(v(5)), Backend::Streams);
         assert_eq!(choose_backend(v(7)), Backend::Streams);
         assert_eq!(choose_backend(v(4)), Backend::PubSub);
-        assert_eq!(choose_backend(Err::<RedisVersion, _>("NOPERM")), Backend::PubSub);
+        assert_eq!(
+            choose_backend(Err::<RedisVersion, _>("NOPERM")),
+            Backend::PubSub
+        );
     }
 }

@@ -1,0 +1,292 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[agentctl] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'agentctl'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'agentctl'= {
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Run the Agent-compatible HTTP service (not available yet)'
+            cand subscribe 'Follow the SSE notification stream of an Agent (not available yet)'
+            cand burst 'Generate load against an Agent and verify delivery (not available yet)'
+            cand inspect 'Operator views of the Redis side: streams, groups, consumers, pending entries'
+            cand trim 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
+            cand claim 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
+            cand completions 'Print a shell completion script to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentctl;serve'= {
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;subscribe'= {
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;burst'= {
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect'= {
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand streams 'Every stream matching a pattern: length, first/last entry, groups, pending, lag, memory'
+            cand stream 'One stream as XINFO STREAM reports it'
+            cand groups 'The consumer groups of a stream: consumers, pending, last-delivered-id, lag'
+            cand consumers 'The consumers of a stream''s groups: pending, idle, status'
+            cand pending 'A group''s pending entries (XPENDING), and the claim command that recovers idle ones'
+            cand len 'The number of entries in a stream (XLEN)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentctl;inspect;streams'= {
+            cand --match 'SCAN MATCH pattern selecting the streams'
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect;stream'= {
+            cand --sdk-key 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)'
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect;groups'= {
+            cand --sdk-key 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)'
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect;consumers'= {
+            cand --sdk-key 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)'
+            cand --group 'Only this group (default: every group of the stream)'
+            cand --dead-after 'A consumer idle for at least this long is reported as dead'
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect;pending'= {
+            cand --sdk-key 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)'
+            cand --group 'The consumer group'
+            cand --consumer 'Only entries owned by this consumer'
+            cand --min-idle 'Entries idle for at least this long are counted as claimable'
+            cand --count 'At most this many entries are listed'
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect;len'= {
+            cand --sdk-key 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)'
+            cand --watch 'Re-render the view every DURATION (e.g. 2s) until interrupted'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;inspect;help'= {
+            cand streams 'Every stream matching a pattern: length, first/last entry, groups, pending, lag, memory'
+            cand stream 'One stream as XINFO STREAM reports it'
+            cand groups 'The consumer groups of a stream: consumers, pending, last-delivered-id, lag'
+            cand consumers 'The consumers of a stream''s groups: pending, idle, status'
+            cand pending 'A group''s pending entries (XPENDING), and the claim command that recovers idle ones'
+            cand len 'The number of entries in a stream (XLEN)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentctl;inspect;help;streams'= {
+        }
+        &'agentctl;inspect;help;stream'= {
+        }
+        &'agentctl;inspect;help;groups'= {
+        }
+        &'agentctl;inspect;help;consumers'= {
+        }
+        &'agentctl;inspect;help;pending'= {
+        }
+        &'agentctl;inspect;help;len'= {
+        }
+        &'agentctl;inspect;help;help'= {
+        }
+        &'agentctl;trim'= {
+            cand --sdk-key 'SDK key whose stream to trim (stream:optimizely-sync-<SDK_KEY>)'
+            cand --match 'SCAN MATCH pattern used with --all'
+            cand --maxlen 'Keep at most N entries (XTRIM MAXLEN)'
+            cand --max-age 'Remove entries older than DURATION (XTRIM MINID now-DURATION)'
+            cand --minid 'Remove entries whose id is lower than ID (XTRIM MINID)'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --all 'Trim every stream matching --match'
+            cand --exact 'Trim exactly (`=`) instead of approximately (`~`)'
+            cand --dry-run 'Compute and print what would be removed without removing it'
+            cand --safe 'Never remove entries a group has not been delivered yet or still has pending'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;claim'= {
+            cand --sdk-key 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)'
+            cand --group 'The consumer group whose pending entries to claim'
+            cand --to 'The consumer that becomes the owner of the claimed entries'
+            cand --min-idle 'Only entries idle for at least this long are claimed'
+            cand --count 'Claim at most N entries'
+            cand --from 'Only claim entries owned by this consumer'
+            cand --ids 'Claim exactly these entry ids (XCLAIM)'
+            cand --dead-letter 'Stream that receives entries delivered more than --max-deliveries times'
+            cand --max-deliveries 'Delivery count above which a claimed entry goes to --dead-letter'
+            cand --delete-consumer 'Afterwards, delete this consumer from the group if it holds no pending entries'
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand --dry-run 'Show what would be claimed without claiming'
+            cand --json 'Print JSON (one object per line) instead of a table; see the README for the schema'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;completions'= {
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'agentctl;help'= {
+            cand serve 'Run the Agent-compatible HTTP service (not available yet)'
+            cand subscribe 'Follow the SSE notification stream of an Agent (not available yet)'
+            cand burst 'Generate load against an Agent and verify delivery (not available yet)'
+            cand inspect 'Operator views of the Redis side: streams, groups, consumers, pending entries'
+            cand trim 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
+            cand claim 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
+            cand completions 'Print a shell completion script to stdout'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'agentctl;help;serve'= {
+        }
+        &'agentctl;help;subscribe'= {
+        }
+        &'agentctl;help;burst'= {
+        }
+        &'agentctl;help;inspect'= {
+            cand streams 'Every stream matching a pattern: length, first/last entry, groups, pending, lag, memory'
+            cand stream 'One stream as XINFO STREAM reports it'
+            cand groups 'The consumer groups of a stream: consumers, pending, last-delivered-id, lag'
+            cand consumers 'The consumers of a stream''s groups: pending, idle, status'
+            cand pending 'A group''s pending entries (XPENDING), and the claim command that recovers idle ones'
+            cand len 'The number of entries in a stream (XLEN)'
+        }
+        &'agentctl;help;inspect;streams'= {
+        }
+        &'agentctl;help;inspect;stream'= {
+        }
+        &'agentctl;help;inspect;groups'= {
+        }
+        &'agentctl;help;inspect;consumers'= {
+        }
+        &'agentctl;help;inspect;pending'= {
+        }
+        &'agentctl;help;inspect;len'= {
+        }
+        &'agentctl;help;trim'= {
+        }
+        &'agentctl;help;claim'= {
+        }
+        &'agentctl;help;completions'= {
+        }
+        &'agentctl;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,215 @@
+//! Bad input and failure policy: one-line errors, the right exit codes.
+
+use crate::harness::fixtures;
+use crate::harness::{Agentctl, RedisServer, free_port};
+
+#[test]
+fn unreachable_redis_is_one_line_naming_the_address() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let cli = Agentctl::new().env("OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_MAX_RETRIES", "1");
+    let run = cli.run(&["--redis", &addr, "inspect", "streams"]);
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    assert!(
+        lines[0].starts_with("agentctl: cannot connect to Redis at "),
+        "{}",
+        run.stderr
+    );
+    assert!(lines[0].contains(&addr), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn password_never_appears_in_errors() {
+    let port = free_port();
+    let cli = Agentctl::new().env("OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_MAX_RETRIES", "0");
+    let run = cli.run(&[
+        "--redis",
+        &format!("redis://admin:hunter2@127.0.0.1:{port}/0"),
+        "inspect",
+        "len",
+        "s",
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let run = cli
+        .env("REDIS_PASSWORD", "wrong-one")
+        .redis(&redis, &["inspect", "streams"]);
+    assert_eq!(run.code, 1);
+    assert!(!run.stderr.contains("wrong-one"), "{}", run.stderr);
+    assert!(run.stderr.contains(&redis.addr()), "{}", run.stderr);
+}
+
+#[test]
+fn password_from_config_and_environment_fallback() {
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    fixtures::add_decisions(&redis, &fixtures::stream("PW"), 2);
+    let by_env = Agentctl::new().env("REDIS_PASSWORD", "s3cret");
+    assert_eq!(
+        by_env
+            .redis(&redis, &["inspect", "len", "--sdk-key", "PW"])
+            .ok()
+            .stdout
+            .trim(),
+        "2"
+    );
+    let cli = Agentctl::new();
+    let config = cli.cwd().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "synchronization:\n  pubsub:\n    redis:\n      host: {}\n      auth_token: s3cret\n",
+            redis.addr()
+        ),
+    )
+    .unwrap();
+    let run = cli
+        .run(&[
+            "--config",
+            config.to_str().unwrap(),
+            "inspect",
+            "len",
+            "--sdk-key",
+            "PW",
+        ])
+        .ok();
+    assert_eq!(run.stdout.trim(), "2");
+}
+
+#[test]
+fn missing_stream_group_and_wrong_type() {
+    let redis = RedisServer::start();
+    let scene = fixtures::upstream_scene(&redis, "E1");
+    let _: String = redis.cmd(&["SET", "plain", "x"]);
+    let cli = Agentctl::new();
+    let run = cli.redis(&redis, &["inspect", "groups", "nope"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr.trim(),
+        "agentctl: stream \"nope\" does not exist"
+    );
+    let run = cli.redis(&redis, &["inspect", "len", "plain"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr.trim(),
+        "agentctl: key \"plain\" is a string, not a stream"
+    );
+    let run = cli.redis(
+        &redis,
+        &["inspect", "pending", &scene.key, "--group", "ghosts"],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("has no consumer group \"ghosts\" (groups: notifications)"),
+        "{}",
+        run.stderr
+    );
+    let run = cli.redis(
+        &redis,
+        &["claim", &scene.key, "--group", "ghosts", "--to", "x"],
+    );
+    assert_eq!(run.code, 1);
+    let run = cli.redis(&redis, &["trim", "nope", "--maxlen", "1"]);
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let cli = Agentctl::new();
+    for args in [
+        vec!["trim", "s"],
+        vec!["trim", "s", "--maxlen", "1", "--minid", "1-0"],
+        vec!["trim", "s", "--all", "--maxlen", "1"],
+        vec!["trim", "s", "--minid", "yesterday"],
+        vec!["trim", "s", "--max-age", "5 days"],
+        vec!["inspect", "pending", "s", "--min-idle", "-1s"],
+        vec!["inspect", "consumers"],
+        vec![
+            "claim",
+            "s",
+            "--group",
+            "g",
+            "--to",
+            "c",
+            "--dead-letter",
+            "d",
+        ],
+        vec![
+            "claim", "s", "--group", "g", "--to", "c", "--ids", "1-0", "--from", "x",
+        ],
+        vec![
+            "claim",
+            "s",
+            "--group",
+            "g",
+            "--to",
+            "c",
+            "--ids",
+            "not-an-id",
+        ],
+        vec!["inspect", "streams", "--watch", "0s"],
+    ] {
+        let run = cli.run(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn unfinished_subcommands_say_so() {
+    let cli = Agentctl::new();
+    for name in ["serve", "subscribe", "burst"] {
+        let run = cli.run(&[name]);
+        assert_eq!(run.code, 2);
+        assert!(run.stderr.contains("not available yet"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn config_errors_name_file_key_value() {
+    let cli = Agentctl::new();
+    let config = cli.cwd().join("bad.yaml");
+    std::fs::write(
+        &config,
+        "synchronization:\n  pubsub:\n    redis:\n      flush_interval: soon\n",
+    )
+    .unwrap();
+    let run = cli.run(&["--config", config.to_str().unwrap(), "inspect", "streams"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("bad.yaml")
+            && run.stderr.contains("flush_interval")
+            && run.stderr.contains("soon"),
+        "{}",
+        run.stderr
+    );
+    let run = cli.run(&["--config", "/nonexistent/agent.yaml", "inspect", "streams"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("/nonexistent/agent.yaml"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_config_keys_are_warned_about_and_closed_pipes_are_quiet() {
+    let redis = RedisServer::start();
+    fixtures::add_decisions(&redis, &fixtures::stream("W1"), 1);
+    let cli = Agentctl::new();
+    std::fs::write(
+        cli.cwd().join("config.yaml"),
+        format!(
+            "synchronization:\n  pubsub:\n    redis:\n      host: {}\n      bogus_key: 1\n",
+            redis.addr()
+        ),
+    )
+    .unwrap();
+    let run = cli.run(&["inspect", "streams"]).ok();
+    assert!(run.stderr.contains("bogus_key"), "{}", run.stderr);
+    assert!(run.stdout.contains("stream:optimizely-sync-W1"));
+}
