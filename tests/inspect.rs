@@ -266,7 +266,7 @@ fn pending_view_prints_the_claim_command_that_recovers() {
         table.contains("5 pending in group notifications"),
         "{table}"
     );
-    assert!(table.contains("no entry idle for 1h0m or more"), "{table}");
+    assert!(table.contains("no entry idle for 1h or more"), "{table}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::bail;
 use serde::Serialize;
 
-use super::{human_ms, or_dash, print, print_json, stream_of, table};
+use super::{human_ms, or_dash, print, print_json, stream_of, table, table_text};
 use crate::cli::ClaimArgs;
 use crate::config::Settings;
 use crate::store::streams::{PendingEntry, PendingQuery, StreamEntry};
@@ -380,12 +380,13 @@ fn render(report: &ClaimReport) -> String {
             "not claimable".to_owned(),
         ]);
     }
-    let mut out = t.to_string();
+    let mut out = table_text(&t);
     let claimed = report.claimed.len() - dead.len().min(report.claimed.len());
     out.push_str(&format!(
-        "\n{}{claimed} entr{} claimed for {} in group {} (idle >= {})",
+        "\n{}{claimed} entr{} {}claimed for {} in group {} (idle >= {})",
         if report.dry_run { "dry run: " } else { "" },
         if claimed == 1 { "y" } else { "ies" },
+        if report.dry_run { "would be " } else { "" },
         report.to,
         report.group,
         human_ms(report.min_idle_ms),

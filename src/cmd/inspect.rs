@@ -8,7 +8,7 @@ use anyhow::Context;
 use redis::Value;
 use serde::Serialize;
 
-use super::{human_ms, or_dash, print, shell_quote, stream_of, table};
+use super::{human_ms, or_dash, print, shell_quote, stream_of, table, table_text};
 use crate::cli::{InspectArgs, InspectView};
 use crate::config::Settings;
 use crate::store::streams::{
@@ -296,7 +296,8 @@ fn streams_table(view: &StreamsView) -> String {
         ]);
     }
     format!(
-        "{t}\n{} stream(s) matching {}",
+        "{}\n{} stream(s) matching {}",
+        table_text(&t),
         view.streams.len(),
         view.pattern
     )
@@ -441,7 +442,7 @@ fn stream_table(view: &StreamView) -> String {
     for (name, value) in rows {
         t.add_row([name.to_owned(), value]);
     }
-    t.to_string()
+    table_text(&t)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -555,7 +556,12 @@ fn groups_table(view: &GroupsView) -> String {
             },
         ]);
     }
-    format!("{t}\n{} group(s) on {}", view.groups.len(), view.stream)
+    format!(
+        "{}\n{} group(s) on {}",
+        table_text(&t),
+        view.groups.len(),
+        view.stream
+    )
 }
 
 // ---------------------------------------------------------------- consumers
@@ -723,7 +729,8 @@ fn consumers_table(view: &ConsumersView) -> String {
         .filter(|c| c.status == ConsumerStatus::Dead)
         .count();
     format!(
-        "{t}\n{} consumer(s) on {}, {dead} dead (idle >= {})",
+        "{}\n{} consumer(s) on {}, {dead} dead (idle >= {})",
+        table_text(&t),
         view.consumers.len(),
         view.stream,
         human_ms(view.dead_after_ms)
@@ -940,7 +947,7 @@ fn pending_table(view: &PendingView) -> String {
                 e.deliveries.to_string(),
             ]);
         }
-        out.push_str(&format!("\n{t}\n"));
+        out.push_str(&format!("\n{}\n", table_text(&t)));
         if (view.entries.len() as u64) < s.count {
             out.push_str(&format!(
                 "(showing {} of {}; raise --count to see more)\n",

@@ -77,10 +77,26 @@ pub(crate) fn human_ms(ms: u64) -> String {
                 format!("{secs}.{tenths}s")
             }
         }
-        60_000..3_600_000 => format!("{}m{}s", secs / 60, secs % 60),
-        3_600_000..86_400_000 => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
-        _ => format!("{}d{}h", secs / 86_400, (secs % 86_400) / 3600),
+        60_000..3_600_000 => compound(secs / 60, "m", secs % 60, "s"),
+        3_600_000..86_400_000 => compound(secs / 3600, "h", (secs % 3600) / 60, "m"),
+        _ => compound(secs / 86_400, "d", (secs % 86_400) / 3600, "h"),
     }
+}
+
+/// `3m12s`, or `3m` when the smaller unit is zero.
+fn compound(big: u64, big_unit: &str, small: u64, small_unit: &str) -> String {
+    if small == 0 {
+        format!("{big}{big_unit}")
+    } else {
+        format!("{big}{big_unit}{small}{small_unit}")
+    }
+}
+
+/// A table's text without the padding comfy-table leaves at line ends.
+pub(crate) fn table_text(table: &Table) -> String {
+    let text = table.to_string();
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    lines.join("\n")
 }
 
 /// Shows an optional value, `-` when absent.
@@ -113,6 +129,8 @@ mod tests {
         assert_eq!(human_ms(30_000), "30s");
         assert_eq!(human_ms(192_000), "3m12s");
         assert_eq!(human_ms(7_500_000), "2h5m");
+        assert_eq!(human_ms(60_000), "1m");
+        assert_eq!(human_ms(3_600_000), "1h");
         assert_eq!(human_ms(273_600_000), "3d4h");
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{or_dash, print, print_json, table};
+use super::{or_dash, print, print_json, table, table_text};
 use crate::cli::TrimArgs;
 use crate::config::Settings;
 use crate::store::streams::TrimTo;
@@ -247,7 +247,7 @@ fn render(report: &TrimReport) -> String {
             row.held_back.to_string(),
         ]);
     }
-    let mut out = t.to_string();
+    let mut out = table_text(&t);
     for row in &report.streams {
         if let Some(reason) = &row.held_back_reason {
             out.push_str(&format!(
