@@ -33,14 +33,6 @@ pub enum Error {
         /// The underlying error.
         source: RedisError,
     },
-    /// The retry loop ended without any attempt being made (max_retries misconfigured).
-    #[error("Redis {command} at {addr}: no attempt could be made")]
-    RetriesExhausted {
-        /// The command name.
-        command: String,
-        /// The address used.
-        addr: String,
-    },
     /// The key does not exist.
     #[error("stream {key:?} does not exist")]
     NoSuchStream {

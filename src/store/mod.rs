@@ -201,7 +201,14 @@ impl Store {
             policy: RetryPolicy::from_settings(settings),
             target,
         };
-        store.connection().await?;
+        store
+            .policy
+            .run(|| store.connection())
+            .await
+            .map_err(|source| Error::Connect {
+                addr: store.target.display.clone(),
+                source,
+            })?;
         Ok(store)
     }
 
@@ -210,22 +217,15 @@ impl Store {
         self.target.display()
     }
 
-    /// The current connection, opening one (with retries) when there is none.
-    async fn connection(&self) -> Result<MultiplexedConnection, Error> {
+    /// The current connection, opening one when there is none (or it broke).
+    async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
         if let Some(conn) = self.lock().clone() {
             return Ok(conn);
         }
         let conn = self
-            .policy
-            .run(|| {
-                self.client
-                    .get_multiplexed_async_connection_with_config(&self.config)
-            })
-            .await
-            .map_err(|source| Error::Connect {
-                addr: self.target.display.clone(),
-                source,
-            })?;
+            .client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
         *self.lock() = Some(conn.clone());
         Ok(conn)
     }
@@ -274,33 +274,19 @@ impl Store {
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let mut last = None;
-        for attempt in 0..=self.policy.max_retries {
-            if attempt > 0 {
-                tokio::time::sleep(self.policy.delay(attempt)).await;
-            }
-            let conn = self.connection().await?;
-            match op(conn).await {
-                Ok(value) => return Ok(value),
-                Err(err) => {
-                    if err.is_unrecoverable_error() || err.is_connection_dropped() {
-                        *self.lock() = None;
-                    }
-                    if !is_retryable(&err) {
-                        return Err(Error::command(name, &self.target.display, err));
-                    }
-                    tracing::debug!(command = name, attempt, error = %err, "retryable Redis error");
-                    last = Some(err);
+        self.policy
+            .run(|| async {
+                let result = op(self.connection().await?).await;
+                if let Err(err) = &result
+                    && (err.is_unrecoverable_error() || err.is_connection_dropped())
+                {
+                    // Drop the broken connection; the next attempt opens a new one.
+                    *self.lock() = None;
                 }
-            }
-        }
-        Err(match last {
-            Some(err) => Error::command(name, &self.target.display, err),
-            None => Error::RetriesExhausted {
-                command: name.to_owned(),
-                addr: self.target.display.clone(),
-            },
-        })
+                result
+            })
+            .await
+            .map_err(|err| Error::command(name, &self.target.display, err))
     }
 
     /// Reads the server version with `INFO server`.
