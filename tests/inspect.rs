@@ -168,7 +168,7 @@ fn consumers_view_classifies_dead_consumers() {
                 "--group",
                 "notifications",
                 "--dead-after",
-                "250ms",
+                "1s",
                 "--json",
             ],
         )
