@@ -203,7 +203,7 @@ async fn claim(
         let mut claimed = Vec::new();
         let mut cursor = StreamId::ZERO;
         loop {
-            let want = CLAIM_BATCH.min(limit - claimed.len() as u64);
+            let want = CLAIM_BATCH.min(limit.saturating_sub(claimed.len() as u64));
             let step = store
                 .autoclaim(key, &args.group, &args.to, args.min_idle, cursor, want)
                 .await?;
