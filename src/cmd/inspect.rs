@@ -53,12 +53,12 @@ async fn render(store: &Store, view: &InspectView, json: bool) -> anyhow::Result
             show(&streams(store, pattern).await?, json, streams_table)
         }
         InspectView::Stream { target } => show(
-            &stream(store, &stream_of(target)).await?,
+            &stream(store, &stream_of(target)?).await?,
             json,
             stream_table,
         ),
         InspectView::Groups { target } => show(
-            &groups(store, &stream_of(target)).await?,
+            &groups(store, &stream_of(target)?).await?,
             json,
             groups_table,
         ),
@@ -67,7 +67,7 @@ async fn render(store: &Store, view: &InspectView, json: bool) -> anyhow::Result
             group,
             dead_after,
         } => {
-            let snap = consumers(store, &stream_of(target), group.as_deref(), *dead_after).await?;
+            let snap = consumers(store, &stream_of(target)?, group.as_deref(), *dead_after).await?;
             show(&snap, json, consumers_table)
         }
         InspectView::Pending {
@@ -83,11 +83,11 @@ async fn render(store: &Store, view: &InspectView, json: bool) -> anyhow::Result
                 count: *count,
                 consumer: consumer.clone(),
             };
-            let snap = pending(store, &stream_of(target), group, &query, *min_idle).await?;
+            let snap = pending(store, &stream_of(target)?, group, &query, *min_idle).await?;
             show(&snap, json, pending_table)
         }
         InspectView::Len { target } => {
-            let key = stream_of(target);
+            let key = stream_of(target)?;
             store.require_stream(&key).await?;
             let length = store.stream_len(&key).await?;
             show(

@@ -23,12 +23,16 @@ pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 /// The stream key a [`StreamTarget`] names.
-pub(crate) fn stream_of(target: &StreamTarget) -> String {
-    match (&target.stream, &target.sdk_key) {
-        (_, Some(sdk_key)) => store::stream_key(sdk_key),
-        (Some(stream), None) => stream.clone(),
-        // clap's required "target" group guarantees one of the two.
-        (None, None) => String::new(),
+pub(crate) fn stream_of(target: &StreamTarget) -> anyhow::Result<String> {
+    named_stream(target.stream.as_deref(), target.sdk_key.as_deref())
+}
+
+/// The stream named by key or by SDK key (`--sdk-key` wins; clap keeps them exclusive).
+pub(crate) fn named_stream(stream: Option<&str>, sdk_key: Option<&str>) -> anyhow::Result<String> {
+    match (stream, sdk_key) {
+        (_, Some(sdk_key)) => Ok(store::stream_key(sdk_key)),
+        (Some(stream), None) => Ok(stream.to_owned()),
+        (None, None) => anyhow::bail!("no stream given: name a STREAM key or use --sdk-key"),
     }
 }
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{or_dash, print, print_json, table, table_text};
+use super::{named_stream, or_dash, print, print_json, table, table_text};
 use crate::cli::TrimArgs;
 use crate::config::Settings;
 use crate::store::streams::TrimTo;
-use crate::store::{self, Store, StreamId};
+use crate::store::{Store, StreamId};
 
 /// `trim --json`: one object per run.
 #[derive(Debug, Serialize)]
@@ -60,11 +60,7 @@ pub async fn run(args: &TrimArgs, settings: &Settings) -> anyhow::Result<()> {
         }
         keys
     } else {
-        let key = match (&args.stream, &args.sdk_key) {
-            (_, Some(sdk_key)) => store::stream_key(sdk_key),
-            (Some(stream), None) => stream.clone(),
-            (None, None) => anyhow::bail!("name a stream, --sdk-key or --all"),
-        };
+        let key = named_stream(args.stream.as_deref(), args.sdk_key.as_deref())?;
         store.require_stream(&key).await?;
         vec![key]
     };
