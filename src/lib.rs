@@ -8,6 +8,8 @@
 //!   `OPTIMIZELY_*` environment variables, then flags.
 //! - [`store`] is the Redis side: connections, retry policy, version detection,
 //!   typed stream/group/pending operations. It depends only on [`config`].
+//! - [`notify`] is the notification model and the hub that fans notifications out to
+//!   SSE subscribers (in memory, or through Redis).
 //! - [`cmd`] holds one thin adapter per subcommand; it may use every layer above and
 //!   is the only place that prints.
 //!
@@ -17,4 +19,5 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod notify;
 pub mod store;

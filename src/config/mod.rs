@@ -474,10 +474,16 @@ mod tests {
     }
 
     #[test]
-    fn shipped_config_yaml_is_exactly_the_defaults() {
+    fn shipped_config_yaml_is_the_defaults_with_notifications_on() {
         let loaded = from_yaml_str(SHIPPED, "config.yaml", &no_env).unwrap();
         assert_eq!(loaded.warnings, Vec::<String>::new());
-        assert_eq!(loaded.settings, Settings::default());
+        let mut expected = Settings::default();
+        assert!(
+            !expected.api.enable_notifications,
+            "upstream's default is off"
+        );
+        expected.api.enable_notifications = true;
+        assert_eq!(loaded.settings, expected);
     }
 
     /// Every key of the settings appears in config.yaml, spelled as upstream spells it.

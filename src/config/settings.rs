@@ -243,6 +243,15 @@ pub struct Api {
     /// Serve `/v1/override` (`enableOverrides`).
     #[serde(rename = "enableoverrides")]
     pub enable_overrides: bool,
+    /// Interval of the keep-alive comment on idle notification streams
+    /// (`notificationKeepAlive`; agentctl's own key, 0 turns it off).
+    #[serde(rename = "notificationkeepalive", with = "crate::config::duration")]
+    pub notification_keep_alive: Duration,
+    /// Notifications a subscriber may fall behind before it is disconnected; also how
+    /// many recent notifications per SDK key the in-memory hub keeps for resuming
+    /// (`notificationBuffer`; agentctl's own key).
+    #[serde(rename = "notificationbuffer")]
+    pub notification_buffer: usize,
     /// CORS policy (`cors`).
     pub cors: Cors,
     /// Authentication of API requests (`auth`).
@@ -256,6 +265,8 @@ impl Default for Api {
             max_conns: 0,
             enable_notifications: false,
             enable_overrides: false,
+            notification_keep_alive: Duration::from_secs(15),
+            notification_buffer: 1024,
             cors: Cors::default(),
             auth: Auth::default(),
         }

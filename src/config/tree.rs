@@ -45,6 +45,8 @@ const SPELLINGS: &[&str] = &[
     "maxConns",
     "maxRetries",
     "metricsType",
+    "notificationBuffer",
+    "notificationKeepAlive",
     "mutexProfileFraction",
     "operationsLimit",
     "pollingInterval",

@@ -1,0 +1,383 @@
+//! The local fan-out: every subscriber of an SDK key on this instance receives every
+//! notification for that key that passes its filter.
+//!
+//! One `tokio::sync::broadcast` channel per SDK key: publishing never waits for a
+//! subscriber, and a subscriber that falls more than `buffer` notifications behind
+//! is told so ([`SubscriptionError::Overflow`]) instead of slowing the others — the
+//! SSE handler then disconnects it. Each channel also keeps the last `buffer`
+//! events so a client reconnecting with `Last-Event-ID` resumes without a gap or a
+//! duplicate: history and live channel are updated under one lock, so the replay and
+//! the live feed meet exactly.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+use super::{Event, Filter, Notification};
+use crate::store::StreamId;
+
+/// Counters of one fan-out, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FanoutStats {
+    /// Notifications published into the fan-out.
+    pub published: u64,
+    /// Events handed to subscribers (after filtering).
+    pub delivered: u64,
+    /// Subscribers disconnected because they fell too far behind.
+    pub overflowed: u64,
+    /// Subscribers connected now.
+    pub subscribers: u64,
+}
+
+/// Why a subscription could not be made or cannot go on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscriptionError {
+    /// `Last-Event-ID` is not an event id.
+    #[error(transparent)]
+    BadLastEventId(#[from] ResumeError),
+    /// The subscriber fell more than the buffer behind; `missed` events were lost to it.
+    #[error("subscriber fell behind by more than the buffer ({missed} notifications missed)")]
+    Overflow {
+        /// How many events the subscriber missed.
+        missed: u64,
+    },
+}
+
+/// A `Last-Event-ID` that cannot be resumed from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid Last-Event-ID {id:?}: expected an event id like 1700000000000-0")]
+pub struct ResumeError {
+    /// The id as the client sent it.
+    pub id: String,
+}
+
+/// The per-SDK-key fan-out of one instance.
+pub struct Fanout {
+    buffer: usize,
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    delivered: AtomicU64,
+    overflowed: AtomicU64,
+    subscribers: AtomicU64,
+}
+
+struct Channel {
+    state: Mutex<ChannelState>,
+}
+
+struct ChannelState {
+    live: broadcast::Sender<Arc<Event>>,
+    history: VecDeque<(StreamId, Arc<Event>)>,
+    /// Id of the newest event dropped from `history` (`0-0` when none was).
+    evicted_through: StreamId,
+    /// Id of the newest event published here (for assigning the next one).
+    last_id: StreamId,
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every
+/// critical section here leaves the state consistent between statements.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Fanout {
+    /// A fan-out where a subscriber may fall `buffer` events behind (at least 1), and
+    /// which keeps the last `buffer` events of each SDK key for resuming.
+    pub fn new(buffer: usize) -> Self {
+        Fanout {
+            buffer: buffer.max(1),
+            channels: Mutex::new(HashMap::new()),
+            counters: Arc::default(),
+        }
+    }
+
+    fn channel(&self, sdk_key: &str) -> Arc<Channel> {
+        let mut channels = lock(&self.channels);
+        if let Some(channel) = channels.get(sdk_key) {
+            return Arc::clone(channel);
+        }
+        let (live, _) = broadcast::channel(self.buffer);
+        let channel = Arc::new(Channel {
+            state: Mutex::new(ChannelState {
+                live,
+                history: VecDeque::new(),
+                evicted_through: StreamId::ZERO,
+                last_id: StreamId::ZERO,
+            }),
+        });
+        channels.insert(sdk_key.to_owned(), Arc::clone(&channel));
+        channel
+    }
+
+    /// Publishes a notification made on this instance, giving it the next id
+    /// (`<unix ms>-<seq>`, increasing even if the clock steps back). Returns the id.
+    pub fn publish_local(&self, sdk_key: &str, notification: Notification) -> StreamId {
+        let channel = self.channel(sdk_key);
+        let mut state = lock(&channel.state);
+        let now = now_ms();
+        let id = if now > state.last_id.ms {
+            StreamId::new(now, 0)
+        } else {
+            state.last_id.successor().unwrap_or(state.last_id)
+        };
+        self.push(&mut state, id, notification);
+        id
+    }
+
+    /// Delivers an event that already has an id (read from Redis) to local subscribers.
+    pub fn deliver(&self, sdk_key: &str, id: StreamId, notification: Notification) {
+        let channel = self.channel(sdk_key);
+        let mut state = lock(&channel.state);
+        self.push(&mut state, id, notification);
+    }
+
+    fn push(&self, state: &mut ChannelState, id: StreamId, notification: Notification) {
+        let event = Arc::new(Event {
+            id: id.to_string(),
+            notification,
+        });
+        state.last_id = state.last_id.max(id);
+        if state.history.len() >= self.buffer {
+            if let Some((old, _)) = state.history.pop_front() {
+                state.evicted_through = old;
+            }
+        }
+        state.history.push_back((id, Arc::clone(&event)));
+        // An error only means nobody is subscribed right now.
+        let _ = state.live.send(event);
+        self.counters.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Subscribes to `sdk_key`. With `last_event_id`, the subscription first yields
+    /// the retained events after that id. An id older than everything retained starts
+    /// from the oldest retained event ([`Subscription::gap`] is then true); an id newer
+    /// than everything published starts with live events.
+    pub fn subscribe(
+        &self,
+        sdk_key: &str,
+        filter: Filter,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, SubscriptionError> {
+        let after = match last_event_id.map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<StreamId>().map_err(|_| ResumeError {
+                id: text.to_owned(),
+            })?),
+        };
+        let channel = self.channel(sdk_key);
+        let state = lock(&channel.state);
+        let live = state.live.subscribe();
+        let (replay, gap) = match after {
+            None => (VecDeque::new(), false),
+            Some(after) => (
+                state
+                    .history
+                    .iter()
+                    .filter(|(id, _)| *id > after)
+                    .map(|(_, event)| Arc::clone(event))
+                    .collect(),
+                after < state.evicted_through,
+            ),
+        };
+        drop(state);
+        self.counters.subscribers.fetch_add(1, Ordering::Relaxed);
+        Ok(Subscription {
+            live,
+            replay,
+            filter,
+            gap,
+            counters: Arc::clone(&self.counters),
+        })
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> FanoutStats {
+        let c = &self.counters;
+        FanoutStats {
+            published: c.published.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            overflowed: c.overflowed.load(Ordering::Relaxed),
+            subscribers: c.subscribers.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One subscriber's view of an SDK key's notifications.
+pub struct Subscription {
+    live: broadcast::Receiver<Arc<Event>>,
+    replay: VecDeque<Arc<Event>>,
+    filter: Filter,
+    gap: bool,
+    counters: Arc<Counters>,
+}
+
+impl Subscription {
+    /// True when the requested resume point was older than everything retained, so
+    /// events between it and the oldest retained one are not replayed.
+    pub fn gap(&self) -> bool {
+        self.gap
+    }
+
+    /// The next event that passes the filter: replayed ones first, then live ones.
+    /// Cancel-safe. Fails with [`SubscriptionError::Overflow`] when the subscriber fell
+    /// too far behind; the subscription should then be dropped.
+    pub async fn next(&mut self) -> Result<Arc<Event>, SubscriptionError> {
+        while let Some(event) = self.replay.pop_front() {
+            if self.filter.allows(event.notification.kind) {
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                return Ok(event);
+            }
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(event) if self.filter.allows(event.notification.kind) => {
+                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    return Ok(event);
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+                    return Err(SubscriptionError::Overflow { missed });
+                }
+                // The sender lives as long as the fan-out; if it is gone, so is the
+                // server, and the stream ends like on shutdown.
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.counters.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Kind;
+
+    fn note(kind: Kind, n: u32) -> Notification {
+        Notification {
+            kind,
+            message: format!("{{\"n\":{n}}}").into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_subscriber_gets_every_matching_notification() {
+        let fanout = Fanout::new(16);
+        let mut all = fanout.subscribe("k", Filter::ALL, None).unwrap();
+        let mut tracks = fanout
+            .subscribe("k", Filter::parse(["track"]).unwrap(), None)
+            .unwrap();
+        let mut other_key = fanout.subscribe("other", Filter::ALL, None).unwrap();
+        fanout.publish_local("k", note(Kind::Decision, 1));
+        fanout.publish_local("k", note(Kind::Track, 2));
+        assert_eq!(
+            &*all.next().await.unwrap().notification.message,
+            "{\"n\":1}"
+        );
+        assert_eq!(
+            &*all.next().await.unwrap().notification.message,
+            "{\"n\":2}"
+        );
+        assert_eq!(
+            &*tracks.next().await.unwrap().notification.message,
+            "{\"n\":2}"
+        );
+        let nothing =
+            tokio::time::timeout(std::time::Duration::from_millis(20), other_key.next()).await;
+        assert!(nothing.is_err(), "another SDK key must see nothing");
+        assert_eq!(fanout.stats().subscribers, 3);
+        drop(tracks);
+        assert_eq!(fanout.stats().subscribers, 2);
+        assert_eq!(fanout.stats().published, 2);
+        assert_eq!(fanout.stats().delivered, 3);
+    }
+
+    #[tokio::test]
+    async fn ids_increase_and_resume_replays_exactly_what_followed() {
+        let fanout = Fanout::new(16);
+        let ids: Vec<StreamId> = (0..5)
+            .map(|n| fanout.publish_local("k", note(Kind::Decision, n)))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let mut sub = fanout
+            .subscribe("k", Filter::ALL, Some(&ids[2].to_string()))
+            .unwrap();
+        assert!(!sub.gap());
+        fanout.publish_local("k", note(Kind::Decision, 5));
+        let got: Vec<String> = [
+            sub.next().await.unwrap(),
+            sub.next().await.unwrap(),
+            sub.next().await.unwrap(),
+        ]
+        .iter()
+        .map(|e| e.notification.message.to_string())
+        .collect();
+        assert_eq!(got, ["{\"n\":3}", "{\"n\":4}", "{\"n\":5}"]);
+    }
+
+    #[tokio::test]
+    async fn resume_from_an_evicted_id_reports_a_gap_and_bad_ids_fail() {
+        let fanout = Fanout::new(2);
+        let first = fanout.publish_local("k", note(Kind::Decision, 0));
+        for n in 1..4 {
+            fanout.publish_local("k", note(Kind::Decision, n));
+        }
+        let mut sub = fanout
+            .subscribe("k", Filter::ALL, Some(&first.to_string()))
+            .unwrap();
+        assert!(sub.gap());
+        assert_eq!(
+            &*sub.next().await.unwrap().notification.message,
+            "{\"n\":2}"
+        );
+        let err = fanout
+            .subscribe("k", Filter::ALL, Some("yesterday"))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "invalid Last-Event-ID \"yesterday\": expected an event id like 1700000000000-0"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_overflows_without_slowing_the_others() {
+        let fanout = Fanout::new(4);
+        let mut slow = fanout.subscribe("k", Filter::ALL, None).unwrap();
+        let mut fast = fanout.subscribe("k", Filter::ALL, None).unwrap();
+        for n in 0..10 {
+            fanout.publish_local("k", note(Kind::Decision, n));
+            assert_eq!(
+                fast.next().await.unwrap().notification.message.to_string(),
+                format!("{{\"n\":{n}}}")
+            );
+        }
+        assert!(matches!(
+            slow.next().await,
+            Err(SubscriptionError::Overflow { missed: 6 })
+        ));
+        assert_eq!(fanout.stats().overflowed, 1);
+    }
+}

@@ -1,0 +1,255 @@
+//! Notifications and the hub that carries them to SSE subscribers.
+//!
+//! A [`Notification`] is what a decide/activate/track call or a datafile change
+//! emits: a [`Kind`] and the JSON `message` object upstream's Agent streams. The
+//! message is serialised once, when it is published, and shared by every subscriber.
+//!
+//! The [`Hub`] is the one interface the HTTP layer uses: `publish` never blocks a
+//! request, `subscribe` gives a [`Subscription`] that yields [`Event`]s with ids. The
+//! in-memory hub is the single-instance implementation; the Redis hubs deliver into
+//! the same local [`Fanout`], so broadcast, filter and slow-subscriber semantics are
+//! the same whatever carries the notifications between instances.
+
+mod fanout;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
+
+/// The kind of a notification, as named on the wire (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A flag decision (decide, activate).
+    Decision,
+    /// A conversion event (track).
+    Track,
+    /// A datafile with a new revision replaced the old one.
+    DatafileUpdate,
+}
+
+impl Kind {
+    /// Every kind, in the order they are listed to users.
+    pub const ALL: [Kind; 3] = [Kind::Decision, Kind::Track, Kind::DatafileUpdate];
+
+    /// The wire name: `decision`, `track` or `datafile-update`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Decision => "decision",
+            Kind::Track => "track",
+            Kind::DatafileUpdate => "datafile-update",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Kind::Decision => 1,
+            Kind::Track => 2,
+            Kind::DatafileUpdate => 4,
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error for a notification type name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown notification type {0:?}: expected one of decision, track, datafile-update")]
+pub struct UnknownKind(pub String);
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+
+    /// Accepts the wire names and upstream's `project_config_update` (an alias of
+    /// `datafile-update`, which upstream Agents write).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name {
+            "decision" => Ok(Kind::Decision),
+            "track" => Ok(Kind::Track),
+            "datafile-update" | "project_config_update" => Ok(Kind::DatafileUpdate),
+            other => Err(UnknownKind(other.to_owned())),
+        }
+    }
+}
+
+/// A set of notification kinds a subscriber wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filter(u8);
+
+impl Filter {
+    /// Every kind (what no `filter` parameter means).
+    pub const ALL: Filter = Filter(7);
+
+    /// Builds a filter from `filter` query values, each of which may be a comma list.
+    /// No names (or only empty ones) means every kind.
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<Filter, UnknownKind> {
+        let mut bits = 0;
+        for value in values {
+            for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                bits |= name.parse::<Kind>()?.bit();
+            }
+        }
+        Ok(if bits == 0 { Filter::ALL } else { Filter(bits) })
+    }
+
+    /// Whether this filter lets `kind` through.
+    pub fn allows(self, kind: Kind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+}
+
+/// One notification, ready to be published: its kind and its serialised `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// What kind of notification this is.
+    pub kind: Kind,
+    /// The JSON `message` object, serialised once.
+    pub message: Arc<str>,
+}
+
+impl Notification {
+    /// Serialises `message` (anything `Serialize`, usually the engine's payload).
+    pub fn new(kind: Kind, message: &impl Serialize) -> Result<Self, serde_json::Error> {
+        let text = serde_json::to_string(message)?;
+        Ok(Notification {
+            kind,
+            message: text.into(),
+        })
+    }
+
+    /// The datafile-update message the seeds specify:
+    /// `{"Type":"datafile-update","Revision":…,"ProjectId":…}`.
+    pub fn datafile_update(revision: &str, project_id: &str) -> Self {
+        #[derive(Serialize)]
+        struct Message<'a> {
+            #[serde(rename = "Type")]
+            kind: &'static str,
+            #[serde(rename = "Revision")]
+            revision: &'a str,
+            #[serde(rename = "ProjectId")]
+            project_id: &'a str,
+        }
+        let message = Message {
+            kind: Kind::DatafileUpdate.as_str(),
+            revision,
+            project_id,
+        };
+        // Serialising a struct of strings cannot fail.
+        let text = serde_json::to_string(&message).unwrap_or_default();
+        Notification {
+            kind: Kind::DatafileUpdate,
+            message: text.into(),
+        }
+    }
+
+    /// The envelope stored in Redis and carried over Pub/Sub:
+    /// `{"type":"<kind>","message":{…}}`.
+    pub fn envelope(&self) -> String {
+        format!(
+            "{{\"type\":\"{}\",\"message\":{}}}",
+            self.kind.as_str(),
+            self.message
+        )
+    }
+}
+
+/// A notification as delivered to a subscriber: with the id it is resumable from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The event id (`<ms>-<seq>`, a Redis stream entry id or the in-memory hub's own).
+    pub id: String,
+    /// The notification.
+    pub notification: Notification,
+}
+
+/// The hub: how notifications get from the instance that made them to every SSE
+/// subscriber of the same SDK key.
+#[derive(Clone)]
+pub enum Hub {
+    /// Single instance, no Redis: publish goes straight into the local fan-out.
+    Memory(Arc<Fanout>),
+}
+
+impl Hub {
+    /// An in-memory hub where each subscriber may fall `buffer` notifications behind.
+    pub fn memory(buffer: usize) -> Self {
+        Hub::Memory(Arc::new(Fanout::new(buffer)))
+    }
+
+    /// Publishes one notification for `sdk_key`. Never blocks.
+    pub fn publish(&self, sdk_key: &str, notification: Notification) {
+        match self {
+            Hub::Memory(fanout) => {
+                fanout.publish_local(sdk_key, notification);
+            }
+        }
+    }
+
+    /// Subscribes to `sdk_key`'s notifications that pass `filter`. With `last_event_id`,
+    /// first replays what was published after that id (see [`Fanout::subscribe`]).
+    pub fn subscribe(
+        &self,
+        sdk_key: &str,
+        filter: Filter,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, SubscriptionError> {
+        match self {
+            Hub::Memory(fanout) => fanout.subscribe(sdk_key, filter, last_event_id),
+        }
+    }
+
+    /// Counters of the local fan-out.
+    pub fn stats(&self) -> FanoutStats {
+        match self {
+            Hub::Memory(fanout) => fanout.stats(),
+        }
+    }
+
+    /// A short name for logs and `/info`: `memory`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Hub::Memory(_) => "memory",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_parses_lists_aliases_and_rejects_unknown_names() {
+        let f = Filter::parse(["decision,track"]).unwrap();
+        assert!(f.allows(Kind::Decision) && f.allows(Kind::Track));
+        assert!(!f.allows(Kind::DatafileUpdate));
+        let f = Filter::parse(["project_config_update"]).unwrap();
+        assert!(f.allows(Kind::DatafileUpdate) && !f.allows(Kind::Decision));
+        assert_eq!(Filter::parse([]).unwrap(), Filter::ALL);
+        assert_eq!(Filter::parse([""]).unwrap(), Filter::ALL);
+        let err = Filter::parse(["decision", "nope"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown notification type \"nope\": expected one of decision, track, datafile-update"
+        );
+    }
+
+    #[test]
+    fn envelope_and_datafile_update_shapes() {
+        let n = Notification::datafile_update("42", "123456789");
+        assert_eq!(
+            &*n.message,
+            r#"{"Type":"datafile-update","Revision":"42","ProjectId":"123456789"}"#
+        );
+        assert_eq!(
+            n.envelope(),
+            r#"{"type":"datafile-update","message":{"Type":"datafile-update","Revision":"42","ProjectId":"123456789"}}"#
+        );
+    }
+}
