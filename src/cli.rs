@@ -4,6 +4,7 @@
 //! options into [`crate::config::Settings`] and hands each command its own `Args`
 //! struct plus the resolved settings. Value parsers here are pure functions.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -50,8 +51,10 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the Agent-compatible HTTP service (not available yet).
-    Serve,
+    /// Run the Agent-compatible HTTP service: decisions, track, the SSE
+    /// notification stream, webhook and admin endpoints.
+    #[command(long_about = SERVE_LONG_ABOUT)]
+    Serve(ServeArgs),
     /// Follow the SSE notification stream of an Agent (not available yet).
     Subscribe,
     /// Generate load against an Agent and verify delivery (not available yet).
@@ -66,6 +69,38 @@ pub enum Command {
     Claim(ClaimArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
+}
+
+const SERVE_LONG_ABOUT: &str = "Run the Agent-compatible HTTP service: decisions, track, the SSE \
+notification stream, webhook and admin endpoints.\n\nThree listeners, as the upstream Agent: the API \
+(/v1/decide, /v1/activate, /v1/track, /v1/config, /v1/datafile, /v1/override, /v1/lookup, /v1/save, \
+/v1/reset, /v1/batch, /v1/notifications/event-stream) on server.host:api.port (8080), the admin \
+endpoints (/health, /info, /metrics) on admin.port (8088) and the datafile webhook \
+(/webhooks/optimizely) on webhook.port (8089). Once all three are bound, one line is printed to \
+stdout: `listening api=ADDR admin=ADDR webhook=ADDR`. Datafiles are read from DIR/<sdkKey>.json, \
+else fetched from client.datafileURLTemplate. SIGINT or SIGTERM stops accepting, ends the \
+notification streams, flushes queued events and exits 0.";
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// API listener address (port 0 picks a free port). Default: server.host:api.port.
+    #[arg(long, value_name = "ADDR", env = "AGENTCTL_API_ADDR")]
+    pub api_addr: Option<SocketAddr>,
+    /// Admin listener address. Default: server.host:admin.port.
+    #[arg(long, value_name = "ADDR", env = "AGENTCTL_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// Webhook listener address. Default: server.host:webhook.port.
+    #[arg(long, value_name = "ADDR", env = "AGENTCTL_WEBHOOK_ADDR")]
+    pub webhook_addr: Option<SocketAddr>,
+    /// Directory of datafiles named <sdkKey>.json.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "AGENTCTL_DATAFILES",
+        default_value = "./datafiles"
+    )]
+    pub datafiles: PathBuf,
 }
 
 const TRIM_LONG_ABOUT: &str = "Remove old entries from notification streams (XTRIM by MAXLEN or \

@@ -19,5 +19,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod decide;
 pub mod notify;
+pub mod server;
 pub mod store;

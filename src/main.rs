@@ -27,7 +27,6 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let name = match &cli.command {
-        Command::Serve => Some("serve"),
         Command::Subscribe => Some("subscribe"),
         Command::Burst => Some("burst"),
         _ => None,
@@ -42,13 +41,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 
     let loaded = config::load(cli.global.config.as_deref(), &|key| std::env::var(key).ok())?;
-    init_tracing(cli.global.verbose);
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_tracing(cli.global.verbose, serving.then_some(&loaded.settings.log));
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
     let mut settings = loaded.settings;
     if let Some(redis) = &cli.global.redis {
         settings.synchronization.pubsub.redis.host = redis.clone();
+    }
+
+    if let Command::Serve(args) = &cli.command {
+        // The service uses every core.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(cmd::serve::run(args, settings))?;
+        return Ok(ExitCode::SUCCESS);
     }
 
     // Operator commands are short-lived and mostly wait on Redis: one thread is enough.
@@ -61,7 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Inspect(args) => cmd::inspect::run(args, &settings).await,
             Command::Trim(args) => cmd::trim::run(args, &settings).await,
             Command::Claim(args) => cmd::claim::run(args, &settings).await,
-            Command::Serve | Command::Subscribe | Command::Burst | Command::Completions(_) => {
+            Command::Serve(_) | Command::Subscribe | Command::Burst | Command::Completions(_) => {
                 Ok(())
             }
         }
@@ -69,21 +79,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs go to stderr; `RUST_LOG` wins, else `agentctl=info` raised by `-v`.
-fn init_tracing(verbose: u8) {
-    let level = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
+/// Logs go to stderr; `RUST_LOG` wins, else `-v`, else (for `serve`) `log.level`,
+/// else `info`. `serve` writes JSON lines unless `log.pretty` is set, as upstream.
+fn init_tracing(verbose: u8, service_log: Option<&config::Log>) {
+    let level = match (verbose, service_log) {
+        (0, Some(log)) => log.level.to_ascii_lowercase(),
+        (0, None) => "info".to_owned(),
+        (1, _) => "debug".to_owned(),
+        _ => "trace".to_owned(),
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("agentctl={level}")));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if service_log.is_some_and(|log| !log.pretty) {
+        builder.json().init();
+    } else {
+        builder.with_ansi(io::stderr().is_terminal()).init();
+    }
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

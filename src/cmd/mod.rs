@@ -5,6 +5,7 @@
 pub mod claim;
 pub mod completions;
 pub mod inspect;
+pub mod serve;
 pub mod trim;
 
 use std::io::{self, IsTerminal, Write};

@@ -1,0 +1,116 @@
+//! `agentctl serve`: resolve the listen addresses, bind, announce them on stdout,
+//! and serve until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::{Context, bail};
+
+use crate::cli::ServeArgs;
+use crate::config::Settings;
+use crate::server::{ServeOptions, Server};
+
+/// `host:port` from `server.host` and one of the `*.port` settings.
+fn address(settings: &Settings, key: &str, port: &str) -> anyhow::Result<SocketAddr> {
+    let host = settings.server.host.trim();
+    let port: u16 = port
+        .trim()
+        .parse()
+        .with_context(|| format!("{key} {port:?} is not a port number (0-65535)"))?;
+    let ip: IpAddr = match host {
+        "" => IpAddr::from([0, 0, 0, 0]),
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        other => other.trim_matches(['[', ']']).parse().with_context(|| {
+            format!("server.host {other:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)")
+        })?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Runs `serve`.
+pub async fn run(args: &ServeArgs, settings: Settings) -> anyhow::Result<()> {
+    let api = match args.api_addr {
+        Some(addr) => addr,
+        None => address(&settings, "api.port", &settings.api.port)?,
+    };
+    let admin = match args.admin_addr {
+        Some(addr) => addr,
+        None => address(&settings, "admin.port", &settings.admin.port)?,
+    };
+    let webhook = match args.webhook_addr {
+        Some(addr) => addr,
+        None => address(&settings, "webhook.port", &settings.webhook.port)?,
+    };
+    if !args.datafiles.is_dir() && settings.client.datafile_url_template.is_empty() {
+        bail!(
+            "datafiles directory {} does not exist and client.datafileURLTemplate is empty: \
+             there is nowhere to load datafiles from",
+            args.datafiles.display()
+        );
+    }
+    let server = Server::bind(
+        settings,
+        ServeOptions {
+            api,
+            admin,
+            webhook,
+            datafiles: args.datafiles.clone(),
+        },
+    )?;
+    let bound = server.addresses().context("reading the bound addresses")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "listening api={} admin={} webhook={}",
+            bound.api, bound.admin, bound.webhook
+        )?;
+        out.flush()?;
+    }
+    tracing::info!(api = %bound.api, admin = %bound.admin, webhook = %bound.webhook, "serving");
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_come_from_host_and_port_settings() {
+        let settings = Settings::default();
+        assert_eq!(
+            address(&settings, "api.port", "8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        let err = address(&settings, "api.port", "80a").unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "api.port \"80a\" is not a port number (0-65535): invalid digit found in string"
+        );
+    }
+}

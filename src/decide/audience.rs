@@ -1,0 +1,487 @@
+//! Audience evaluation with three-valued logic (`Some(true)`, `Some(false)`, `None`
+//! for UNKNOWN): audience-reference trees (leaves are audience ids) and condition
+//! trees (leaves are attribute conditions), and every match type.
+
+use serde_json::Value;
+
+use super::User;
+use super::datafile::ProjectConfig;
+use super::semver;
+use super::text::Reasons;
+
+/// A parsed `and`/`or`/`not` tree. Arrays without a leading operator are OR.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Tree<L> {
+    And(Vec<Tree<L>>),
+    Or(Vec<Tree<L>>),
+    /// Only the first operand counts; none evaluates to UNKNOWN.
+    Not(Vec<Tree<L>>),
+    Leaf(L),
+    /// A node of the wrong JSON type: UNKNOWN.
+    Invalid,
+}
+
+/// One leaf condition `{type, name, match, value}`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Condition {
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) matcher: String,
+    pub(crate) value: Value,
+}
+
+fn parse_node<L>(v: &Value, leaf: &dyn Fn(&Value) -> Option<L>) -> Tree<L> {
+    match v {
+        Value::Array(items) => {
+            let (op, rest) = match items.first().and_then(Value::as_str) {
+                Some(op @ ("and" | "or" | "not")) => (op, &items[1..]),
+                _ => ("or", &items[..]),
+            };
+            let children = rest.iter().map(|c| parse_node(c, leaf)).collect();
+            match op {
+                "and" => Tree::And(children),
+                "not" => Tree::Not(children),
+                _ => Tree::Or(children),
+            }
+        }
+        other => leaf(other).map_or(Tree::Invalid, Tree::Leaf),
+    }
+}
+
+/// Parses an experiment's `audienceConditions`. `None` means "everyone" (`[]`).
+pub(crate) fn parse_ref_tree(v: &Value) -> Option<Tree<String>> {
+    if v.as_array().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    Some(parse_node(v, &|leaf| leaf.as_str().map(str::to_string)))
+}
+
+/// Parses an audience's condition tree; a bare leaf object is an OR of one.
+pub(crate) fn parse_condition_tree(v: &Value) -> Tree<Condition> {
+    parse_node(v, &|leaf| {
+        let obj = leaf.as_object()?;
+        let text = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Some(Condition {
+            kind: text("type"),
+            name: text("name"),
+            matcher: text("match"),
+            value: obj.get("value").cloned().unwrap_or(Value::Null),
+        })
+    })
+}
+
+/// Evaluates a tree, asking `leaf` for each leaf reached. `and` stops at the first
+/// child that is not TRUE and `or` at the first TRUE one, as go-sdk does (which
+/// matters for the reasons the leaves add).
+fn evaluate<L>(tree: &Tree<L>, leaf: &mut dyn FnMut(&L) -> Option<bool>) -> Option<bool> {
+    match tree {
+        Tree::And(children) => {
+            for child in children {
+                let r = evaluate(child, leaf);
+                if r != Some(true) {
+                    return r;
+                }
+            }
+            Some(true)
+        }
+        Tree::Or(children) => {
+            let mut unknown = false;
+            for child in children {
+                match evaluate(child, leaf) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    Some(false) => {}
+                }
+            }
+            if unknown { None } else { Some(false) }
+        }
+        Tree::Not(children) => children.first().and_then(|c| evaluate(c, leaf)).map(|b| !b),
+        Tree::Leaf(l) => leaf(l),
+        Tree::Invalid => None,
+    }
+}
+
+/// Whether the user is in a rule's audience; an UNKNOWN root counts as not.
+pub(crate) fn user_in_audience(
+    config: &ProjectConfig,
+    tree: Option<&Tree<String>>,
+    user: &User,
+    reasons: &mut Reasons,
+) -> bool {
+    let Some(tree) = tree else { return true };
+    let mut leaf = |id: &String| -> Option<bool> {
+        let Some(audience) = config.audience(id) else {
+            reasons.info(format!(
+                "unable to evaluate nested tree for audience ID \"{id}\""
+            ));
+            return None;
+        };
+        let result = evaluate(&audience.tree, &mut |c| {
+            evaluate_condition(c, user, reasons)
+        });
+        if result.is_none() {
+            reasons.info(format!(
+                "an error occurred while evaluating nested tree for audience ID \"{id}\""
+            ));
+        }
+        result
+    };
+    evaluate(tree, &mut leaf) == Some(true)
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    // Go decodes every JSON number to float64, and bools are not numbers.
+    v.as_f64()
+}
+
+/// One leaf condition against the user's attributes.
+pub(crate) fn evaluate_condition(
+    c: &Condition,
+    user: &User,
+    reasons: &mut Reasons,
+) -> Option<bool> {
+    if c.kind != "custom_attribute" && c.kind != "third_party_dimension" {
+        reasons.info(format!(
+            "unable to evaluate condition of type \"{}\"",
+            c.kind
+        ));
+        return None;
+    }
+    let attr = user.attribute(&c.name).filter(|v| !v.is_null());
+    let matcher = if c.matcher.is_empty() {
+        "exact"
+    } else {
+        c.matcher.as_str()
+    };
+    match matcher {
+        "exists" => Some(attr.is_some()),
+        "exact" => match (&c.value, attr?) {
+            (Value::String(want), Value::String(got)) => Some(want == got),
+            (Value::Bool(want), Value::Bool(got)) => Some(want == got),
+            (Value::Number(want), Value::Number(got)) => Some(want.as_f64() == got.as_f64()),
+            _ => None,
+        },
+        "substring" => match (&c.value, attr?) {
+            (Value::String(want), Value::String(got)) => Some(got.contains(want.as_str())),
+            _ => None,
+        },
+        "gt" | "ge" | "lt" | "le" => {
+            let want = as_number(&c.value)?;
+            let got = as_number(attr?)?;
+            Some(match matcher {
+                "gt" => got > want,
+                "ge" => got >= want,
+                "lt" => got < want,
+                _ => got <= want,
+            })
+        }
+        "semver_eq" | "semver_gt" | "semver_ge" | "semver_lt" | "semver_le" => {
+            let target = c.value.as_str()?;
+            let got = attr?.as_str()?;
+            let cmp = semver::compare(got, target).ok()?;
+            Some(match matcher {
+                "semver_eq" => cmp == 0,
+                "semver_gt" => cmp > 0,
+                "semver_ge" => cmp >= 0,
+                "semver_lt" => cmp < 0,
+                _ => cmp <= 0,
+            })
+        }
+        // The engine is offline: no ODP segments are ever fetched, so a valid
+        // segment condition is simply not met.
+        "qualified" => c.value.as_str().map(|_| false),
+        other => {
+            reasons.info(format!("invalid Condition matcher \"{other}\""));
+            None
+        }
+    }
+}
+
+/// Renders `audienceConditions` for OptimizelyConfig: names quoted, operators
+/// upper-cased between operands, sub-lists in parentheses, OR when no operator.
+pub(crate) fn serialize_audiences(conditions: &Value, name_of: &dyn Fn(&str) -> String) -> String {
+    match conditions {
+        Value::String(id) => format!("\"{}\"", name_of(id)),
+        Value::Array(items) => {
+            let (op, rest) = match items.first().and_then(Value::as_str) {
+                Some(op @ ("and" | "or" | "not")) => (op.to_uppercase(), &items[1..]),
+                _ => ("OR".to_string(), &items[..]),
+            };
+            let operands: Vec<String> = rest
+                .iter()
+                .filter_map(|item| match item {
+                    Value::Array(_) => Some(format!("({})", serialize_audiences(item, name_of))),
+                    Value::String(id) => Some(format!("\"{}\"", name_of(id))),
+                    _ => None,
+                })
+                .collect();
+            if op == "NOT" {
+                operands
+                    .iter()
+                    .map(|o| format!("NOT {o}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            } else {
+                operands.join(&format!(" {op} "))
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn user(attrs: Value) -> User {
+        User {
+            id: "u".into(),
+            attributes: attrs.as_object().cloned(),
+        }
+    }
+
+    fn cond(v: Value) -> Condition {
+        match parse_condition_tree(&v) {
+            Tree::Leaf(c) => c,
+            other => panic!("not a leaf: {other:?}"),
+        }
+    }
+
+    fn eval(c: Value, attrs: Value) -> Option<bool> {
+        let mut r = Reasons::default();
+        evaluate_condition(&cond(c), &user(attrs), &mut r)
+    }
+
+    fn c(m: &str, v: Value) -> Value {
+        json!({"type": "custom_attribute", "name": "a", "match": m, "value": v})
+    }
+
+    #[test]
+    fn exists() {
+        assert_eq!(eval(c("exists", json!(null)), json!({"a": 1})), Some(true));
+        assert_eq!(
+            eval(c("exists", json!(null)), json!({"a": null})),
+            Some(false)
+        );
+        assert_eq!(eval(c("exists", json!(null)), json!({})), Some(false));
+    }
+
+    #[test]
+    fn exact() {
+        assert_eq!(eval(c("exact", json!("x")), json!({"a": "x"})), Some(true));
+        assert_eq!(eval(c("exact", json!("x")), json!({"a": "y"})), Some(false));
+        assert_eq!(eval(c("exact", json!("x")), json!({"a": 1})), None);
+        assert_eq!(eval(c("exact", json!("x")), json!({})), None);
+        assert_eq!(eval(c("exact", json!("x")), json!({"a": null})), None);
+        assert_eq!(
+            eval(c("exact", json!(true)), json!({"a": true})),
+            Some(true)
+        );
+        assert_eq!(eval(c("exact", json!(true)), json!({"a": "true"})), None);
+        assert_eq!(eval(c("exact", json!(3)), json!({"a": 3.0})), Some(true));
+        assert_eq!(eval(c("exact", json!(3)), json!({"a": 4})), Some(false));
+        assert_eq!(eval(c("exact", json!(3)), json!({"a": true})), None);
+        assert_eq!(eval(c("exact", json!(null)), json!({"a": 1})), None);
+        assert_eq!(eval(c("exact", json!([1])), json!({"a": [1]})), None);
+        // A missing match means exact.
+        let no_match = json!({"type": "custom_attribute", "name": "a", "value": "x"});
+        assert_eq!(eval(no_match, json!({"a": "x"})), Some(true));
+    }
+
+    #[test]
+    fn substring_and_numbers() {
+        assert_eq!(
+            eval(c("substring", json!("ol")), json!({"a": "hola"})),
+            Some(true)
+        );
+        assert_eq!(
+            eval(c("substring", json!("x")), json!({"a": "hola"})),
+            Some(false)
+        );
+        assert_eq!(eval(c("substring", json!("x")), json!({"a": 5})), None);
+        assert_eq!(eval(c("gt", json!(5)), json!({"a": 6})), Some(true));
+        assert_eq!(eval(c("gt", json!(5)), json!({"a": 5})), Some(false));
+        assert_eq!(eval(c("ge", json!(5)), json!({"a": 5})), Some(true));
+        assert_eq!(eval(c("lt", json!(5)), json!({"a": 4.5})), Some(true));
+        assert_eq!(eval(c("le", json!(5)), json!({"a": 5.1})), Some(false));
+        assert_eq!(eval(c("lt", json!(5)), json!({"a": "4"})), None);
+        assert_eq!(eval(c("lt", json!("5")), json!({"a": 4})), None);
+        assert_eq!(eval(c("lt", json!(5)), json!({})), None);
+    }
+
+    #[test]
+    fn semver_matchers() {
+        assert_eq!(
+            eval(c("semver_eq", json!("2.0")), json!({"a": "2.0.0"})),
+            Some(true)
+        );
+        assert_eq!(
+            eval(c("semver_gt", json!("2.0")), json!({"a": "2.9"})),
+            Some(true)
+        );
+        assert_eq!(
+            eval(c("semver_ge", json!("2.0")), json!({"a": "1.9"})),
+            Some(false)
+        );
+        assert_eq!(
+            eval(c("semver_lt", json!("2.1.2-beta")), json!({"a": "2.1.2"})),
+            Some(true)
+        );
+        assert_eq!(
+            eval(c("semver_le", json!("2.0")), json!({"a": "2.0.0"})),
+            Some(true)
+        );
+        assert_eq!(
+            eval(c("semver_eq", json!("2.0")), json!({"a": "3.x"})),
+            None
+        );
+        assert_eq!(eval(c("semver_eq", json!("2.0")), json!({"a": 2})), None);
+        assert_eq!(eval(c("semver_eq", json!(2)), json!({"a": "2"})), None);
+    }
+
+    #[test]
+    fn qualified_type_and_matcher_errors() {
+        let q = json!({"type": "third_party_dimension", "name": "odp.audiences",
+                       "match": "qualified", "value": "seg"});
+        assert_eq!(eval(q, json!({})), Some(false));
+        let q = json!({"type": "third_party_dimension", "name": "odp.audiences",
+                       "match": "qualified", "value": 1});
+        assert_eq!(eval(q, json!({})), None);
+
+        let mut r = Reasons::default();
+        let bad_type = cond(json!({"type": "weird", "name": "a", "value": 1}));
+        assert_eq!(
+            evaluate_condition(&bad_type, &user(json!({"a": 1})), &mut r),
+            None
+        );
+        let bad_match = cond(c("regex", json!("x")));
+        assert_eq!(
+            evaluate_condition(&bad_match, &user(json!({"a": "x"})), &mut r),
+            None
+        );
+        assert_eq!(
+            r.report(true),
+            vec![
+                "unable to evaluate condition of type \"weird\"",
+                "invalid Condition matcher \"regex\""
+            ]
+        );
+    }
+
+    fn tri(tree: Value) -> Option<bool> {
+        // Leaves are "t", "f" or "u".
+        let t = parse_ref_tree(&tree).unwrap();
+        evaluate(&t, &mut |l: &String| match l.as_str() {
+            "t" => Some(true),
+            "f" => Some(false),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        assert_eq!(tri(json!(["or", "f", "u"])), None);
+        assert_eq!(tri(json!(["or", "u", "t"])), Some(true));
+        assert_eq!(tri(json!(["or", "f", "f"])), Some(false));
+        assert_eq!(
+            tri(json!(["and", "t", "u", "f"])),
+            None,
+            "go stops at the first non-TRUE"
+        );
+        assert_eq!(tri(json!(["and", "t", "f", "u"])), Some(false));
+        assert_eq!(tri(json!(["and", "t", "t"])), Some(true));
+        assert_eq!(tri(json!(["not", "t"])), Some(false));
+        assert_eq!(tri(json!(["not", "u"])), None);
+        assert_eq!(tri(json!(["not"])), None);
+        assert_eq!(tri(json!(["not", ["and", "t", "f"]])), Some(true));
+        assert_eq!(tri(json!(["f", "t"])), Some(true), "no operator means OR");
+        assert_eq!(tri(json!("t")), Some(true), "a bare id is one leaf");
+        assert_eq!(tri(json!(["or", 5])), None, "a non-string leaf is UNKNOWN");
+        assert!(parse_ref_tree(&json!([])).is_none());
+    }
+
+    #[test]
+    fn audience_references_and_reasons() {
+        let config = ProjectConfig::parse(
+            br#"{"version":"4",
+              "audiences":[
+                {"id":"1","name":"legacy","conditions":"[\"and\",{\"type\":\"custom_attribute\",\"name\":\"a\",\"value\":\"legacy\"}]"},
+                {"id":"2","name":"L2","conditions":"{\"type\":\"custom_attribute\",\"name\":\"a\",\"value\":\"x\"}"}],
+              "typedAudiences":[
+                {"id":"1","name":"typed","conditions":["and",{"type":"custom_attribute","name":"a","value":"typed"}]}]}"#,
+        )
+        .unwrap();
+        let tree = |v: Value| parse_ref_tree(&v);
+        let check = |t: Option<Tree<String>>, attrs: Value| {
+            let mut r = Reasons::default();
+            let ok = user_in_audience(&config, t.as_ref(), &user(attrs), &mut r);
+            (ok, r.report(true))
+        };
+        // Typed wins on an id clash.
+        assert_eq!(
+            check(tree(json!(["or", "1"])), json!({"a": "typed"})),
+            (true, vec![])
+        );
+        assert_eq!(
+            check(tree(json!(["or", "1"])), json!({"a": "legacy"})).0,
+            false
+        );
+        // Legacy string with a bare leaf object.
+        assert_eq!(
+            check(tree(json!(["or", "2"])), json!({"a": "x"})),
+            (true, vec![])
+        );
+        // UNKNOWN from a nested tree, then an unknown id.
+        assert_eq!(
+            check(tree(json!(["or", "2", "9"])), json!({"a": 1})),
+            (
+                false,
+                vec![
+                    "an error occurred while evaluating nested tree for audience ID \"2\""
+                        .to_string(),
+                    "unable to evaluate nested tree for audience ID \"9\"".to_string()
+                ]
+            )
+        );
+        // No tree: everyone.
+        assert_eq!(check(tree(json!([])), json!({})), (true, vec![]));
+        // NOT of UNKNOWN stays UNKNOWN, which counts as false.
+        assert_eq!(check(tree(json!(["not", "2"])), json!({})).0, false);
+        assert_eq!(check(tree(json!(["not", "2"])), json!({"a": "y"})).0, true);
+    }
+
+    #[test]
+    fn audiences_string() {
+        let names = |id: &str| match id {
+            "16902921321" => "Audience1".to_string(),
+            other => other.to_string(),
+        };
+        assert_eq!(
+            serialize_audiences(&json!(["or", "16902921321"]), &names),
+            "\"Audience1\""
+        );
+        assert_eq!(
+            serialize_audiences(&json!(["or", "A", ["and", "B", "C"]]), &names),
+            "\"A\" OR (\"B\" AND \"C\")"
+        );
+        assert_eq!(serialize_audiences(&json!([]), &names), "");
+        assert_eq!(
+            serialize_audiences(&json!(["A", "B"]), &names),
+            "\"A\" OR \"B\""
+        );
+        assert_eq!(
+            serialize_audiences(&json!(["not", "A"]), &names),
+            "NOT \"A\""
+        );
+        assert_eq!(
+            serialize_audiences(&json!(["and", ["not", "A"], "B"]), &names),
+            "(NOT \"A\") AND \"B\""
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Notification payloads as upstream's notification stream encodes them: Go struct
+//! fields (capitalised, in struct order) are concrete structs here, and Go maps
+//! (`DecisionInfo`, attributes, tags) are `serde_json` maps, which serialise sorted —
+//! exactly like Go's encoder.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The user part of every notification (go-sdk `entities.UserContext`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NotificationUserContext {
+    /// The user id.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// The request's attributes (`null` when omitted).
+    #[serde(rename = "Attributes")]
+    pub attributes: Option<Map<String, Value>>,
+    /// Always `null`: the engine never fetches ODP segments.
+    #[serde(rename = "QualifiedSegments")]
+    pub qualified_segments: Option<Vec<String>>,
+}
+
+/// A decision notification (`flag`, `ab-test`, `feature-test`, `all-feature-variables`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DecisionMessage {
+    /// The notification type.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// The user.
+    #[serde(rename = "UserContext")]
+    pub user_context: NotificationUserContext,
+    /// Type-specific details; a map, so its keys come out sorted.
+    #[serde(rename = "DecisionInfo")]
+    pub decision_info: Map<String, Value>,
+}
+
+/// One visitor attribute of a conversion (go-sdk `event.VisitorAttribute`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VisitorAttribute {
+    /// The attribute value.
+    pub value: Value,
+    /// The attribute key.
+    pub key: String,
+    /// Always `custom`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The datafile attribute id, or the key for `$opt_` attributes.
+    pub entity_id: String,
+}
+
+/// The conversion inside a track notification (go-sdk `event.ConversionEvent`),
+/// including its oddly capitalised `Attributes`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ConversionEvent {
+    /// The event id.
+    pub entity_id: String,
+    /// The event key.
+    pub key: String,
+    /// Visitor attributes, `$opt_bot_filtering` last.
+    #[serde(rename = "Attributes")]
+    pub attributes: Vec<VisitorAttribute>,
+    /// The event tags; omitted when empty.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub tags: Map<String, Value>,
+    /// The integer `revenue` tag, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<i64>,
+    /// The numeric `value` tag, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+/// A track notification.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrackMessage {
+    /// The event key.
+    #[serde(rename = "EventKey")]
+    pub event_key: String,
+    /// The user.
+    #[serde(rename = "UserContext")]
+    pub user_context: NotificationUserContext,
+    /// The request's tags (`null` when omitted).
+    #[serde(rename = "EventTags")]
+    pub event_tags: Option<Map<String, Value>>,
+    /// The conversion that was queued.
+    #[serde(rename = "ConversionEvent")]
+    pub conversion_event: ConversionEvent,
+}
+
+/// The `message` of a notification, serialising exactly as upstream's stream does.
+///
+/// A concrete type rather than `serde_json::Value` because a `Value` map would sort
+/// the struct-ordered keys (`Type`, `UserContext`, `DecisionInfo`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum NotificationMessage {
+    /// A decision notification (stream filter `decision`).
+    Decision(DecisionMessage),
+    /// A track notification (stream filter `track`).
+    Track(TrackMessage),
+}
+
+impl NotificationMessage {
+    /// The stream filter name this message belongs to: `decision` or `track`.
+    pub fn filter_name(&self) -> &'static str {
+        match self {
+            NotificationMessage::Decision(_) => "decision",
+            NotificationMessage::Track(_) => "track",
+        }
+    }
+
+    /// The message as a JSON value (keys of struct parts then come out sorted; use
+    /// `serde_json::to_string(self)` for the wire form).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+pub(crate) fn user_context(user: &super::User) -> NotificationUserContext {
+    NotificationUserContext {
+        id: user.id.clone(),
+        attributes: user.attributes.clone(),
+        qualified_segments: None,
+    }
+}

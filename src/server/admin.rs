@@ -1,0 +1,171 @@
+//! The admin listener: `/health` (at `server.healthCheckPath` too), `/info` and
+//! `/metrics`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use super::Shared;
+use super::json::ok;
+use super::metrics::{Sample, expvar_json, prometheus_text};
+
+/// The admin router.
+pub(crate) fn router(state: Shared) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/info", get(info))
+        .route("/metrics", get(metrics));
+    let custom = state.settings.server.health_check_path.as_str();
+    if custom.starts_with('/') && !matches!(custom, "/health" | "/info" | "/metrics") {
+        router = router.route(custom, get(health));
+    }
+    router.with_state(state)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// `{"status":"ok"}` while the process serves.
+pub(crate) async fn health() -> Response {
+    ok(Health { status: "ok" })
+}
+
+#[derive(Serialize)]
+struct Info<'a> {
+    version: &'static str,
+    author: &'a str,
+    app_name: &'a str,
+    uptime: String,
+    host: String,
+    notification_hub: &'static str,
+    datafiles: Vec<Datafile>,
+}
+
+#[derive(Serialize)]
+struct Datafile {
+    sdk_key: String,
+    revision: String,
+}
+
+async fn info(State(state): State<Shared>) -> Response {
+    let uptime = std::time::Duration::from_secs(state.started.elapsed().as_secs());
+    let include_keys = state.settings.log.include_sdk_key;
+    ok(Info {
+        version: env!("CARGO_PKG_VERSION"),
+        author: &state.settings.author,
+        app_name: &state.settings.name,
+        uptime: humantime::format_duration(uptime).to_string(),
+        host: hostname(),
+        notification_hub: state.hub.name(),
+        datafiles: state
+            .projects
+            .loaded()
+            .into_iter()
+            .map(|(sdk_key, revision)| Datafile {
+                sdk_key: if include_keys {
+                    sdk_key
+                } else {
+                    "<hidden>".to_owned()
+                },
+                revision,
+            })
+            .collect(),
+    })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
+/// Every sample of the process, read now.
+fn samples(state: &Shared) -> Vec<Sample> {
+    let mut out = state.metrics.samples();
+    let hub = state.hub.stats();
+    out.push(Sample::counter(
+        "notifications.delivered",
+        "Notifications written to SSE subscribers",
+        hub.delivered,
+    ));
+    out.push(Sample::counter(
+        "sse.overflow.disconnects",
+        "SSE subscribers disconnected for falling behind",
+        hub.overflowed,
+    ));
+    out.push(Sample::gauge(
+        "sse.subscribers",
+        "Open notification streams",
+        hub.subscribers as f64,
+    ));
+    let events = state.events.stats();
+    for (name, help, value) in [
+        (
+            "events.queued",
+            "Events accepted into the event queue",
+            events.queued,
+        ),
+        (
+            "events.sent",
+            "Events delivered to client.eventURL",
+            events.sent,
+        ),
+        (
+            "events.batches",
+            "Event batches delivered",
+            events.batches_sent,
+        ),
+        (
+            "events.failed",
+            "Events whose batch failed every attempt",
+            events.failed,
+        ),
+        (
+            "events.dropped",
+            "Events dropped because the queue was full",
+            events.dropped,
+        ),
+        (
+            "events.discarded",
+            "Events discarded because client.eventURL is empty",
+            events.discarded,
+        ),
+    ] {
+        out.push(Sample::counter(name, help, value));
+    }
+    out.push(Sample::gauge(
+        "uptime.seconds",
+        "Seconds since serve started",
+        state.started.elapsed().as_secs_f64(),
+    ));
+    out
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let samples = samples(&state);
+    if state
+        .settings
+        .admin
+        .metrics_type
+        .eq_ignore_ascii_case("expvar")
+    {
+        return ok(expvar_json(&samples));
+    }
+    match prometheus_text(samples) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

@@ -1,0 +1,993 @@
+//! Impression and conversion event dispatch to `client.eventURL`.
+//!
+//! Request handlers hand each event to an [`EventQueue`]: a cheap, clonable handle
+//! whose [`EventQueue::push`] never awaits and never blocks. A single dispatcher task
+//! (started by [`start`]) groups queued events into batches and POSTs them as JSON,
+//! off the request path. Nothing an API response says depends on delivery: a full
+//! queue drops the new event, a failed batch is retried a few times and then
+//! abandoned, and both are counted in [`EventStats`] so they show up as metrics.
+//!
+//! Batching rules:
+//!
+//! - Events whose [`QueuedEvent::header`]s are equal share a batch. When an event
+//!   arrives with a different header, the batch being filled is sealed and sent
+//!   first, so batches are started in queue order. Headers change only with
+//!   the SDK key or datafile revision, so this costs little in practice.
+//! - A batch is sealed when it holds `batch_size` events (0 counts as 1) or when
+//!   `flush_interval` has passed since its oldest event was taken from the queue
+//!   (the same moment it was pushed, unless the queue is backed up).
+//! - At most [`MAX_IN_FLIGHT`] batches are being sent at once. While all slots are
+//!   busy the dispatcher stops reading the queue, so the queue (bounded by
+//!   `queue_size`) is the only place events pile up, and past it they are dropped.
+//! - On cancellation everything still queued is sent, within
+//!   [`FINAL_FLUSH_DEADLINE`]; what is still undelivered then counts as failed.
+//!
+//! An empty `client.eventURL` disables dispatch: no task runs, and `push` only
+//! counts the event as discarded.
+//!
+//! This module imports nothing from the rest of `server` and only settings from
+//! `config`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::task::{self, JoinError, JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config;
+
+/// Timeout of one POST of a batch, connection included. Upstream has no setting for
+/// it; 10 s matches the other request timeouts in `client.*` and keeps a dead
+/// endpoint from holding a send slot for long.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempts per batch (the first try included) before it is counted as failed.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// Pause before the first retry of a batch; it doubles for each further retry.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
+
+/// How long the final flush on cancellation may take. Shutdown waits for it, so it
+/// is short; events not delivered by then count as failed.
+pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Batches being sent at the same time. A few let a slow endpoint overlap with the
+/// next batch without opening an unbounded number of connections.
+pub const MAX_IN_FLIGHT: usize = 4;
+
+/// A failed batch is logged once per this many failures, so a dead endpoint does
+/// not flood the log.
+const FAILURE_LOG_EVERY: u64 = 100;
+
+/// A dropped event (full queue) is logged once per this many drops.
+const DROP_LOG_EVERY: u64 = 1000;
+
+/// One event to send.
+///
+/// `header` is the batch's top-level object without `"visitors"` (`account_id`,
+/// `project_id`, `revision`, `client_name`, `client_version`, `anonymize_ip`,
+/// `enrich_decisions`, `region`); events whose headers are equal share a batch.
+/// `visitor` is one element of the batch's `"visitors"` array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedEvent {
+    /// Top-level fields of the batch this event belongs in.
+    pub header: Map<String, Value>,
+    /// The visitor object (`visitor_id`, `attributes`, `snapshots`).
+    pub visitor: Value,
+}
+
+/// How events are batched and where they go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSettings {
+    /// Where batches are POSTed; empty disables dispatch (`client.eventURL`).
+    pub url: String,
+    /// Events per batch; 0 is treated as 1 (`client.batchSize`).
+    pub batch_size: usize,
+    /// Events waiting to be sent before new ones are dropped; 0 is treated as 1
+    /// (`client.queueSize`).
+    pub queue_size: usize,
+    /// Longest time an event waits for its batch to fill (`client.flushInterval`).
+    pub flush_interval: Duration,
+    /// Timeout of one POST ([`DEFAULT_REQUEST_TIMEOUT`] unless set otherwise).
+    pub request_timeout: Duration,
+    /// Attempts per batch, the first included; 0 is treated as 1
+    /// ([`DEFAULT_MAX_ATTEMPTS`]).
+    pub max_attempts: u32,
+    /// Pause before the first retry, doubled for each further one
+    /// ([`DEFAULT_RETRY_BACKOFF`]).
+    pub retry_backoff: Duration,
+}
+
+impl EventSettings {
+    /// The settings configured in `client.*`, with this module's defaults for what
+    /// upstream does not configure (timeout and retries).
+    pub fn from_client(client: &config::Client) -> Self {
+        EventSettings {
+            url: client.event_url.clone(),
+            batch_size: client.batch_size,
+            queue_size: client.queue_size,
+            flush_interval: client.flush_interval,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
+        }
+    }
+}
+
+/// Why the dispatcher could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// `client.eventURL` is neither empty nor an `http`/`https` URL.
+    #[error("client.eventURL {url:?} is not a valid http(s) URL: {reason}")]
+    InvalidUrl {
+        /// The configured value.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The HTTP client could not be built (TLS set-up failed).
+    #[error("cannot build the HTTP client for events")]
+    HttpClient(#[source] reqwest::Error),
+}
+
+/// Counters of the event pipeline, updated atomically and readable at any time.
+///
+/// Every event passed to [`EventQueue::push`] ends up in exactly one of `dropped`,
+/// `discarded` or `queued`; every queued event is eventually counted once in `sent`
+/// or `failed` (in flight until then).
+#[derive(Debug, Default)]
+pub struct EventStats {
+    queued: AtomicU64,
+    sent: AtomicU64,
+    batches_sent: AtomicU64,
+    failed: AtomicU64,
+    batches_failed: AtomicU64,
+    dropped: AtomicU64,
+    discarded: AtomicU64,
+}
+
+impl EventStats {
+    /// The current values as plain numbers.
+    pub fn snapshot(&self) -> EventStatsSnapshot {
+        EventStatsSnapshot {
+            queued: self.queued.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            batches_sent: self.batches_sent.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            batches_failed: self.batches_failed.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            discarded: self.discarded.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A copy of [`EventStats`] at one moment, for metrics export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventStatsSnapshot {
+    /// Events accepted into the queue.
+    pub queued: u64,
+    /// Events in batches the endpoint accepted (2xx).
+    pub sent: u64,
+    /// Batches the endpoint accepted.
+    pub batches_sent: u64,
+    /// Accepted events that were never delivered: their batch failed every attempt,
+    /// or they were still undelivered when the final flush ran out of time.
+    pub failed: u64,
+    /// Batches that failed every attempt.
+    pub batches_failed: u64,
+    /// Events refused by `push` because the queue was full or the dispatcher had
+    /// stopped.
+    pub dropped: u64,
+    /// Events thrown away on purpose because `client.eventURL` is empty.
+    pub discarded: u64,
+}
+
+/// Cheap clonable handle used by request handlers to queue events.
+#[derive(Debug, Clone)]
+pub struct EventQueue {
+    /// `None` when dispatch is disabled (empty URL).
+    tx: Option<mpsc::Sender<QueuedEvent>>,
+    stats: Arc<EventStats>,
+}
+
+impl EventQueue {
+    /// Queues `event` for dispatch without waiting.
+    ///
+    /// # Returns
+    ///
+    /// `true` when the event was accepted: queued, or discarded because dispatch is
+    /// disabled (an empty `client.eventURL` is a deliberate choice, and responses
+    /// must not depend on it). `false` when the event was dropped because the queue
+    /// is full or the dispatcher has stopped; the drop is counted.
+    pub fn push(&self, event: QueuedEvent) -> bool {
+        let Some(tx) = &self.tx else {
+            self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        match tx.try_send(event) {
+            Ok(()) => {
+                self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(err) => {
+                let before = self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                if before.is_multiple_of(DROP_LOG_EVERY) {
+                    let reason = match err {
+                        TrySendError::Full(_) => "the event queue is full",
+                        TrySendError::Closed(_) => "the event dispatcher has stopped",
+                    };
+                    tracing::warn!(
+                        dropped = before + 1,
+                        "event dropped: {reason} (logged once per {DROP_LOG_EVERY} drops)"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Whether events are sent anywhere (`client.eventURL` is not empty).
+    pub fn is_enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// The pipeline's counters now.
+    pub fn stats(&self) -> EventStatsSnapshot {
+        self.stats.snapshot()
+    }
+}
+
+/// Starts the dispatcher task.
+///
+/// It sends a batch when `batch_size` events with the same header are waiting or
+/// `flush_interval` has passed since the oldest waiting event. When `cancel` fires,
+/// or every [`EventQueue`] clone is dropped, it flushes everything still queued
+/// (bounded by [`FINAL_FLUSH_DEADLINE`]) and ends; await the returned handle to
+/// wait for that final flush. With an empty URL no dispatcher runs and the handle
+/// is already finished.
+///
+/// # Errors
+///
+/// [`EventError::InvalidUrl`] when the URL is not empty and not `http(s)`;
+/// [`EventError::HttpClient`] when the HTTP client cannot be built.
+///
+/// # Panics
+///
+/// When called outside a tokio runtime.
+pub fn start(
+    settings: EventSettings,
+    cancel: CancellationToken,
+) -> Result<(EventQueue, JoinHandle<()>), EventError> {
+    let stats = Arc::new(EventStats::default());
+    if settings.url.is_empty() {
+        tracing::info!("client.eventURL is empty: impression and conversion events are discarded");
+        let queue = EventQueue { tx: None, stats };
+        return Ok((queue, tokio::spawn(async {})));
+    }
+    let url = parse_url(&settings.url)?;
+    let http = http_client(settings.request_timeout)?;
+    let (tx, rx) = mpsc::channel(settings.queue_size.max(1));
+    let poster = Arc::new(Poster {
+        http,
+        url,
+        max_attempts: settings.max_attempts.max(1),
+        retry_backoff: settings.retry_backoff,
+        stats: Arc::clone(&stats),
+    });
+    let dispatcher = Dispatcher {
+        rx,
+        poster,
+        batch_size: settings.batch_size.max(1),
+        flush_interval: settings.flush_interval,
+        pending: None,
+        ready: VecDeque::new(),
+        in_flight: JoinSet::new(),
+        in_flight_sizes: HashMap::new(),
+    };
+    let handle = tokio::spawn(dispatcher.run(cancel));
+    Ok((
+        EventQueue {
+            tx: Some(tx),
+            stats,
+        },
+        handle,
+    ))
+}
+
+fn parse_url(raw: &str) -> Result<reqwest::Url, EventError> {
+    let invalid = |reason: String| EventError::InvalidUrl {
+        url: raw.to_owned(),
+        reason,
+    };
+    let url = reqwest::Url::parse(raw).map_err(|err| invalid(err.to_string()))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(invalid(format!("scheme {other:?} is not http or https"))),
+    }
+}
+
+fn http_client(timeout: Duration) -> Result<reqwest::Client, EventError> {
+    super::ensure_tls_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(EventError::HttpClient)
+}
+
+/// Events with one header, on their way into one POST.
+#[derive(Debug)]
+struct Batch {
+    header: Map<String, Value>,
+    visitors: Vec<Value>,
+    /// When the first event was taken into this batch; the batch is sealed `flush_interval`
+    /// later at the latest.
+    since: Instant,
+}
+
+impl Batch {
+    /// The JSON body: the header fields plus `"visitors"`.
+    fn into_body(self) -> Result<Bytes, serde_json::Error> {
+        let mut object = self.header;
+        object.insert("visitors".to_owned(), Value::Array(self.visitors));
+        serde_json::to_vec(&Value::Object(object)).map(Bytes::from)
+    }
+}
+
+/// The batching loop: owns the queue's receiving end and the send tasks.
+struct Dispatcher {
+    rx: mpsc::Receiver<QueuedEvent>,
+    poster: Arc<Poster>,
+    batch_size: usize,
+    flush_interval: Duration,
+    /// The batch being filled.
+    pending: Option<Batch>,
+    /// Sealed batches waiting for a send slot. While it is not empty the queue is
+    /// not read, so it holds at most a couple of batches.
+    ready: VecDeque<Batch>,
+    in_flight: JoinSet<()>,
+    /// Events per in-flight task, to count them as failed if the task is aborted.
+    in_flight_sizes: HashMap<task::Id, usize>,
+}
+
+impl Dispatcher {
+    async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            self.launch_ready();
+            let deadline = self.pending.as_ref().map(|b| b.since + self.flush_interval);
+            // A disabled branch still evaluates its expression, so give it some instant.
+            let sleep_until = deadline.unwrap_or_else(Instant::now);
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                Some(done) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => {
+                    self.reap(done);
+                }
+                () = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {
+                    self.seal_pending();
+                }
+                received = self.rx.recv(), if self.ready.is_empty() => match received {
+                    Some(event) => self.accept(event),
+                    // Every EventQueue is gone: nothing more can arrive.
+                    None => break,
+                },
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Adds `event` to the pending batch, sealing batches as the rules require.
+    fn accept(&mut self, event: QueuedEvent) {
+        match &mut self.pending {
+            Some(batch) if batch.header == event.header => batch.visitors.push(event.visitor),
+            _ => {
+                self.seal_pending();
+                self.pending = Some(Batch {
+                    header: event.header,
+                    visitors: vec![event.visitor],
+                    since: Instant::now(),
+                });
+            }
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|b| b.visitors.len() >= self.batch_size)
+        {
+            self.seal_pending();
+        }
+    }
+
+    fn seal_pending(&mut self) {
+        if let Some(batch) = self.pending.take() {
+            self.ready.push_back(batch);
+        }
+    }
+
+    /// Starts sending ready batches while send slots are free.
+    fn launch_ready(&mut self) {
+        while self.in_flight.len() < MAX_IN_FLIGHT {
+            let Some(batch) = self.ready.pop_front() else {
+                break;
+            };
+            let size = batch.visitors.len();
+            let task = self
+                .in_flight
+                .spawn(Arc::clone(&self.poster).deliver(batch));
+            self.in_flight_sizes.insert(task.id(), size);
+        }
+    }
+
+    /// Books a finished send task. The task itself counted success or failure; only
+    /// a task that panicked or was aborted is counted here.
+    fn reap(&mut self, done: Result<(task::Id, ()), JoinError>) {
+        match done {
+            Ok((id, ())) => {
+                self.in_flight_sizes.remove(&id);
+            }
+            Err(err) => {
+                let size = self.in_flight_sizes.remove(&err.id()).unwrap_or(0);
+                self.poster
+                    .stats
+                    .failed
+                    .fetch_add(size as u64, Ordering::Relaxed);
+                self.poster
+                    .stats
+                    .batches_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                if err.is_panic() {
+                    tracing::error!(events = size, "event send task panicked");
+                }
+            }
+        }
+    }
+
+    /// Refuses new events, then sends everything queued within the deadline.
+    async fn shutdown(mut self) {
+        self.rx.close();
+        let flushed = tokio::time::timeout(FINAL_FLUSH_DEADLINE, self.drain()).await;
+        if flushed.is_ok() {
+            return;
+        }
+        self.in_flight.abort_all();
+        while let Some(done) = self.in_flight.join_next_with_id().await {
+            self.reap(done);
+        }
+        let mut left: usize = self.pending.take().map_or(0, |b| b.visitors.len());
+        left += self
+            .ready
+            .drain(..)
+            .map(|b| b.visitors.len())
+            .sum::<usize>();
+        while self.rx.try_recv().is_ok() {
+            left += 1;
+        }
+        self.poster
+            .stats
+            .failed
+            .fetch_add(left as u64, Ordering::Relaxed);
+        tracing::warn!(
+            deadline = ?FINAL_FLUSH_DEADLINE,
+            "final event flush timed out; undelivered events counted as failed"
+        );
+    }
+
+    async fn drain(&mut self) {
+        // After `close`, `recv` yields what is buffered and then `None`.
+        while let Some(event) = self.rx.recv().await {
+            self.accept(event);
+        }
+        self.seal_pending();
+        loop {
+            self.launch_ready();
+            match self.in_flight.join_next_with_id().await {
+                Some(done) => self.reap(done),
+                // Nothing in flight, so `launch_ready` found nothing ready either.
+                None => break,
+            }
+        }
+    }
+}
+
+/// Sends batches; shared by the send tasks.
+#[derive(Debug)]
+struct Poster {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    max_attempts: u32,
+    retry_backoff: Duration,
+    stats: Arc<EventStats>,
+}
+
+/// Why one POST did not succeed.
+struct PostFailure {
+    retryable: bool,
+    detail: String,
+}
+
+impl Poster {
+    /// Sends one batch with bounded retries, then books the outcome.
+    async fn deliver(self: Arc<Self>, batch: Batch) {
+        let events = batch.visitors.len() as u64;
+        let body = match batch.into_body() {
+            Ok(body) => body,
+            Err(err) => {
+                self.book_failure(events, 0, &format!("cannot encode the batch: {err}"));
+                return;
+            }
+        };
+        let mut attempt = 1;
+        loop {
+            match self.post(body.clone()).await {
+                Ok(()) => {
+                    self.stats.sent.fetch_add(events, Ordering::Relaxed);
+                    self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(failure) if failure.retryable && attempt < self.max_attempts => {
+                    let delay = retry_delay(self.retry_backoff, attempt);
+                    tracing::debug!(attempt, ?delay, error = %failure.detail, "retrying event batch");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(failure) => {
+                    self.book_failure(events, attempt, &failure.detail);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn post(&self, body: Bytes) -> Result<(), PostFailure> {
+        let response = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| PostFailure {
+                // Builder errors repeat identically; anything on the wire may not.
+                retryable: !err.is_builder(),
+                detail: error_chain(&err),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(PostFailure {
+            // Other 4xx mean the request itself is wrong; sending it again won't help.
+            retryable: status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT,
+            detail: format!("HTTP {status}"),
+        })
+    }
+
+    fn book_failure(&self, events: u64, attempts: u32, detail: &str) {
+        self.stats.failed.fetch_add(events, Ordering::Relaxed);
+        let before = self.stats.batches_failed.fetch_add(1, Ordering::Relaxed);
+        if before.is_multiple_of(FAILURE_LOG_EVERY) {
+            tracing::warn!(
+                url = %self.url,
+                events,
+                attempts,
+                failed_batches = before + 1,
+                "event batch not delivered: {detail} (logged once per {FAILURE_LOG_EVERY} failed batches)"
+            );
+        }
+    }
+}
+
+/// The pause before retry number `attempt` (1-based): `backoff * 2^(attempt-1)`.
+fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    backoff.saturating_mul(factor)
+}
+
+/// `err` and its sources on one line; reqwest's own message hides the cause.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::post;
+    use serde_json::json;
+
+    /// A local HTTP endpoint that records every body POSTed to `/events` and answers
+    /// with `status`.
+    struct Sink {
+        status: StatusCode,
+        requests: Mutex<Vec<(Option<String>, Value)>>,
+    }
+
+    impl Sink {
+        async fn start(status: StatusCode) -> (Arc<Sink>, String) {
+            let sink = Arc::new(Sink {
+                status,
+                requests: Mutex::new(Vec::new()),
+            });
+            let app = Router::new()
+                .route("/events", post(record))
+                .with_state(Arc::clone(&sink));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/events", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (sink, url)
+        }
+
+        fn bodies(&self) -> Vec<Value> {
+            self.requests
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, body)| body.clone())
+                .collect()
+        }
+
+        fn request_count(&self) -> usize {
+            self.requests.lock().unwrap().len()
+        }
+    }
+
+    async fn record(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+        let content_type = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        sink.requests.lock().unwrap().push((content_type, body));
+        sink.status
+    }
+
+    fn header(revision: &str) -> Map<String, Value> {
+        let Value::Object(map) = json!({
+            "account_id": "111",
+            "project_id": "222",
+            "revision": revision,
+            "client_name": "go-sdk",
+            "client_version": "2.3.0",
+            "anonymize_ip": true,
+            "enrich_decisions": true,
+            "region": "US",
+        }) else {
+            unreachable!()
+        };
+        map
+    }
+
+    fn event(revision: &str, visitor: &str) -> QueuedEvent {
+        QueuedEvent {
+            header: header(revision),
+            visitor: json!({"visitor_id": visitor, "attributes": [], "snapshots": []}),
+        }
+    }
+
+    fn settings(url: &str, batch_size: usize, flush_interval: Duration) -> EventSettings {
+        EventSettings {
+            url: url.to_owned(),
+            batch_size,
+            queue_size: 100,
+            flush_interval,
+            request_timeout: Duration::from_secs(5),
+            max_attempts: 3,
+            retry_backoff: Duration::from_millis(5),
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// Polls `probe` until it holds, failing the test after 5 s.
+    async fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !probe() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn visitor_ids(body: &Value) -> Vec<&str> {
+        body["visitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["visitor_id"].as_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn full_batch_is_posted_as_one_request_with_header_fields() {
+        let (sink, url) = Sink::start(StatusCode::OK).await;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings(&url, 3, HOUR), cancel.clone()).unwrap();
+        for user in ["u1", "u2", "u3"] {
+            assert!(queue.push(event("7", user)));
+        }
+        wait_until("one batch is sent", || queue.stats().batches_sent == 1).await;
+
+        let requests = sink.requests.lock().unwrap().clone();
+        assert_eq!(requests.len(), 1);
+        let (content_type, body) = &requests[0];
+        assert_eq!(content_type.as_deref(), Some("application/json"));
+        let mut expected = header("7");
+        expected.insert("visitors".to_owned(), body["visitors"].clone());
+        assert_eq!(body, &Value::Object(expected));
+        assert_eq!(visitor_ids(body), ["u1", "u2", "u3"]);
+        let stats = queue.stats();
+        assert_eq!((stats.queued, stats.sent, stats.failed), (3, 3, 0));
+
+        cancel.cancel();
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn flush_interval_sends_a_partial_batch() {
+        let (sink, url) = Sink::start(StatusCode::OK).await;
+        let cancel = CancellationToken::new();
+        let interval = Duration::from_millis(50);
+        let (queue, handle) = start(settings(&url, 100, interval), cancel.clone()).unwrap();
+        let pushed = Instant::now();
+        queue.push(event("7", "u1"));
+        queue.push(event("7", "u2"));
+        wait_until("the partial batch is sent", || sink.request_count() == 1).await;
+        assert!(
+            pushed.elapsed() >= interval,
+            "sent before the flush interval"
+        );
+        assert_eq!(visitor_ids(&sink.bodies()[0]), ["u1", "u2"]);
+
+        cancel.cancel();
+        handle.await.unwrap();
+        assert_eq!(sink.request_count(), 1, "nothing left to flush");
+    }
+
+    #[tokio::test]
+    async fn batch_size_zero_is_treated_as_one() {
+        let (sink, url) = Sink::start(StatusCode::OK).await;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings(&url, 0, HOUR), cancel.clone()).unwrap();
+        queue.push(event("7", "u1"));
+        queue.push(event("7", "u2"));
+        wait_until("two batches are sent", || queue.stats().batches_sent == 2).await;
+        let mut ids: Vec<Vec<String>> = sink
+            .bodies()
+            .iter()
+            .map(|b| visitor_ids(b).into_iter().map(str::to_owned).collect())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, [["u1"], ["u2"]]);
+        cancel.cancel();
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_new_header_seals_the_pending_batch() {
+        let (sink, url) = Sink::start(StatusCode::OK).await;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings(&url, 10, HOUR), cancel.clone()).unwrap();
+        queue.push(event("7", "u1"));
+        queue.push(event("7", "u2"));
+        queue.push(event("8", "u3"));
+        cancel.cancel();
+        handle.await.unwrap();
+
+        let mut bodies = sink.bodies();
+        bodies.sort_by_key(|b| b["revision"].as_str().unwrap().to_owned());
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[0]["revision"], "7");
+        assert_eq!(visitor_ids(&bodies[0]), ["u1", "u2"]);
+        assert_eq!(bodies[1]["revision"], "8");
+        assert_eq!(visitor_ids(&bodies[1]), ["u3"]);
+    }
+
+    #[tokio::test]
+    async fn cancel_flushes_pending_events() {
+        let (sink, url) = Sink::start(StatusCode::OK).await;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings(&url, 100, HOUR), cancel.clone()).unwrap();
+        for user in ["u1", "u2", "u3"] {
+            queue.push(event("7", user));
+        }
+        assert_eq!(sink.request_count(), 0);
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .unwrap()
+            .unwrap();
+
+        let bodies = sink.bodies();
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(visitor_ids(&bodies[0]), ["u1", "u2", "u3"]);
+        assert_eq!(queue.stats().sent, 3);
+        // The dispatcher has stopped: later events are refused and counted.
+        assert!(!queue.push(event("7", "late")));
+        assert_eq!(queue.stats().dropped, 1);
+    }
+
+    #[tokio::test]
+    async fn dropping_every_queue_flushes_and_ends_the_dispatcher() {
+        let (sink, url) = Sink::start(StatusCode::OK).await;
+        let (queue, handle) = start(settings(&url, 100, HOUR), CancellationToken::new()).unwrap();
+        queue.push(event("7", "u1"));
+        drop(queue);
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sink.request_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn full_queue_drops_new_events_without_blocking() {
+        // The receiving end is held but never read, so the queue fills up.
+        let stats = Arc::new(EventStats::default());
+        let (tx, _rx) = mpsc::channel(2);
+        let queue = EventQueue {
+            tx: Some(tx),
+            stats,
+        };
+        assert!(queue.push(event("7", "u1")));
+        assert!(queue.push(event("7", "u2")));
+        let started = std::time::Instant::now();
+        assert!(!queue.push(event("7", "u3")));
+        assert!(!queue.push(event("7", "u4")));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let stats = queue.stats();
+        assert_eq!((stats.queued, stats.dropped), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn full_queue_behind_a_stuck_endpoint_drops_and_counts() {
+        // An endpoint that accepts connections but never answers: every send slot
+        // stays busy, the dispatcher stops reading, and the queue fills.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&held);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                keep.lock().unwrap().push(socket);
+            }
+        });
+        let mut config = settings(&url, 1, HOUR);
+        config.queue_size = 5;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(config, cancel.clone()).unwrap();
+        let mut refused = 0;
+        for i in 0..200 {
+            if !queue.push(event("7", &format!("u{i}"))) {
+                refused += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+        let stats = queue.stats();
+        assert!(refused > 0, "no event was dropped: {stats:?}");
+        assert_eq!(stats.dropped, refused);
+        assert_eq!(stats.queued + stats.dropped, 200);
+        // Held: MAX_IN_FLIGHT sending, one ready, one pending, queue_size queued.
+        assert!(stats.queued <= (MAX_IN_FLIGHT + 2 + 5) as u64, "{stats:?}");
+        drop(handle);
+        cancel.cancel();
+    }
+
+    #[tokio::test]
+    async fn final_flush_is_bounded_and_counts_what_it_could_not_send() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let keep = Arc::clone(&held);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                keep.lock().unwrap().push(socket);
+            }
+        });
+        let mut config = settings(&url, 1, HOUR);
+        config.request_timeout = HOUR;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(config, cancel.clone()).unwrap();
+        for i in 0..8 {
+            assert!(queue.push(event("7", &format!("u{i}"))));
+        }
+        cancel.cancel();
+        let started = Instant::now();
+        tokio::time::timeout(FINAL_FLUSH_DEADLINE * 2, handle)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() >= FINAL_FLUSH_DEADLINE);
+        let stats = queue.stats();
+        assert_eq!((stats.queued, stats.failed, stats.sent), (8, 8, 0));
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_then_counted_as_failed() {
+        let (sink, url) = Sink::start(StatusCode::INTERNAL_SERVER_ERROR).await;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings(&url, 2, HOUR), cancel.clone()).unwrap();
+        queue.push(event("7", "u1"));
+        queue.push(event("7", "u2"));
+        wait_until("the batch fails", || queue.stats().batches_failed == 1).await;
+        let stats = queue.stats();
+        assert_eq!((stats.failed, stats.sent, stats.batches_sent), (2, 0, 0));
+        assert_eq!(sink.request_count(), 3, "one try and two retries");
+        cancel.cancel();
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried() {
+        let (sink, url) = Sink::start(StatusCode::BAD_REQUEST).await;
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings(&url, 1, HOUR), cancel.clone()).unwrap();
+        queue.push(event("7", "u1"));
+        wait_until("the batch fails", || queue.stats().failed == 1).await;
+        cancel.cancel();
+        handle.await.unwrap();
+        assert_eq!(sink.request_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn empty_url_discards_and_counts() {
+        let cancel = CancellationToken::new();
+        let (queue, handle) = start(settings("", 1, HOUR), cancel).unwrap();
+        assert!(!queue.is_enabled());
+        assert!(queue.push(event("7", "u1")));
+        assert!(queue.push(event("7", "u2")));
+        let stats = queue.stats();
+        assert_eq!(stats.discarded, 2);
+        assert_eq!((stats.queued, stats.dropped, stats.sent), (0, 0, 0));
+        handle.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn invalid_url_is_refused_at_start() {
+        for url in ["not a url", "ftp://example.com/events"] {
+            let err = start(settings(url, 1, HOUR), CancellationToken::new()).unwrap_err();
+            assert!(matches!(err, EventError::InvalidUrl { .. }), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn retry_delay_doubles() {
+        let base = Duration::from_millis(100);
+        assert_eq!(retry_delay(base, 1), base);
+        assert_eq!(retry_delay(base, 2), base * 2);
+        assert_eq!(retry_delay(base, 3), base * 4);
+        assert_eq!(retry_delay(base, 100), base.saturating_mul(u32::MAX));
+    }
+
+    #[test]
+    fn from_client_takes_the_client_keys() {
+        let client = config::Client::default();
+        let settings = EventSettings::from_client(&client);
+        assert_eq!(settings.url, client.event_url);
+        assert_eq!(settings.batch_size, client.batch_size);
+        assert_eq!(settings.queue_size, client.queue_size);
+        assert_eq!(settings.flush_interval, client.flush_interval);
+        assert_eq!(settings.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+    }
+}

@@ -1,0 +1,510 @@
+//! `serve`: the Agent-compatible HTTP service.
+//!
+//! Three listeners, as upstream: the API (`/v1/*`, the SSE notification stream), the
+//! admin endpoints (`/health`, `/info`, `/metrics`) and the datafile webhook. The
+//! caller binds them ([`Server::bind`]) and owns the shutdown future
+//! ([`Server::run`]), so tests bind port 0 and read the addresses back.
+//!
+//! Request path of `/v1/*`: CORS → allowed hosts → request id → content type and
+//! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
+
+mod admin;
+mod api;
+pub mod cmab;
+mod error;
+pub mod events;
+mod json;
+mod listen;
+mod metrics;
+mod projects;
+mod sse;
+mod webhook;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
+
+pub use error::ApiError;
+pub use json::to_go_json;
+pub use projects::LoadError;
+
+use crate::config::Settings;
+use crate::notify::Hub;
+use events::EventQueue;
+use metrics::Metrics;
+use projects::{ProjectSettings, Projects};
+
+/// Most bytes accepted in one request body; larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Why `serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({listener}): {source}")]
+    Bind {
+        /// Which listener: api, admin or webhook.
+        listener: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] listen::TlsError),
+    /// A setting cannot be honoured.
+    #[error("{0}")]
+    Settings(String),
+    /// A listener failed while serving.
+    #[error("serving {listener}: {source}")]
+    Serve {
+        /// Which listener.
+        listener: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Where `serve` listens and reads datafiles from (flags over settings).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// API listener address.
+    pub api: SocketAddr,
+    /// Admin listener address.
+    pub admin: SocketAddr,
+    /// Webhook listener address.
+    pub webhook: SocketAddr,
+    /// Directory of `<sdkKey>.json` datafiles.
+    pub datafiles: PathBuf,
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    settings: Settings,
+    projects: Arc<Projects>,
+    hub: Hub,
+    events: EventQueue,
+    cmab: cmab::CmabClient,
+    metrics: Arc<Metrics>,
+    sdk_key_regex: regex::Regex,
+    allowed_hosts: Vec<String>,
+    cancel: CancellationToken,
+    started: Instant,
+}
+
+type Shared = Arc<AppState>;
+
+/// Bound listeners, ready to serve.
+pub struct Server {
+    state: Shared,
+    api: TcpListener,
+    admin: TcpListener,
+    webhook: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    events_done: tokio::task::JoinHandle<()>,
+    events_cancel: CancellationToken,
+}
+
+/// The bound addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    /// API listener.
+    pub api: SocketAddr,
+    /// Admin listener.
+    pub admin: SocketAddr,
+    /// Webhook listener.
+    pub webhook: SocketAddr,
+}
+
+impl Server {
+    /// Checks the settings, binds the three listeners and prepares the shared state
+    /// (the event dispatcher starts here). Nothing is served until [`Server::run`].
+    pub fn bind(settings: Settings, options: ServeOptions) -> Result<Server, ServeError> {
+        refuse_unsupported(&settings)?;
+        let sdk_key_regex = regex::Regex::new(&settings.client.sdk_key_regex).map_err(|e| {
+            ServeError::Settings(format!(
+                "client.sdkKeyRegex {:?} is not a valid regular expression: {e}",
+                settings.client.sdk_key_regex
+            ))
+        })?;
+        let tls = match (
+            settings.server.cert_file.as_str(),
+            settings.server.key_file.as_str(),
+        ) {
+            ("", "") => None,
+            ("", _) | (_, "") => {
+                return Err(ServeError::Settings(
+                    "server.certFile and server.keyFile must be set together".to_owned(),
+                ));
+            }
+            (cert, key) => Some(listen::tls_config(
+                cert,
+                key,
+                &settings.server.disabled_ciphers,
+            )?),
+        };
+        let bind = |listener, addr| {
+            listen::bind(addr).map_err(|source| ServeError::Bind {
+                listener,
+                addr,
+                source,
+            })
+        };
+        let api = bind("api", options.api)?;
+        let admin = bind("admin", options.admin)?;
+        let webhook = bind("webhook", options.webhook)?;
+
+        let cancel = CancellationToken::new();
+        let hub = Hub::memory(settings.api.notification_buffer);
+        let metrics = Arc::new(Metrics::default());
+        let projects = Arc::new(Projects::new(
+            ProjectSettings::from_settings(&settings, options.datafiles.clone()),
+            hub.clone(),
+            Arc::clone(&metrics),
+            cancel.clone(),
+        ));
+        // The dispatcher outlives the listeners so that events of the last requests
+        // are flushed: it has its own token, cancelled after the listeners stop.
+        let events_cancel = CancellationToken::new();
+        let (events, events_done) = events::start(
+            events::EventSettings::from_client(&settings.client),
+            events_cancel.clone(),
+        )
+        .map_err(|e| ServeError::Settings(format!("client.eventURL: {e}")))?;
+        let cmab = cmab::CmabClient::new(&settings.client.cmab)
+            .map_err(|e| ServeError::Settings(format!("client.cmab: {e}")))?;
+        let mut allowed_hosts = settings.server.allowed_hosts.clone();
+        allowed_hosts.push(settings.server.host.clone());
+        allowed_hosts.push(options.api.ip().to_string());
+        let state = Arc::new(AppState {
+            settings,
+            projects,
+            hub,
+            events,
+            cmab,
+            metrics,
+            sdk_key_regex,
+            allowed_hosts,
+            cancel,
+            started: Instant::now(),
+        });
+        Ok(Server {
+            state,
+            api,
+            admin,
+            webhook,
+            tls,
+            events_done,
+            events_cancel,
+        })
+    }
+
+    /// The bound addresses (port 0 resolved).
+    pub fn addresses(&self) -> std::io::Result<Addresses> {
+        Ok(Addresses {
+            api: self.api.local_addr()?,
+            admin: self.admin.local_addr()?,
+            webhook: self.webhook.local_addr()?,
+        })
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, ends every SSE
+    /// stream, waits for in-flight requests, flushes queued events and returns.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let state = self.state;
+        prefetch(&state).await;
+        let cancel = state.cancel.clone();
+        tokio::spawn({
+            let cancel = cancel.clone();
+            async move {
+                shutdown.await;
+                cancel.cancel();
+            }
+        });
+        let api = api_router(Arc::clone(&state));
+        let admin = admin::router(Arc::clone(&state));
+        let webhook = webhook::router(Arc::clone(&state));
+        let (a, b, c) = tokio::join!(
+            serve("api", self.api, api, self.tls.clone(), cancel.clone()),
+            serve("admin", self.admin, admin, self.tls.clone(), cancel.clone()),
+            serve("webhook", self.webhook, webhook, self.tls, cancel.clone()),
+        );
+        cancel.cancel();
+        self.events_cancel.cancel();
+        let _ = self.events_done.await;
+        state.projects.stopped().await;
+        tracing::info!("stopped");
+        a.and(b).and(c)
+    }
+}
+
+async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    cancel: CancellationToken,
+) -> Result<(), ServeError> {
+    let shutdown = cancel.clone().cancelled_owned();
+    let result = match tls {
+        None => {
+            axum::serve(listen::Plain(listener), router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            let listener =
+                listen::Tls::new(listener, config, cancel).map_err(|source| ServeError::Serve {
+                    listener: name,
+                    source,
+                })?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
+    result.map_err(|source| ServeError::Serve {
+        listener: name,
+        source,
+    })
+}
+
+/// reqwest is built without a bundled rustls crypto provider and panics when none
+/// is installed, so every HTTP client is built after this installs ring (the
+/// crate's one rustls backend) unless some provider already is.
+pub(crate) fn ensure_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// Settings whose behaviour `serve` does not implement and must not silently ignore.
+fn refuse_unsupported(settings: &Settings) -> Result<(), ServeError> {
+    for (key, auth) in [
+        ("api.auth", &settings.api.auth),
+        ("admin.auth", &settings.admin.auth),
+    ] {
+        if !auth.hmac_secrets.is_empty() || !auth.jwks_url.is_empty() || !auth.clients.is_empty() {
+            return Err(ServeError::Settings(format!(
+                "{key} is configured, but agentctl serve does not implement token \
+                 authentication; remove {key} (and put an authenticating proxy in front) \
+                 rather than run unauthenticated by surprise"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Loads `sdkKeys` and every datafile of the datafiles directory at start, so a
+/// broken file is reported now, naming the file, rather than on first use.
+async fn prefetch(state: &Shared) {
+    let mut keys = state.projects.local_keys();
+    for key in &state.settings.sdk_keys {
+        let key = key.split(':').next().unwrap_or(key).to_owned();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    for key in keys {
+        if let Err(err) = state.projects.get(&key).await {
+            tracing::error!("{err}");
+        }
+    }
+}
+
+/// The API router with every middleware.
+fn api_router(state: Shared) -> Router {
+    let write_timeout = state.settings.server.write_timeout;
+    let mut quick = api::routes();
+    if !write_timeout.is_zero() {
+        quick = quick.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            write_timeout,
+        ));
+    }
+    let v1 = quick
+        .merge(sse::routes())
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            api::sdk_key,
+        ));
+    let mut router = Router::new()
+        .merge(v1)
+        .route("/health", axum::routing::get(admin::health))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_requests,
+        ))
+        .layer(middleware::from_fn(content_type))
+        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            allowed_hosts,
+        ))
+        .layer(cors(&state.settings));
+    let read_timeout = state.settings.server.read_timeout;
+    if !read_timeout.is_zero() {
+        router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            read_timeout,
+        ));
+    }
+    router.with_state(state)
+}
+
+fn cors(settings: &Settings) -> CorsLayer {
+    let cors = &settings.api.cors;
+    let any = |list: &[String]| list.iter().any(|v| v == "*");
+    let mut layer = CorsLayer::new().max_age(Duration::from_secs(cors.max_age));
+    layer = if any(&cors.allowed_origins) {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        layer.allow_origin(AllowOrigin::list(
+            cors.allowed_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        ))
+    };
+    layer = layer.allow_methods(AllowMethods::list(
+        cors.allowed_methods
+            .iter()
+            .filter_map(|m| Method::from_bytes(m.as_bytes()).ok()),
+    ));
+    layer = if any(&cors.allowed_headers) {
+        // A literal `*` is not honoured by browsers when credentials are allowed;
+        // mirroring the request's headers is what `*` means to operators.
+        layer.allow_headers(AllowHeaders::mirror_request())
+    } else {
+        layer.allow_headers(
+            cors.allowed_headers
+                .iter()
+                .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    layer = layer.expose_headers(
+        cors.exposed_headers
+            .iter()
+            .filter_map(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+            .collect::<Vec<_>>(),
+    );
+    if cors.allowed_credentials && !any(&cors.allowed_origins) {
+        layer = layer.allow_credentials(true);
+    }
+    layer
+}
+
+/// `Host` must end with one of `server.allowedHosts` (or the bind host); a single
+/// `.` entry turns the check off. Otherwise 404 `invalid request host`.
+async fn allowed_hosts(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let hosts = &state.allowed_hosts;
+    if hosts.iter().any(|h| h == ".") {
+        return next.run(request).await;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+        .unwrap_or("");
+    let name = strip_port(host);
+    if hosts
+        .iter()
+        .any(|allowed| !allowed.is_empty() && name.ends_with(allowed.as_str()))
+    {
+        next.run(request).await
+    } else {
+        ApiError::Json(StatusCode::NOT_FOUND, "invalid request host".to_owned()).into_response()
+    }
+}
+
+/// `example.com:8080` → `example.com`; `[::1]:8080` → `::1`.
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Echoes `X-Request-Id`, or gives the response a new one.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or(HeaderValue::from_static("-"))
+        });
+    let mut response = next.run(request).await;
+    response.headers_mut().insert("x-request-id", id);
+    response
+}
+
+/// A POST with a body must say `Content-Type: application/json` (415 otherwise,
+/// empty body, as upstream).
+pub(crate) async fn content_type(request: Request, next: Next) -> Response {
+    if request.method() == Method::POST && has_body(&request) && !is_json(&request) {
+        return ApiError::Empty(StatusCode::UNSUPPORTED_MEDIA_TYPE).into_response();
+    }
+    next.run(request).await
+}
+
+fn has_body(request: &Request) -> bool {
+    let headers = request.headers();
+    match headers.get(header::CONTENT_LENGTH) {
+        Some(len) => len.to_str().ok().and_then(|l| l.parse::<u64>().ok()) != Some(0),
+        None => headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+fn is_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn count_requests(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.request(&route, response.status().as_u16());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_stripped_from_host_headers() {
+        assert_eq!(strip_port("localhost:8080"), "localhost");
+        assert_eq!(strip_port("localhost"), "localhost");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+        assert_eq!(strip_port("agent.example.com"), "agent.example.com");
+    }
+}

@@ -1,0 +1,218 @@
+//! `GET /v1/notifications/event-stream`: the Server-Sent-Events notification stream.
+//!
+//! Each event is `id: <event id>` + `data: <message JSON>`; with `raw` the message
+//! JSON alone on a line. `filter` (repeatable, comma lists) picks kinds, and an
+//! unknown name is a 400 naming the allowed ones. `Last-Event-ID` (header, or the
+//! `lastEventId` query parameter for clients that cannot set headers) resumes after
+//! that id. An idle stream gets a keep-alive comment every
+//! `api.notificationKeepAlive`. The stream ends on shutdown, and a subscriber that
+//! falls `api.notificationBuffer` events behind is disconnected (logged, counted).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream;
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+use super::api::SdkKey;
+use super::error::ApiError;
+use crate::notify::{Event, Filter, Subscription, SubscriptionError};
+
+/// The SSE route (no write timeout: the response lives as long as the client).
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new().route("/v1/notifications/event-stream", get(event_stream))
+}
+
+async fn event_stream(
+    State(state): State<Shared>,
+    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if !state.settings.api.enable_notifications {
+        return Err(ApiError::Text(
+            StatusCode::FORBIDDEN,
+            "Notification stream not enabled",
+        ));
+    }
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let filter = Filter::parse(
+        params
+            .iter()
+            .filter(|(k, _)| k == "filter")
+            .map(|(_, v)| v.as_str()),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let raw = params.iter().any(|(k, _)| k == "raw");
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            params
+                .iter()
+                .find(|(k, _)| k == "lastEventId")
+                .map(|(_, v)| v.clone())
+        });
+    let subscription = state
+        .hub
+        .subscribe(&sdk_key, filter, last_event_id.as_deref())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if subscription.gap() {
+        tracing::warn!(
+            sdk_key,
+            last_event_id,
+            "resume point is older than the retained notifications; resuming from the oldest retained"
+        );
+    }
+    let keep_alive = state.settings.api.notification_keep_alive;
+    let body = Body::from_stream(frames(
+        subscription,
+        raw,
+        keep_alive,
+        state.cancel.clone(),
+        sdk_key,
+    ));
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    // Tells nginx-style proxies not to buffer the stream.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+fn frame(event: &Event, raw: bool) -> Bytes {
+    let message = &event.notification.message;
+    if raw {
+        Bytes::from(format!("{message}\n"))
+    } else {
+        Bytes::from(format!("id: {}\ndata: {message}\n\n", event.id))
+    }
+}
+
+struct StreamState {
+    subscription: Subscription,
+    raw: bool,
+    keep_alive: Duration,
+    cancel: CancellationToken,
+    sdk_key: String,
+    done: bool,
+}
+
+/// The body: events as they come, keep-alives when idle, and an end on shutdown or
+/// overflow.
+fn frames(
+    subscription: Subscription,
+    raw: bool,
+    keep_alive: Duration,
+    cancel: CancellationToken,
+    sdk_key: String,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    let state = StreamState {
+        subscription,
+        raw,
+        keep_alive,
+        cancel,
+        sdk_key,
+        done: false,
+    };
+    stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let idle = async {
+            if s.keep_alive.is_zero() || s.raw {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(s.keep_alive).await;
+        };
+        let bytes = tokio::select! {
+            () = s.cancel.cancelled() => return None,
+            next = s.subscription.next() => match next {
+                Ok(event) => frame(&event, s.raw),
+                Err(SubscriptionError::Overflow { missed }) => {
+                    tracing::warn!(
+                        sdk_key = s.sdk_key,
+                        missed,
+                        "disconnecting a notification subscriber that fell behind"
+                    );
+                    s.done = true;
+                    if s.raw {
+                        return None;
+                    }
+                    Bytes::from(format!(
+                        ": disconnected: fell behind by more than the buffer ({missed} notifications missed)\n\n"
+                    ))
+                }
+                Err(err @ SubscriptionError::BadLastEventId(_)) => {
+                    tracing::error!("{err}");
+                    return None;
+                }
+            },
+            () = idle => Bytes::from_static(b":\n\n"),
+        };
+        Some((Ok(bytes), s))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::{Kind, Notification};
+
+    #[test]
+    fn frames_are_sse_or_raw_lines() {
+        let event = Event {
+            id: "5-1".to_owned(),
+            notification: Notification {
+                kind: Kind::Track,
+                message: "{\"EventKey\":\"e\"}".into(),
+            },
+        };
+        assert_eq!(
+            &frame(&event, false)[..],
+            b"id: 5-1\ndata: {\"EventKey\":\"e\"}\n\n"
+        );
+        assert_eq!(&frame(&event, true)[..], b"{\"EventKey\":\"e\"}\n");
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_on_cancel() {
+        use futures_util::StreamExt;
+        let hub = crate::notify::Hub::memory(8);
+        let subscription = hub.subscribe("k", Filter::ALL, None).unwrap();
+        let cancel = CancellationToken::new();
+        let mut body = Box::pin(frames(
+            subscription,
+            false,
+            Duration::ZERO,
+            cancel.clone(),
+            "k".to_owned(),
+        ));
+        hub.publish(
+            "k",
+            Notification {
+                kind: Kind::Decision,
+                message: "{}".into(),
+            },
+        );
+        let first = body.next().await.unwrap().unwrap();
+        assert!(first.starts_with(b"id: "), "{first:?}");
+        cancel.cancel();
+        assert!(body.next().await.is_none());
+    }
+}
