@@ -29,7 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service (not available yet)')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints')
             [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent (not available yet)')
             [CompletionResult]::new('burst', 'burst', [CompletionResultType]::ParameterValue, 'Generate load against an Agent and verify delivery (not available yet)')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Operator views of the Redis side: streams, groups, consumers, pending entries')
@@ -40,12 +40,16 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             break
         }
         'agentctl;serve' {
+            [CompletionResult]::new('--api-addr', '--api-addr', [CompletionResultType]::ParameterName, 'API listener address (port 0 picks a free port). Default: server.host:api.port')
+            [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, 'Admin listener address. Default: server.host:admin.port')
+            [CompletionResult]::new('--webhook-addr', '--webhook-addr', [CompletionResultType]::ParameterName, 'Webhook listener address. Default: server.host:webhook.port')
+            [CompletionResult]::new('--datafiles', '--datafiles', [CompletionResultType]::ParameterName, 'Directory of datafiles named <sdkKey>.json')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present')
             [CompletionResult]::new('--redis', '--redis', [CompletionResultType]::ParameterName, 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -269,7 +273,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             break
         }
         'agentctl;help' {
-            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service (not available yet)')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints')
             [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent (not available yet)')
             [CompletionResult]::new('burst', 'burst', [CompletionResultType]::ParameterValue, 'Generate load against an Agent and verify delivery (not available yet)')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Operator views of the Redis side: streams, groups, consumers, pending entries')

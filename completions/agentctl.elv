@@ -26,7 +26,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand serve 'Run the Agent-compatible HTTP service (not available yet)'
+            cand serve 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
             cand subscribe 'Follow the SSE notification stream of an Agent (not available yet)'
             cand burst 'Generate load against an Agent and verify delivery (not available yet)'
             cand inspect 'Operator views of the Redis side: streams, groups, consumers, pending entries'
@@ -36,12 +36,16 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'agentctl;serve'= {
+            cand --api-addr 'API listener address (port 0 picks a free port). Default: server.host:api.port'
+            cand --admin-addr 'Admin listener address. Default: server.host:admin.port'
+            cand --webhook-addr 'Webhook listener address. Default: server.host:webhook.port'
+            cand --datafiles 'Directory of datafiles named <sdkKey>.json'
             cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
             cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host'
             cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
             cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -244,7 +248,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand --version 'Print version'
         }
         &'agentctl;help'= {
-            cand serve 'Run the Agent-compatible HTTP service (not available yet)'
+            cand serve 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
             cand subscribe 'Follow the SSE notification stream of an Agent (not available yet)'
             cand burst 'Generate load against an Agent and verify delivery (not available yet)'
             cand inspect 'Operator views of the Redis side: streams, groups, consumers, pending entries'

@@ -29,7 +29,7 @@ complete -c agentctl -n "__fish_agentctl_needs_command" -l redis -d 'Redis to us
 complete -c agentctl -n "__fish_agentctl_needs_command" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_needs_command" -s h -l help -d 'Print help'
 complete -c agentctl -n "__fish_agentctl_needs_command" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "serve" -d 'Run the Agent-compatible HTTP service (not available yet)'
+complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent (not available yet)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "burst" -d 'Generate load against an Agent and verify delivery (not available yet)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
@@ -37,10 +37,14 @@ complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "trim" -d 'Remove 
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "claim" -d 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l api-addr -d 'API listener address (port 0 picks a free port). Default: server.host:api.port' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l admin-addr -d 'Admin listener address. Default: server.host:admin.port' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l webhook-addr -d 'Webhook listener address. Default: server.host:webhook.port' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l datafiles -d 'Directory of datafiles named <sdkKey>.json' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
@@ -164,7 +168,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l redis 
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "serve" -d 'Run the Agent-compatible HTTP service (not available yet)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent (not available yet)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "burst" -d 'Generate load against an Agent and verify delivery (not available yet)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'

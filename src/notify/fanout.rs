@@ -154,10 +154,10 @@ impl Fanout {
             notification,
         });
         state.last_id = state.last_id.max(id);
-        if state.history.len() >= self.buffer {
-            if let Some((old, _)) = state.history.pop_front() {
-                state.evicted_through = old;
-            }
+        if state.history.len() >= self.buffer
+            && let Some((old, _)) = state.history.pop_front()
+        {
+            state.evicted_through = old;
         }
         state.history.push_back((id, Arc::clone(&event)));
         // An error only means nobody is subscribed right now.

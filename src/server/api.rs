@@ -598,10 +598,9 @@ fn profile_service<'a>(
     if let Some(name) = headers
         .get("x-optimizely-ups-name")
         .and_then(|v| v.to_str().ok())
+        && !name.eq_ignore_ascii_case(configured)
     {
-        if !name.eq_ignore_ascii_case(configured) {
-            return Err(none());
-        }
+        return Err(none());
     }
     project.ups.as_ref().ok_or_else(none)
 }
