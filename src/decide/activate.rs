@@ -334,3 +334,199 @@ pub fn activate(ctx: &mut Context<'_>, query: &ActivateQuery) -> Result<Activate
         profile_changed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{CmabOffline, NoOverrides, ProjectConfig, User, UserProfile};
+
+    const KZ: &str = include_str!("testdata/KZbunNn9bVfBWLpZPq2XC4.json");
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(
+        config: &ProjectConfig,
+        user: &User,
+        profile: Option<&mut UserProfile>,
+        query: &ActivateQuery,
+    ) -> ActivateOutcome {
+        let mut ctx = Context {
+            config,
+            user,
+            overrides: &NoOverrides,
+            cmab: &CmabOffline,
+            profile,
+            now_ms: 5,
+        };
+        activate(&mut ctx, query).unwrap()
+    }
+
+    fn matjaz() -> User {
+        User {
+            id: "matjaz".into(),
+            attributes: json!({"attr_1": "hola"}).as_object().cloned(),
+        }
+    }
+
+    #[test]
+    fn query_parsing() {
+        let err =
+            ActivateQuery::from_params(&strings(&["experiment", "flag"]), &[], &[], None, None)
+                .unwrap_err();
+        assert_eq!(err.to_string(), "type \"flag\" not supported");
+        let err = ActivateQuery::from_params(&strings(&[""]), &[], &[], None, None).unwrap_err();
+        assert_eq!(err.to_string(), "type \"\" not supported");
+        let q = ActivateQuery::from_params(&[], &[], &[], Some("True"), Some("yes")).unwrap();
+        assert!(!q.disable_tracking);
+        assert_eq!(q.enabled, None);
+        let q = ActivateQuery::from_params(&[], &[], &[], Some("true"), Some("false")).unwrap();
+        assert!(q.disable_tracking);
+        assert_eq!(q.enabled, Some(false));
+    }
+
+    #[test]
+    fn experiment_and_feature_keys() {
+        let c = ProjectConfig::parse(KZ.as_bytes()).unwrap();
+        let u = matjaz();
+        let mut profile = UserProfile::new();
+        let q = ActivateQuery::from_params(
+            &[],
+            &strings(&["ab_test1", "nope"]),
+            &strings(&["feature_2", "feature_1", "nope_f"]),
+            None,
+            None,
+        )
+        .unwrap();
+        let out = run(&c, &u, Some(&mut profile), &q);
+        assert_eq!(
+            serde_json::to_string(&out.results).unwrap(),
+            concat!(
+                "[",
+                r#"{"userId":"matjaz","experimentKey":"ab_test1","featureKey":"","variationKey":"variation_1","type":"experiment","enabled":true},"#,
+                r#"{"userId":"matjaz","experimentKey":"nope","featureKey":"","variationKey":"","type":"","enabled":false,"error":"experimentKey not found"},"#,
+                r#"{"userId":"matjaz","experimentKey":"feature_2_test","featureKey":"feature_2","variationKey":"variation_1","type":"feature","enabled":true},"#,
+                r#"{"userId":"matjaz","experimentKey":"","featureKey":"feature_1","variationKey":"","type":"feature","variables":{"bool_var":true,"double_var":5.6,"int_var":1,"str_var":"hello"},"enabled":true},"#,
+                r#"{"userId":"matjaz","experimentKey":"","featureKey":"nope_f","variationKey":"","type":"","enabled":false,"error":"featureKey not found"}"#,
+                "]"
+            )
+        );
+        // Both experiments were saved to the profile.
+        assert!(out.profile_changed);
+        assert_eq!(
+            profile,
+            UserProfile::from([
+                ("16910084756".to_string(), "16925360560".to_string()),
+                ("16911963060".to_string(), "16905941566".to_string()),
+            ])
+        );
+        let messages: Vec<String> = out
+            .notifications
+            .iter()
+            .map(|m| serde_json::to_string(m).unwrap())
+            .collect();
+        let uc = r#""UserContext":{"ID":"matjaz","Attributes":{"attr_1":"hola"},"QualifiedSegments":null}"#;
+        assert_eq!(
+            messages,
+            vec![
+                format!(
+                    r#"{{"Type":"feature-test",{uc},"DecisionInfo":{{"experimentKey":"ab_test1","variationKey":"variation_1"}}}}"#
+                ),
+                format!(
+                    r#"{{"Type":"all-feature-variables",{uc},"DecisionInfo":{{"feature":{{"featureEnabled":true,"featureKey":"feature_2","source":"feature-test","sourceInfo":{{"experimentKey":"feature_2_test","variationKey":"variation_1"}},"variableValues":{{}}}}}}}}"#
+                ),
+                format!(
+                    r#"{{"Type":"all-feature-variables",{uc},"DecisionInfo":{{"feature":{{"featureEnabled":true,"featureKey":"feature_1","source":"rollout","sourceInfo":{{}},"variableValues":{{"bool_var":true,"double_var":5.6,"int_var":1,"str_var":"hello"}}}}}}}}"#
+                ),
+            ]
+        );
+        // Impressions: the experiment (rule type "experiment") and the feature test.
+        assert_eq!(out.events.len(), 2);
+        let meta = &out.events[0].visitor["snapshots"][0]["decisions"][0]["metadata"];
+        assert_eq!(
+            *meta,
+            json!({"flag_key": "", "rule_key": "ab_test1", "rule_type": "experiment",
+                   "variation_key": "variation_1", "enabled": true})
+        );
+        let meta = &out.events[1].visitor["snapshots"][0]["decisions"][0]["metadata"];
+        assert_eq!(meta["rule_type"], "feature-test");
+        assert_eq!(meta["flag_key"], "feature_2");
+    }
+
+    #[test]
+    fn types_filters_and_tracking() {
+        let c = ProjectConfig::parse(KZ.as_bytes()).unwrap();
+        let u = matjaz();
+        let q = ActivateQuery::from_params(&strings(&["experiment"]), &[], &[], Some("true"), None)
+            .unwrap();
+        let out = run(&c, &u, None, &q);
+        let got: Vec<(&str, &str, bool)> = out
+            .results
+            .iter()
+            .map(|r| {
+                (
+                    r.experiment_key.as_str(),
+                    r.variation_key.as_str(),
+                    r.enabled,
+                )
+            })
+            .collect();
+        // The CMAB failure is just "no variation" here.
+        assert_eq!(
+            got,
+            vec![
+                ("feature_2_test", "variation_1", true),
+                ("ab_test1", "variation_1", true),
+                ("cmab-rule_1", "", false)
+            ]
+        );
+        assert!(out.events.is_empty(), "disableTracking=true queues nothing");
+        assert!(!out.profile_changed, "no profile configured");
+
+        let q = ActivateQuery::from_params(&strings(&["feature"]), &[], &[], None, Some("false"))
+            .unwrap();
+        let out = run(&c, &u, None, &q);
+        let keys: Vec<&str> = out.results.iter().map(|r| r.feature_key.as_str()).collect();
+        // feature_3's rollout gives "off"; cmab_flag has no variation (CMAB offline).
+        assert_eq!(keys, vec!["feature_3", "cmab_flag"]);
+
+        // A key given as both kinds: the later (feature) wins.
+        let q = ActivateQuery::from_params(
+            &[],
+            &strings(&["feature_2"]),
+            &strings(&["feature_2"]),
+            None,
+            None,
+        )
+        .unwrap();
+        let out = run(&c, &u, None, &q);
+        assert_eq!(out.results.len(), 1);
+        assert_eq!(out.results[0].kind, "feature");
+    }
+
+    #[test]
+    fn ab_test_notification_type() {
+        // An experiment no flag uses is an "ab-test".
+        let mut v: Value = serde_json::from_str(KZ).unwrap();
+        v["featureFlags"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["key"] != "GkbzTurBWXr8EtNGZj2j6e");
+        let c = ProjectConfig::parse(v.to_string().as_bytes()).unwrap();
+        let q = ActivateQuery::from_params(&[], &strings(&["ab_test1"]), &[], None, None).unwrap();
+        let out = run(&c, &matjaz(), None, &q);
+        let NotificationMessage::Decision(m) = &out.notifications[0] else {
+            panic!()
+        };
+        assert_eq!(m.kind, "ab-test");
+        // No variation: no notification.
+        let outsider = User {
+            id: "x".into(),
+            attributes: None,
+        };
+        let out = run(&c, &outsider, None, &q);
+        assert!(out.notifications.is_empty());
+        assert_eq!(out.results[0].variation_key, "");
+    }
+}

@@ -270,3 +270,123 @@ impl ProjectConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const KZ: &str = include_str!("testdata/KZbunNn9bVfBWLpZPq2XC4.json");
+    const HOLDOUTS: &str = include_str!("testdata/DU8sE5a6Wh6BD14sV8zAe.json");
+
+    #[test]
+    fn reference_datafile_shape() {
+        let c = ProjectConfig::parse(KZ.as_bytes()).unwrap();
+        let v = serde_json::to_value(c.optimizely_config()).unwrap();
+        let top: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(
+            top,
+            vec![
+                "attributes",
+                "audiences",
+                "environmentKey",
+                "events",
+                "experimentsMap",
+                "featuresMap",
+                "revision",
+                "sdkKey"
+            ]
+        );
+        assert_eq!(v["environmentKey"], "production");
+        assert_eq!(v["sdkKey"], "KZbunNn9bVfBWLpZPq2XC4");
+        assert_eq!(v["revision"], "139");
+        assert_eq!(
+            v["attributes"],
+            json!([{"id": "16921322086", "key": "attr_1"}])
+        );
+        assert_eq!(
+            v["audiences"],
+            json!([{"id": "16902921321", "name": "Audience1",
+                    "conditions": "[\"and\", [\"or\", [\"or\", {\"match\": \"exact\", \"name\": \"attr_1\", \"type\": \"custom_attribute\", \"value\": \"hola\"}]]]"}])
+        );
+        assert_eq!(
+            v["events"],
+            json!([{"id": "16911532385", "key": "myevent",
+                    "experimentIds": ["16911963060", "9300002877087", "16910084756"]}])
+        );
+        let exps: Vec<&String> = v["experimentsMap"].as_object().unwrap().keys().collect();
+        assert_eq!(exps, vec!["ab_test1", "cmab-rule_1", "feature_2_test"]);
+        assert_eq!(
+            v["experimentsMap"]["ab_test1"],
+            json!({"id": "16911963060", "key": "ab_test1", "audiences": "\"Audience1\"",
+                   "variationsMap": {
+                       "variation_1": {"id": "16905941566", "key": "variation_1", "featureEnabled": true, "variablesMap": {}},
+                       "variation_2": {"id": "16927770169", "key": "variation_2", "featureEnabled": true, "variablesMap": {}}}})
+        );
+        let f1 = &v["featuresMap"]["feature_1"];
+        assert_eq!(f1["experimentRules"], json!([]));
+        assert_eq!(f1["experimentsMap"], json!({}));
+        assert_eq!(
+            f1["variablesMap"]["double_var"],
+            json!({"id": "16923002469", "key": "double_var", "type": "double", "value": "5.6"})
+        );
+        let rules: Vec<&str> = f1["deliveryRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(rules, vec!["16941022436", "default-16928980969"]);
+        assert_eq!(f1["deliveryRules"][0]["audiences"], "\"Audience1\"");
+        assert_eq!(f1["deliveryRules"][1]["audiences"], "");
+        assert_eq!(
+            f1["deliveryRules"][0]["variationsMap"]["16906801184"]["variablesMap"]["str_var"]["value"],
+            "hello"
+        );
+        let f2 = &v["featuresMap"]["feature_2"];
+        assert_eq!(f2["experimentRules"][0]["key"], "feature_2_test");
+        assert_eq!(f2["experimentsMap"]["feature_2_test"]["id"], "16910084756");
+        assert_eq!(
+            serde_json::to_string(&c.optimizely_config()).unwrap()[..40].to_string(),
+            r#"{"environmentKey":"production","sdkKey":"#
+        );
+    }
+
+    #[test]
+    fn variables_follow_feature_enabled_and_typed_audiences_serialise() {
+        // Give the disabled "off" variation a different value: the default must stay.
+        let mut v: Value = serde_json::from_str(KZ).unwrap();
+        v["rollouts"][3]["experiments"][1]["variations"][0]["variables"][0]["value"] =
+            json!("changed");
+        v["rollouts"][3]["experiments"][0]["variations"][0]["variables"][0]["value"] =
+            json!("on-value");
+        v["featureFlags"][3]["variables"][0]["type"] = json!("string");
+        v["featureFlags"][3]["variables"][0]["subType"] = json!("json");
+        let c = ProjectConfig::parse(v.to_string().as_bytes()).unwrap();
+        let view = serde_json::to_value(c.optimizely_config()).unwrap();
+        let rules = &view["featuresMap"]["feature_1"]["deliveryRules"];
+        assert_eq!(
+            rules[0]["variationsMap"]["16906801184"]["variablesMap"]["str_var"]["value"],
+            "on-value"
+        );
+        assert_eq!(
+            rules[1]["variationsMap"]["off"]["variablesMap"]["str_var"]["value"],
+            "hello"
+        );
+        assert_eq!(
+            rules[1]["variationsMap"]["off"]["variablesMap"]["str_var"]["type"],
+            "json"
+        );
+
+        let c = ProjectConfig::parse(HOLDOUTS.as_bytes()).unwrap();
+        let view = c.optimizely_config();
+        assert_eq!(view.audiences.len(), 4, "the dummy audience is left out");
+        assert_eq!(view.audiences[0].name, "ho_3_aud");
+        assert_eq!(
+            view.audiences[0].conditions,
+            r#"["and",["or",["or",{"match":"exact","name":"ho","type":"custom_attribute","value":3}],["or",{"match":"le","name":"all","type":"custom_attribute","value":3}]]]"#
+        );
+        assert!(view.experiments_map.is_empty());
+        assert_eq!(view.features_map["flag1"].delivery_rules[0].audiences, "");
+    }
+}

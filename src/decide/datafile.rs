@@ -816,7 +816,7 @@ mod tests {
         let err = ProjectConfig::parse(b"{\"version\": \"4\",").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "datafile is not valid JSON: EOF while parsing an object at line 1 column 16"
+            "datafile is not valid JSON: EOF while parsing a value at line 1 column 16"
         );
     }
 

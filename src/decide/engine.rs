@@ -109,11 +109,11 @@ impl<'a> Engine<'a> {
 
     /// Writes the staged profile back; returns whether it changed.
     pub(crate) fn commit(self, ctx: &mut Context<'_>) -> bool {
-        if self.profile_changed {
-            if let (Some(target), Some(staged)) = (ctx.profile.as_deref_mut(), self.profile) {
-                *target = staged;
-                return true;
-            }
+        if self.profile_changed
+            && let (Some(target), Some(staged)) = (ctx.profile.as_deref_mut(), self.profile)
+        {
+            *target = staged;
+            return true;
         }
         false
     }
@@ -254,20 +254,21 @@ impl<'a> Engine<'a> {
         reasons: &mut Reasons,
     ) -> Result<ServiceResult<'a>, NeedCmab> {
         let user = self.user.id.clone();
-        if let Some(key) = self.overrides.variation_for(&rule.key, &user) {
-            if let Some(v) = rule.variation_by_key(&key) {
-                reasons.info(format!("Override variation {key} found for user {user}"));
-                return Ok(ServiceResult::Hit(v, None));
-            }
+        // An override or whitelist entry naming no variation of the rule is ignored.
+        if let Some(key) = self.overrides.variation_for(&rule.key, &user)
+            && let Some(v) = rule.variation_by_key(&key)
+        {
+            reasons.info(format!("Override variation {key} found for user {user}"));
+            return Ok(ServiceResult::Hit(v, None));
         }
-        if let Some(key) = rule.forced_variations.get(&user) {
-            if let Some(v) = rule.variation_by_key(key) {
-                reasons.info(format!(
-                    "User \"{user}\" is whitelisted into variation \"{key}\" of experiment \"{}\".",
-                    rule.key
-                ));
-                return Ok(ServiceResult::Hit(v, None));
-            }
+        if let Some(key) = rule.forced_variations.get(&user)
+            && let Some(v) = rule.variation_by_key(key)
+        {
+            reasons.info(format!(
+                "User \"{user}\" is whitelisted into variation \"{key}\" of experiment \"{}\".",
+                rule.key
+            ));
+            return Ok(ServiceResult::Hit(v, None));
         }
         if rule.cmab.is_some() {
             return self.cmab_service(rule, reasons);
@@ -781,17 +782,16 @@ pub fn decide(
     let mut engine = Engine::new(ctx, options.ignore_user_profile_service);
     let forced = forced_map(forced);
     let config = ctx.config;
-    let mut wanted: Vec<&str> = Vec::new();
-    match keys {
-        None => wanted.extend(config.flags.iter().map(|f| f.key.as_str())),
+    let wanted: Vec<&str> = match keys {
+        None => config.flags.iter().map(|f| f.key.as_str()).collect(),
         Some(keys) => {
-            for k in keys {
-                if !wanted.contains(&k.as_str()) {
-                    wanted.push(k);
-                }
-            }
+            let mut seen = std::collections::HashSet::new();
+            keys.iter()
+                .map(String::as_str)
+                .filter(|k| seen.insert(*k))
+                .collect()
         }
-    }
+    };
     let filter = options.enabled_flags_only && keys.is_none_or(|k| k.len() >= 2);
     let mut decisions = Vec::with_capacity(wanted.len());
     for key in wanted {
@@ -806,4 +806,851 @@ pub fn decide(
         decisions,
         profile_changed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::{CmabOffline, NoOverrides};
+    use serde_json::json;
+
+    const KZ: &str = include_str!("testdata/KZbunNn9bVfBWLpZPq2XC4.json");
+    const ODP: &str = include_str!("testdata/91GuiKYH8ZF1hLLXR7DR1.json");
+    const HOLDOUTS: &str = include_str!("testdata/DU8sE5a6Wh6BD14sV8zAe.json");
+
+    /// Overrides from a fixed list of (experiment key, user id, variation key).
+    struct ListOverrides(Vec<(&'static str, &'static str, &'static str)>);
+    impl Overrides for ListOverrides {
+        fn variation_for(&self, experiment_key: &str, user_id: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(e, u, _)| *e == experiment_key && *u == user_id)
+                .map(|(_, _, v)| v.to_string())
+        }
+    }
+
+    /// A CMAB source that always gives the same answer (or none).
+    struct FixedCmab(Option<CmabAnswer>);
+    impl Cmab for FixedCmab {
+        fn lookup(&self, _request: &CmabRequest) -> Option<CmabAnswer> {
+            self.0.clone()
+        }
+    }
+
+    fn config(text: &str) -> ProjectConfig {
+        ProjectConfig::parse(text.as_bytes()).unwrap()
+    }
+
+    fn user(id: &str, attrs: Value) -> User {
+        User {
+            id: id.into(),
+            attributes: attrs.as_object().cloned(),
+        }
+    }
+
+    fn reasons_opt() -> DecideOptions {
+        DecideOptions {
+            include_reasons: true,
+            ..DecideOptions::default()
+        }
+    }
+
+    /// Runs decide with the given pieces and returns the outcome.
+    fn run(
+        config: &ProjectConfig,
+        user: &User,
+        profile: Option<&mut UserProfile>,
+        keys: Option<&[&str]>,
+        forced: &[ForcedDecision],
+        options: DecideOptions,
+    ) -> DecideOutcome {
+        let keys: Option<Vec<String>> = keys.map(|k| k.iter().map(|s| s.to_string()).collect());
+        let mut ctx = Context {
+            config,
+            user,
+            overrides: &NoOverrides,
+            cmab: &CmabOffline,
+            profile,
+            now_ms: 42,
+        };
+        decide(&mut ctx, keys.as_deref(), forced, &options).unwrap()
+    }
+
+    fn one(config: &ProjectConfig, user: &User, key: &str, options: DecideOptions) -> Decision {
+        let mut out = run(config, user, None, Some(&[key]), &[], options);
+        assert_eq!(out.decisions.len(), 1);
+        out.decisions.remove(0)
+    }
+
+    #[test]
+    fn feature_2_without_profile() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let mut d = one(&c, &u, "feature_2", reasons_opt());
+        assert_eq!(d.variation_key, "variation_1");
+        assert_eq!(d.rule_key, "feature_2_test");
+        assert!(d.enabled);
+        assert_eq!(
+            d.reasons,
+            vec!["Audiences for experiment feature_2_test collectively evaluated to true."]
+        );
+        let imp = d.take_impression().expect("feature tests send impressions");
+        assert!(d.take_impression().is_none());
+        let decision = &imp.visitor["snapshots"][0]["decisions"][0];
+        assert_eq!(decision["campaign_id"], "16933431472");
+        assert_eq!(decision["experiment_id"], "16910084756");
+        assert_eq!(decision["variation_id"], "16925360560");
+        assert_eq!(
+            decision["metadata"],
+            json!({"flag_key": "feature_2", "rule_key": "feature_2_test",
+                   "rule_type": "feature-test", "variation_key": "variation_1", "enabled": true})
+        );
+        let event = &imp.visitor["snapshots"][0]["events"][0];
+        assert_eq!(event["key"], "campaign_activated");
+        assert_eq!(event["entity_id"], "16933431472");
+        assert_eq!(event["timestamp"], 42);
+        assert_eq!(
+            imp.visitor["attributes"],
+            json!([{"entity_id": "16921322086", "key": "attr_1", "type": "custom", "value": "hola"},
+                   {"entity_id": "$opt_bot_filtering", "key": "$opt_bot_filtering",
+                    "type": "custom", "value": false}])
+        );
+        // Without INCLUDE_REASONS the info reasons are not reported.
+        let d = one(&c, &u, "feature_2", DecideOptions::default());
+        assert!(d.reasons.is_empty());
+    }
+
+    #[test]
+    fn profile_is_read_and_written_once() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let mut profile = UserProfile::new();
+        let out = run(
+            &c,
+            &u,
+            Some(&mut profile),
+            Some(&["feature_2", "GkbzTurBWXr8EtNGZj2j6e"]),
+            &[],
+            reasons_opt(),
+        );
+        assert!(out.profile_changed);
+        assert_eq!(
+            profile,
+            UserProfile::from([
+                ("16910084756".to_string(), "16925360560".to_string()),
+                ("16911963060".to_string(), "16905941566".to_string()),
+            ])
+        );
+        // The next call finds both in the profile.
+        let out = run(
+            &c,
+            &u,
+            Some(&mut profile),
+            Some(&["feature_2", "GkbzTurBWXr8EtNGZj2j6e"]),
+            &[],
+            reasons_opt(),
+        );
+        assert!(!out.profile_changed);
+        assert_eq!(
+            out.decisions[0].reasons,
+            vec![
+                "User \"matjaz\" was previously bucketed into variation \"variation_1\" of experiment \"feature_2_test\"."
+            ]
+        );
+        assert_eq!(
+            out.decisions[1].reasons,
+            vec![
+                "User \"matjaz\" was previously bucketed into variation \"variation_1\" of experiment \"ab_test1\"."
+            ]
+        );
+        // A stored variation wins over audiences and bucketing...
+        let stranger = user("matjaz", json!({}));
+        profile.insert("16910084756".into(), "16915611472".into());
+        let out = run(
+            &c,
+            &stranger,
+            Some(&mut profile),
+            Some(&["feature_2"]),
+            &[],
+            reasons_opt(),
+        );
+        assert_eq!(out.decisions[0].variation_key, "variation_2");
+        // ...an unknown stored id is reported and ignored, and IGNORE_USER_PROFILE_SERVICE skips it.
+        profile.insert("16910084756".into(), "999".into());
+        let out = run(
+            &c,
+            &u,
+            Some(&mut profile),
+            Some(&["feature_2"]),
+            &[],
+            reasons_opt(),
+        );
+        assert_eq!(
+            out.decisions[0].reasons,
+            vec![
+                "User \"matjaz\" was previously bucketed into variation with ID \"999\" for experiment \"feature_2_test\", but no matching variation was found.",
+                "Audiences for experiment feature_2_test collectively evaluated to true."
+            ]
+        );
+        assert!(out.profile_changed);
+        assert_eq!(profile["16910084756"], "16925360560");
+        profile.insert("16910084756".into(), "16915611472".into());
+        let ignore = DecideOptions {
+            ignore_user_profile_service: true,
+            ..reasons_opt()
+        };
+        let out = run(
+            &c,
+            &u,
+            Some(&mut profile),
+            Some(&["feature_2"]),
+            &[],
+            ignore,
+        );
+        assert_eq!(out.decisions[0].variation_key, "variation_1");
+        assert!(!out.profile_changed);
+        assert_eq!(profile["16910084756"], "16915611472");
+    }
+
+    #[test]
+    fn rollout_targeted_rule_with_variables_and_notification() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let mut d = one(&c, &u, "feature_1", reasons_opt());
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            concat!(
+                r#"{"variationKey":"16906801184","enabled":true,"ruleKey":"16941022436","flagKey":"feature_1","#,
+                r#""userContext":{"userId":"matjaz","attributes":{"attr_1":"hola"}},"#,
+                r#""reasons":["Audiences for experiment 16941022436 collectively evaluated to true."],"#,
+                r#""variables":{"bool_var":true,"double_var":5.6,"int_var":1,"str_var":"hello"},"#,
+                r#""isEveryoneElseVariation":false}"#
+            )
+        );
+        // Rollouts send no impression unless sendFlagDecisions.
+        assert!(d.take_impression().is_none());
+        assert_eq!(
+            serde_json::to_string(&d.notification(false).unwrap()).unwrap(),
+            concat!(
+                r#"{"Type":"flag","UserContext":{"ID":"matjaz","Attributes":{"attr_1":"hola"},"QualifiedSegments":null},"#,
+                r#""DecisionInfo":{"decisionEventDispatched":false,"enabled":true,"experimentId":"16941022436","#,
+                r#""flagKey":"feature_1","reasons":["Audiences for experiment 16941022436 collectively evaluated to true."],"#,
+                r#""ruleKey":"16941022436","variables":{"bool_var":true,"double_var":5.6,"int_var":1,"str_var":"hello"},"#,
+                r#""variationId":"16906801184","variationKey":"16906801184"}}"#
+            )
+        );
+        // Outside the audience: targeting rule 1 fails, Everyone Else gives "off" with defaults.
+        let outsider = user("matjaz", json!({"attr_1": "adios"}));
+        let d = one(&c, &outsider, "feature_1", reasons_opt());
+        assert_eq!(d.variation_key, "off");
+        assert!(!d.enabled);
+        assert!(d.is_everyone_else_variation);
+        assert_eq!(
+            d.reasons,
+            vec![
+                "User \"matjaz\" does not meet conditions for targeting rule 1.",
+                "Audiences for experiment default-16928980969 collectively evaluated to true.",
+                "User \"matjaz\" meets conditions for targeting rule \"Everyone Else\"."
+            ]
+        );
+        assert_eq!(d.variables["str_var"], "hello");
+        // EXCLUDE_VARIABLES omits the field and gives {} in the notification.
+        let d = one(
+            &c,
+            &u,
+            "feature_1",
+            DecideOptions {
+                exclude_variables: true,
+                ..DecideOptions::default()
+            },
+        );
+        assert!(!serde_json::to_string(&d).unwrap().contains("variables"));
+        let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.decision_info["variables"], json!({}));
+        assert_eq!(m.decision_info["decisionEventDispatched"], true);
+        assert_eq!(m.decision_info["reasons"], json!([]));
+    }
+
+    #[test]
+    fn everyone_else_rules() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        for (flag, rule, variation) in [
+            ("feature_4", "default-16943340293", "16925940659"),
+            ("feature_5", "default-16917103311", "16927890136"),
+        ] {
+            let d = one(&c, &u, flag, reasons_opt());
+            assert_eq!(d.rule_key, rule);
+            assert_eq!(d.variation_key, variation);
+            assert!(d.enabled);
+            assert!(d.is_everyone_else_variation);
+            assert_eq!(
+                d.reasons,
+                vec![
+                    format!("Audiences for experiment {rule} collectively evaluated to true."),
+                    "User \"matjaz\" meets conditions for targeting rule \"Everyone Else\"."
+                        .to_string()
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_flag_key() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let only = DecideOptions {
+            enabled_flags_only: true,
+            ..DecideOptions::default()
+        };
+        let mut d = one(&c, &u, "invalid_flag_key", only);
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            concat!(
+                r#"{"variationKey":"","enabled":false,"ruleKey":"","flagKey":"invalid_flag_key","#,
+                r#""userContext":{"userId":"matjaz","attributes":{"attr_1":"hola"}},"#,
+                r#""reasons":["No flag was found for key \"invalid_flag_key\"."],"isEveryoneElseVariation":false}"#
+            )
+        );
+        assert!(d.notification(false).is_none());
+        assert!(d.take_impression().is_none());
+        // With two keys the filter applies and the error decision is dropped.
+        let out = run(
+            &c,
+            &u,
+            None,
+            Some(&["invalid_flag_key", "feature_4", "feature_4"]),
+            &[],
+            only,
+        );
+        let keys: Vec<&str> = out.decisions.iter().map(|d| d.flag_key.as_str()).collect();
+        assert_eq!(keys, vec!["feature_4"]);
+        // Omitted attributes echo as null.
+        let anon = User {
+            id: "x".into(),
+            attributes: None,
+        };
+        let d = one(&c, &anon, "nope", DecideOptions::default());
+        assert!(
+            serde_json::to_string(&d)
+                .unwrap()
+                .contains(r#""userContext":{"userId":"x","attributes":null}"#)
+        );
+    }
+
+    #[test]
+    fn forced_decisions() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let flag_level = ForcedDecision {
+            flag_key: "feature_2".into(),
+            rule_key: None,
+            variation_key: "variation_1".into(),
+        };
+        let out = run(
+            &c,
+            &u,
+            None,
+            Some(&["feature_2"]),
+            &[flag_level],
+            reasons_opt(),
+        );
+        let d = &out.decisions[0];
+        assert_eq!(d.variation_key, "variation_1");
+        assert_eq!(d.rule_key, "");
+        assert_eq!(
+            d.reasons,
+            vec![
+                "Variation (variation_1) is mapped to flag (feature_2) and user (matjaz) in the forced decision map."
+            ]
+        );
+        let rule_level = ForcedDecision {
+            flag_key: "feature_2".into(),
+            rule_key: Some("feature_2_test".into()),
+            variation_key: "variation_2".into(),
+        };
+        let mut out = run(
+            &c,
+            &u,
+            None,
+            Some(&["feature_2"]),
+            &[rule_level],
+            reasons_opt(),
+        );
+        let d = &mut out.decisions[0];
+        assert_eq!(d.variation_key, "variation_2");
+        assert_eq!(d.rule_key, "feature_2_test");
+        assert_eq!(
+            d.reasons,
+            vec![
+                "Variation (variation_2) is mapped to flag (feature_2), rule (feature_2_test) and user (matjaz) in the forced decision map."
+            ]
+        );
+        assert!(d.take_impression().is_some());
+        // An unknown variation is reported, then the normal path runs.
+        let bad = ForcedDecision {
+            flag_key: "feature_2".into(),
+            rule_key: None,
+            variation_key: "nope".into(),
+        };
+        let out = run(&c, &u, None, Some(&["feature_2"]), &[bad], reasons_opt());
+        assert_eq!(
+            out.decisions[0].reasons,
+            vec![
+                "Invalid variation is mapped to flag (feature_2) and user (matjaz) in the forced decision map.",
+                "Audiences for experiment feature_2_test collectively evaluated to true."
+            ]
+        );
+        // A rule-level forced decision on a delivery rule may use any variation of the flag.
+        let rollout_rule = ForcedDecision {
+            flag_key: "feature_1".into(),
+            rule_key: Some("16941022436".into()),
+            variation_key: "off".into(),
+        };
+        let out = run(
+            &c,
+            &u,
+            None,
+            Some(&["feature_1"]),
+            &[rollout_rule],
+            reasons_opt(),
+        );
+        assert_eq!(out.decisions[0].variation_key, "off");
+        assert_eq!(out.decisions[0].rule_key, "16941022436");
+    }
+
+    #[test]
+    fn overrides_and_whitelist() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({}));
+        let overrides = ListOverrides(vec![
+            ("feature_2_test", "matjaz", "variation_2"),
+            ("ab_test1", "matjaz", "nope"),
+        ]);
+        let mut ctx = Context {
+            config: &c,
+            user: &u,
+            overrides: &overrides,
+            cmab: &CmabOffline,
+            profile: None,
+            now_ms: 0,
+        };
+        let keys = vec![
+            "feature_2".to_string(),
+            "GkbzTurBWXr8EtNGZj2j6e".to_string(),
+        ];
+        let out = decide(&mut ctx, Some(&keys), &[], &reasons_opt()).unwrap();
+        assert_eq!(out.decisions[0].variation_key, "variation_2");
+        assert_eq!(
+            out.decisions[0].reasons,
+            vec!["Override variation variation_2 found for user matjaz"]
+        );
+        // The unknown override is ignored; the user then fails the audience.
+        assert_eq!(
+            out.decisions[1].rule_key,
+            "default-rollout-147680-16935023792"
+        );
+
+        let whitelisted = KZ.replacen(
+            r#""forcedVariations": {}"#,
+            r#""forcedVariations": {"matjaz": "variation_2"}"#,
+            1,
+        );
+        let c = config(&whitelisted);
+        let d = one(&c, &u, "feature_2", reasons_opt());
+        assert_eq!(d.variation_key, "variation_2");
+        assert_eq!(
+            d.reasons,
+            vec![
+                "User \"matjaz\" is whitelisted into variation \"variation_2\" of experiment \"feature_2_test\"."
+            ]
+        );
+    }
+
+    #[test]
+    fn decide_all_enabled_only_with_failed_cmab() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let only = DecideOptions {
+            enabled_flags_only: true,
+            ..DecideOptions::default()
+        };
+        let out = run(&c, &u, None, None, &[], only);
+        let keys: Vec<&str> = out.decisions.iter().map(|d| d.flag_key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "feature_4",
+                "feature_5",
+                "feature_1",
+                "feature_2",
+                "GkbzTurBWXr8EtNGZj2j6e"
+            ]
+        );
+        // Without the filter every flag is there, and cmab_flag is the CMAB error decision.
+        let mut out = run(&c, &u, None, None, &[], DecideOptions::default());
+        assert_eq!(out.decisions.len(), 7);
+        assert_eq!(out.decisions[0].variation_key, "off");
+        let cmab = out.decisions.last_mut().unwrap();
+        assert_eq!(
+            serde_json::to_string(&cmab).unwrap(),
+            concat!(
+                r#"{"variationKey":"","enabled":false,"ruleKey":"","flagKey":"cmab_flag","#,
+                r#""userContext":{"userId":"matjaz","attributes":{"attr_1":"hola"}},"#,
+                r#""reasons":["Failed to fetch CMAB data for experiment cmab-rule_1."],"isEveryoneElseVariation":false}"#
+            )
+        );
+        assert!(cmab.notification(false).is_none());
+        assert!(cmab.take_impression().is_none());
+    }
+
+    #[test]
+    fn cmab_needs_an_answer_and_uses_it() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola", "other": 1}));
+        let mut profile = UserProfile::new();
+        let keys = vec!["feature_2".to_string(), "cmab_flag".to_string()];
+        let missing = FixedCmab(None);
+        let mut ctx = Context {
+            config: &c,
+            user: &u,
+            overrides: &NoOverrides,
+            cmab: &missing,
+            profile: Some(&mut profile),
+            now_ms: 7,
+        };
+        let NeedCmab(request) = decide(&mut ctx, Some(&keys), &[], &reasons_opt()).unwrap_err();
+        assert_eq!(
+            request,
+            CmabRequest {
+                rule_id: "9300002877087".into(),
+                user_id: "matjaz".into(),
+                attributes: vec![CmabAttribute {
+                    id: "16921322086".into(),
+                    value_json: "\"hola\"".into()
+                }],
+            }
+        );
+        assert_eq!(request.attributes[0].value(), json!("hola"));
+        assert!(
+            profile.is_empty(),
+            "nothing is saved when an answer is missing"
+        );
+
+        let answer = FixedCmab(Some(CmabAnswer::Variation {
+            variation_id: "1579278".into(),
+            cmab_uuid: "uuid-1".into(),
+        }));
+        let mut ctx = Context {
+            config: &c,
+            user: &u,
+            overrides: &NoOverrides,
+            cmab: &answer,
+            profile: Some(&mut profile),
+            now_ms: 7,
+        };
+        let mut out = decide(&mut ctx, Some(&keys), &[], &reasons_opt()).unwrap();
+        assert!(out.profile_changed);
+        assert_eq!(profile.len(), 1, "CMAB rules never use the profile");
+        let d = &mut out.decisions[1];
+        assert_eq!(d.variation_key, "on");
+        assert_eq!(d.rule_key, "cmab-rule_1");
+        assert_eq!(
+            d.reasons,
+            vec![
+                "Audiences for experiment cmab-rule_1 collectively evaluated to true.",
+                "User bucketed into variation on by CMAB service"
+            ]
+        );
+        let imp = d.take_impression().unwrap();
+        assert_eq!(
+            imp.visitor["snapshots"][0]["decisions"][0]["metadata"]["cmab_uuid"],
+            "uuid-1"
+        );
+
+        // Outside the audience the CMAB rule is skipped without asking.
+        let outsider = user("matjaz", json!({}));
+        let mut ctx = Context {
+            config: &c,
+            user: &outsider,
+            overrides: &NoOverrides,
+            cmab: &missing,
+            profile: None,
+            now_ms: 7,
+        };
+        let out = decide(&mut ctx, Some(&keys[1..]), &[], &reasons_opt()).unwrap();
+        assert_eq!(
+            out.decisions[0].rule_key,
+            "default-rollout-496419-16935023792"
+        );
+        assert_eq!(
+            out.decisions[0].reasons[..3],
+            [
+                "an error occurred while evaluating nested tree for audience ID \"16902921321\"",
+                "Audiences for experiment cmab-rule_1 collectively evaluated to false.",
+                "User matjaz not in audience for CMAB experiment cmab-rule_1"
+            ]
+        );
+    }
+
+    #[test]
+    fn odp_audience_unknown_reasons() {
+        let c = config(ODP);
+        assert!(c.has_odp());
+        let u = user("matjaz-user-1", json!({}));
+        let d = one(&c, &u, "flag1", reasons_opt());
+        assert_eq!(d.variation_key, "off");
+        assert_eq!(
+            d.reasons,
+            vec![
+                "an error occurred while evaluating nested tree for audience ID \"23783030150\"",
+                "Audiences for experiment ab_experiment collectively evaluated to false.",
+                "User \"matjaz-user-1\" does not meet conditions to be in experiment \"ab_experiment\".",
+                "Audiences for experiment default-rollout-52207-23726430538 collectively evaluated to true.",
+                "User \"matjaz-user-1\" meets conditions for targeting rule \"Everyone Else\"."
+            ]
+        );
+        // The typed audience (not the legacy dummy) is used: "mac" qualifies.
+        let mac = user("matjaz-user-1", json!({"laptop_os": "mac"}));
+        let d = one(&c, &mac, "flag1", reasons_opt());
+        assert_eq!(d.rule_key, "ab_experiment");
+    }
+
+    #[test]
+    fn holdouts() {
+        let c = config(HOLDOUTS);
+        // Audiences 6 and 5 are UNKNOWN ("all" missing), holdouts_4 matches and buckets (873 < 5000).
+        let u = user("user1", json!({"ho": 4}));
+        let mut d = one(&c, &u, "flag1", reasons_opt());
+        assert_eq!(d.variation_key, "off");
+        assert!(!d.enabled);
+        assert_eq!(d.rule_key, "holdouts_4");
+        assert_eq!(
+            d.reasons,
+            vec![
+                "an error occurred while evaluating nested tree for audience ID \"5841838209236992\"",
+                "Audiences for holdout holdout_6 collectively evaluated to false.",
+                "User user1 does not meet conditions for holdout holdout_6.",
+                "an error occurred while evaluating nested tree for audience ID \"6410995866796032\"",
+                "Audiences for holdout holdout_5 collectively evaluated to false.",
+                "User user1 does not meet conditions for holdout holdout_5.",
+                "Audiences for holdout holdouts_4 collectively evaluated to true.",
+                "User user1 meets conditions for holdout holdouts_4.",
+                "User user1 is in variation off of holdout holdouts_4."
+            ]
+        );
+        let imp = d.take_impression().expect("holdouts send impressions");
+        let decision = &imp.visitor["snapshots"][0]["decisions"][0];
+        assert_eq!(decision["experiment_id"], "1673113");
+        assert_eq!(decision["variation_id"], "$opt_dummy_variation_id");
+        assert_eq!(decision["metadata"]["rule_type"], "holdout");
+        let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.decision_info["experimentId"], "1673113");
+        assert_eq!(m.decision_info["variationId"], "$opt_dummy_variation_id");
+
+        // In every audience but in no holdout's traffic: the rollout decides.
+        let u = user("matjaz", json!({"all": 1}));
+        let d = one(&c, &u, "flag2", reasons_opt());
+        assert_eq!(d.variation_key, "variation_2");
+        assert!(d.enabled);
+        let misses = d
+            .reasons
+            .iter()
+            .filter(|r| *r == "User matjaz is in no holdout variation.")
+            .count();
+        assert_eq!(misses, 4);
+        assert_eq!(
+            d.reasons[0],
+            "Audiences for holdout holdout_6 collectively evaluated to true."
+        );
+        assert_eq!(
+            d.reasons[1],
+            "User matjaz meets conditions for holdout holdout_6."
+        );
+
+        // The first global holdout that buckets wins (342 < 4000).
+        let d = one(
+            &c,
+            &user("u2", json!({"all": 1})),
+            "flag1",
+            DecideOptions::default(),
+        );
+        assert_eq!(d.rule_key, "holdout_6");
+    }
+
+    #[test]
+    fn holdout_include_and_exclude_lists() {
+        let text = HOLDOUTS
+            .replacen(
+                r#""key": "holdout_6","#,
+                r#""key": "holdout_6", "includedFlags": ["497760"],"#,
+                1,
+            )
+            .replacen(
+                r#""key": "holdout_5","#,
+                r#""key": "holdout_5", "excludedFlags": ["497759"],"#,
+                1,
+            );
+        let c = config(&text);
+        let flag1 = c.flag_by_key("flag1").unwrap();
+        let keys: Vec<&str> = c.holdouts_for(flag1).map(|h| h.key.as_str()).collect();
+        assert_eq!(keys, vec!["holdouts_4", "holdout_3"]);
+        let flag2 = c.flag_by_key("flag2").unwrap();
+        let keys: Vec<&str> = c.holdouts_for(flag2).map(|h| h.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec!["holdout_5", "holdouts_4", "holdout_3", "holdout_6"]
+        );
+        // Holdouts that are not running are dropped.
+        let paused = HOLDOUTS.replace(r#""status": "Running""#, r#""status": "Paused""#);
+        assert!(config(&paused).holdouts.is_empty());
+    }
+
+    #[test]
+    fn bucketing_id_attribute() {
+        let c = config(KZ);
+        let u = user("matjaz", json!({"attr_1": "hola", "$opt_bucketing_id": 5}));
+        let d = one(&c, &u, "feature_2", reasons_opt());
+        assert_eq!(
+            d.reasons,
+            vec![
+                "Audiences for experiment feature_2_test collectively evaluated to true.",
+                r#"Error computing bucketing ID for experiment "feature_2_test": "invalid bucketing ID provided: \"5\"""#
+            ]
+        );
+        assert_eq!(d.variation_key, "variation_1");
+    }
+
+    #[test]
+    fn variable_conversion() {
+        let mut reasons = Reasons::default();
+        let flag = Flag {
+            id: "f".into(),
+            key: "f".into(),
+            rollout_id: String::new(),
+            experiment_ids: vec![],
+            variables: [
+                ("b", "boolean", "T"),
+                ("b2", "boolean", "yes"),
+                ("i", "integer", "-12"),
+                ("i2", "integer", "1.5"),
+                ("d", "double", "1e3"),
+                ("d2", "double", "x"),
+                ("j", "json", r#"{"a":[1]}"#),
+                ("j2", "json", "[1]"),
+                ("s", "string", "txt"),
+            ]
+            .iter()
+            .map(|(k, t, v)| super::super::datafile::FlagVariable {
+                id: format!("id-{k}"),
+                key: k.to_string(),
+                kind: t.to_string(),
+                default_value: v.to_string(),
+            })
+            .collect(),
+        };
+        let vars = typed_variables(&flag, None, &mut reasons);
+        assert_eq!(
+            Value::Object(vars),
+            json!({"b": true, "b2": false, "i": -12, "i2": 0, "d": 1000.0, "d2": 0,
+                   "j": {"a": [1]}, "j2": null, "s": "txt"})
+        );
+        assert_eq!(
+            reasons.report(false),
+            vec![
+                "Variable value for key \"b2\" is invalid or wrong type.",
+                "Variable value for key \"i2\" is invalid or wrong type.",
+                "Variable value for key \"d2\" is invalid or wrong type.",
+                "Variable value for key \"j2\" is invalid or wrong type."
+            ]
+        );
+    }
+
+    #[test]
+    fn group_mutual_exclusion() {
+        // Move ab_test1 into a random group that sends everyone to another experiment.
+        let mut v: Value = serde_json::from_str(KZ).unwrap();
+        let ab = v["experiments"].as_array_mut().unwrap().remove(1);
+        v["groups"] = json!([{"id": "g1", "policy": "random",
+            "trafficAllocation": [{"entityId": "other", "endOfRange": 10000}],
+            "experiments": [ab]}]);
+        let c = config(&v.to_string());
+        assert!(c.has_experiment("ab_test1"));
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let d = one(&c, &u, "GkbzTurBWXr8EtNGZj2j6e", DecideOptions::default());
+        assert_eq!(d.rule_key, "default-rollout-147680-16935023792");
+        // Policy "overlapping" skips the group step.
+        v["groups"][0]["policy"] = json!("overlapping");
+        let c = config(&v.to_string());
+        let d = one(&c, &u, "GkbzTurBWXr8EtNGZj2j6e", DecideOptions::default());
+        assert_eq!(d.rule_key, "ab_test1");
+    }
+
+    #[test]
+    fn send_flag_decisions_and_disable_event() {
+        let text = KZ.replacen(
+            r#""botFiltering": false"#,
+            r#""botFiltering": true, "sendFlagDecisions": true"#,
+            1,
+        );
+        let c = config(&text);
+        let u = user("matjaz", json!({"attr_1": "hola"}));
+        let mut d = one(&c, &u, "feature_1", DecideOptions::default());
+        let imp = d
+            .take_impression()
+            .expect("rollouts send with sendFlagDecisions");
+        assert_eq!(
+            imp.visitor["snapshots"][0]["decisions"][0]["metadata"]["rule_type"],
+            "rollout"
+        );
+        assert_eq!(imp.visitor["attributes"][1]["value"], true);
+        let off = DecideOptions {
+            disable_decision_event: true,
+            ..DecideOptions::default()
+        };
+        let mut d = one(&c, &u, "feature_2", off);
+        assert!(d.take_impression().is_none());
+    }
+
+    #[test]
+    fn odd_inputs_never_panic() {
+        let odd_attrs = [
+            json!({}),
+            json!({"attr_1": null, "$opt_bucketing_id": null}),
+            json!({"attr_1": [1, {"a": "b"}], "$opt_bucketing_id": {"x": 1}, "ho": "3", "all": false}),
+            json!({"attr_1": 1e300, "laptop_os": 5, "ho": -0.0, "all": 1.5, "$opt_bucketing_id": ""}),
+            json!({"attr_1": "\u{0}\"", "laptop_os": true, "ho": 3, "all": 3}),
+        ];
+        let weird = KZ.replacen(
+            r#""typedAudiences": []"#,
+            r#""typedAudiences": [{"id": "16902921321", "name": "x", "conditions":
+                ["not", ["and"], ["or"], 5, null, {"type": 1, "match": ["x"]},
+                 {"type": "custom_attribute", "name": "attr_1", "match": "semver_ge", "value": "1.-"}]}]"#,
+            1,
+        );
+        for text in [KZ, ODP, HOLDOUTS, weird.as_str()] {
+            let c = config(text);
+            for attrs in &odd_attrs {
+                let u = user("", attrs.clone());
+                let all = DecideOptions {
+                    include_reasons: true,
+                    ..DecideOptions::default()
+                };
+                let mut profile = UserProfile::from([("16910084756".into(), "".into())]);
+                let out = run(&c, &u, Some(&mut profile), None, &[], all);
+                assert_eq!(out.decisions.len(), c.flags.len());
+                for mut d in out.decisions {
+                    serde_json::to_string(&d).unwrap();
+                    if let Some(n) = d.notification(false) {
+                        serde_json::to_string(&n).unwrap();
+                    }
+                    d.take_impression();
+                }
+            }
+        }
+    }
 }

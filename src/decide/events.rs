@@ -175,6 +175,8 @@ pub(crate) fn impression_event(
 
 /// What `/v1/track` does for one event key.
 #[derive(Clone, Debug, PartialEq)]
+// A one-shot return value that is matched immediately; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum TrackOutcome {
     /// A known event: queue `event` and publish `notification`.
     Tracked {

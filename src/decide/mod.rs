@@ -217,3 +217,42 @@ pub struct Context<'a> {
     /// Milliseconds since the Unix epoch, stamped on events.
     pub now_ms: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decide_options_parse() {
+        let o = DecideOptions::parse(["INCLUDE_REASONS", "ENABLED_FLAGS_ONLY", "RESET_CMAB_CACHE"])
+            .unwrap();
+        assert_eq!(
+            o,
+            DecideOptions {
+                include_reasons: true,
+                enabled_flags_only: true,
+                reset_cmab_cache: true,
+                ..DecideOptions::default()
+            }
+        );
+        let all = [
+            "DISABLE_DECISION_EVENT",
+            "ENABLED_FLAGS_ONLY",
+            "IGNORE_USER_PROFILE_SERVICE",
+            "INCLUDE_REASONS",
+            "EXCLUDE_VARIABLES",
+            "IGNORE_CMAB_CACHE",
+            "RESET_CMAB_CACHE",
+            "INVALIDATE_USER_CMAB_CACHE",
+        ];
+        let o = DecideOptions::parse(all).unwrap();
+        assert!(o.disable_decision_event && o.ignore_user_profile_service && o.exclude_variables);
+        assert!(o.ignore_cmab_cache && o.invalidate_user_cmab_cache);
+        let err = DecideOptions::parse(["INCLUDE_REASONS", "include_reasons"]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid option: include_reasons");
+        assert_eq!(
+            DecideOptions::parse([""]).unwrap_err().to_string(),
+            "invalid option: "
+        );
+    }
+}
