@@ -10,4 +10,5 @@ mod claim;
 mod cli;
 mod generated;
 mod inspect;
+mod serve;
 mod trim;
