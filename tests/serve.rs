@@ -1060,6 +1060,186 @@ async fn last_event_id_resumes_without_gap_or_duplicate() {
     assert_eq!(live.next_event().await, fifth);
 }
 
+#[tokio::test]
+async fn resuming_from_an_evicted_id_starts_at_the_oldest_retained() {
+    // The hub keeps the last two notifications per SDK key.
+    let serve = Serve::start("api: {notificationBuffer: 2}");
+    let mut live = Sse::open(&serve, REF_KEY, "", None).await;
+    let mut seen = Vec::new();
+    // One at a time, so the live subscriber never falls two behind.
+    for flag in ["feature_1", "feature_3", "feature_4", "feature_5"] {
+        serve
+            .post(&format!("/v1/decide?keys={flag}"), REF_KEY, &matjaz(&[]))
+            .await;
+        let event = live.next_event().await;
+        assert_eq!(event.json()["DecisionInfo"]["flagKey"], flag);
+        seen.push(event);
+    }
+    let mut resumed = Sse::open(&serve, REF_KEY, "", Some(&seen[0].id)).await;
+    assert_eq!(resumed.next_event().await, seen[2]);
+    assert_eq!(resumed.next_event().await, seen[3]);
+    let mut resumed = Sse::open(&serve, REF_KEY, "", Some(&seen[2].id)).await;
+    assert_eq!(resumed.next_event().await, seen[3]);
+    assert!(
+        serve
+            .stderr()
+            .contains("resume point is older than the retained notifications"),
+        "the gap is logged"
+    );
+}
+
+#[tokio::test]
+async fn activate_and_track_publish_upstream_notifications() {
+    let serve = Serve::start("");
+    let mut raw = Sse::open(&serve, REF_KEY, "?raw", None).await;
+    let user = json!({"userId": "matjaz", "userAttributes": {"attr_1": "hola"}});
+    let reply = serve
+        .post(
+            "/v1/activate?experimentKey=ab_test1&featureKey=feature_1&featureKey=feature_2&experimentKey=nope",
+            REF_KEY,
+            &user,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut results = reply.json().as_array().unwrap().clone();
+    results.sort_by_key(|r| format!("{}{}", r["experimentKey"], r["featureKey"]));
+    assert_eq!(
+        Value::Array(results),
+        json!([
+            {"userId": "matjaz", "experimentKey": "", "featureKey": "feature_1", "variationKey": "",
+             "type": "feature", "variables": feature_1_variables(), "enabled": true},
+            {"userId": "matjaz", "experimentKey": "ab_test1", "featureKey": "", "variationKey": "variation_1",
+             "type": "experiment", "enabled": true},
+            {"userId": "matjaz", "experimentKey": "feature_2_test", "featureKey": "feature_2",
+             "variationKey": "variation_1", "type": "feature", "enabled": true},
+            {"userId": "matjaz", "experimentKey": "nope", "featureKey": "", "variationKey": "",
+             "type": "", "enabled": false, "error": "experimentKey not found"}
+        ])
+    );
+    let user_context =
+        json!({"ID": "matjaz", "Attributes": {"attr_1": "hola"}, "QualifiedSegments": null});
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        messages.push(serde_json::from_str::<Value>(&raw.next_line().await).unwrap());
+    }
+    messages.sort_by_key(|m| m["DecisionInfo"].to_string());
+    assert_eq!(
+        messages,
+        [
+            json!({"Type": "feature-test", "UserContext": user_context,
+                   "DecisionInfo": {"experimentKey": "ab_test1", "variationKey": "variation_1"}}),
+            json!({"Type": "all-feature-variables", "UserContext": user_context,
+                   "DecisionInfo": {"feature": {"featureEnabled": true, "featureKey": "feature_1",
+                       "source": "rollout", "sourceInfo": {}, "variableValues": feature_1_variables()}}}),
+            json!({"Type": "all-feature-variables", "UserContext": user_context,
+                   "DecisionInfo": {"feature": {"featureEnabled": true, "featureKey": "feature_2",
+                       "source": "feature-test",
+                       "sourceInfo": {"experimentKey": "feature_2_test", "variationKey": "variation_1"},
+                       "variableValues": {}}}}),
+        ]
+    );
+
+    // Track body field names match case-insensitively (upstream's struct has no tags).
+    let reply = serve
+        .post(
+            "/v1/track?eventKey=myevent",
+            REF_KEY,
+            &json!({"UserID": "bob", "EVENTTAGS": {"revenue": 7}}),
+        )
+        .await;
+    assert_reply(
+        &reply,
+        200,
+        "{\"userId\":\"bob\",\"eventKey\":\"myevent\"}\n",
+    );
+    let track: Value = serde_json::from_str(&raw.next_line().await).unwrap();
+    assert_eq!(
+        (
+            &track["EventKey"],
+            &track["UserContext"]["ID"],
+            &track["EventTags"]
+        ),
+        (&json!("myevent"), &json!("bob"), &json!({"revenue": 7}))
+    );
+}
+
+#[tokio::test]
+async fn request_details_match_upstream() {
+    let serve = Serve::start("server: {batchRequests: {operationsLimit: 2}}");
+
+    // Go's encoder escapes <, > and &.
+    let reply = serve
+        .post(
+            "/v1/decide?keys=feature_4",
+            REF_KEY,
+            &json!({"userId": "<a&b>"}),
+        )
+        .await;
+    assert!(
+        reply
+            .body
+            .contains(r#""userContext":{"userId":"\u003ca\u0026b\u003e","attributes":null}"#),
+        "{}",
+        reply.body
+    );
+
+    // `keys=` is one key, the empty one: a single object.
+    let reply = serve.post("/v1/decide?keys=", REF_KEY, &matjaz(&[])).await;
+    let mut expected = decision("", "", "", false, &["No flag was found for key \"\"."]);
+    expected["flagKey"] = json!("");
+    assert_json(&reply, 200, expected);
+
+    // A `key:token` subscriber gets the key's notifications.
+    let mut sse = Sse::open(&serve, &format!("{REF_KEY}:token42"), "", None).await;
+    serve
+        .post("/v1/decide?keys=feature_1", REF_KEY, &matjaz(&[]))
+        .await;
+    assert_eq!(sse.next_event().await.json(), feature_1_notification());
+
+    // Batch: the operations limit, and operations run through the API.
+    let reply = serve
+        .post("/v1/batch", REF_KEY, &json!({"operations": [{}, {}, {}]}))
+        .await;
+    assert_reply(
+        &reply,
+        422,
+        "{\"error\":\"too many operations, exceeding 2 operations\"}\n",
+    );
+    let reply = serve
+        .post(
+            "/v1/batch",
+            REF_KEY,
+            &json!({"operations": [
+                {"method": "POST", "url": "/v1/decide", "operationID": "1",
+                 "params": {"keys": "feature_4"}, "body": {"userId": "matjaz"},
+                 "headers": {"X-Request-Id": "op-1"}},
+                {"method": "POST", "url": "/v1/decide?keys=feature_4", "operationID": "2",
+                 "body": {"userId": ""}}
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let batch = reply.json();
+    assert_eq!(batch["errorCount"], 1);
+    let mut operations = batch["response"].as_array().unwrap().clone();
+    operations.sort_by_key(|o| o["operationID"].to_string());
+    assert_eq!(
+        (
+            &operations[0]["status"],
+            &operations[0]["requestID"],
+            &operations[0]["body"]["ruleKey"]
+        ),
+        (&json!(200), &json!("op-1"), &json!("default-16943340293"))
+    );
+    assert_eq!(
+        (&operations[1]["status"], &operations[1]["body"]),
+        (
+            &json!(400),
+            &json!({"error": "missing \"userId\" in request payload"})
+        )
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // 6. Webhook
 // ---------------------------------------------------------------------------------
