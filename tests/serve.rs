@@ -1353,6 +1353,27 @@ async fn webhook_checks_signatures_and_refreshes_the_datafile() {
     assert_eq!(updates.next_event().await.json()["Type"], "flag");
 }
 
+#[tokio::test]
+async fn polling_picks_up_a_new_revision() {
+    let serve = Serve::start("client: {pollingInterval: 50ms}");
+    let mut updates = Sse::open(&serve, DEMO_KEY, "?filter=datafile-update", None).await;
+    let path = serve.datafiles().join("demo.json");
+    let mut datafile: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    datafile["revision"] = json!("7");
+    // Written aside and renamed, so a poll never reads half a file.
+    let staged = serve.datafiles().join("demo.json.new");
+    std::fs::write(&staged, serde_json::to_vec(&datafile).unwrap()).unwrap();
+    std::fs::rename(&staged, &path).unwrap();
+    assert_eq!(
+        updates.next_event().await.data,
+        r#"{"Type":"datafile-update","Revision":"7","ProjectId":"20000001"}"#
+    );
+    assert_eq!(
+        serve.get("/v1/config", DEMO_KEY).await.json()["revision"],
+        "7"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // 7. Event dispatch and the flush on shutdown
 // ---------------------------------------------------------------------------------
