@@ -359,6 +359,7 @@ mod tests {
             cmab: &CmabOffline,
             profile,
             now_ms: 5,
+            build_events: true,
         };
         activate(&mut ctx, query).unwrap()
     }

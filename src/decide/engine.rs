@@ -617,6 +617,8 @@ pub struct Decision {
     #[serde(skip)]
     impression: Option<UserEvent>,
     #[serde(skip)]
+    impression_due: bool,
+    #[serde(skip)]
     notify: Option<NotifyInfo>,
 }
 
@@ -635,13 +637,20 @@ impl Decision {
             variables: Map::new(),
             is_everyone_else_variation: false,
             impression: None,
+            impression_due: false,
             notify: None,
         }
     }
 
-    /// The impression event to queue; `None` when none is due (or already taken).
+    /// The impression event to queue; `None` when none is due (or already taken, or
+    /// the context asked not to build events).
     pub fn take_impression(&mut self) -> Option<UserEvent> {
         self.impression.take()
+    }
+
+    /// Whether an impression was due for this decision (built or not).
+    pub fn impression_due(&self) -> bool {
+        self.impression_due
     }
 
     /// The decision notification message (type `flag`); `None` for unknown flags and
@@ -695,6 +704,7 @@ fn decide_one(
     forced: &ForcedMap,
     options: &DecideOptions,
     now_ms: u64,
+    build_events: bool,
 ) -> Result<Decision, NeedCmab> {
     let config = engine.config;
     let user = engine.user;
@@ -725,9 +735,9 @@ fn decide_one(
     } else {
         typed_variables(flag, variation, &mut reasons)
     };
-    let impression = (!options.disable_decision_event
-        && impression_due(config, source, variation.is_some()))
-    .then(|| {
+    let due =
+        !options.disable_decision_event && impression_due(config, source, variation.is_some());
+    let impression = (due && build_events).then(|| {
         let imp = Impression {
             rule,
             variation,
@@ -758,6 +768,7 @@ fn decide_one(
         reasons: reasons.report(options.include_reasons),
         variables,
         impression,
+        impression_due: due,
         notify: Some(notify),
     })
 }
@@ -795,7 +806,14 @@ pub fn decide(
     let filter = options.enabled_flags_only && keys.is_none_or(|k| k.len() >= 2);
     let mut decisions = Vec::with_capacity(wanted.len());
     for key in wanted {
-        let decision = decide_one(&mut engine, key, &forced, options, ctx.now_ms)?;
+        let decision = decide_one(
+            &mut engine,
+            key,
+            &forced,
+            options,
+            ctx.now_ms,
+            ctx.build_events,
+        )?;
         if filter && !decision.enabled {
             continue;
         }
@@ -872,6 +890,7 @@ mod tests {
             cmab: &CmabOffline,
             profile,
             now_ms: 42,
+            build_events: true,
         };
         decide(&mut ctx, keys.as_deref(), forced, &options).unwrap()
     }
@@ -1236,6 +1255,7 @@ mod tests {
             cmab: &CmabOffline,
             profile: None,
             now_ms: 0,
+            build_events: true,
         };
         let keys = vec![
             "feature_2".to_string(),
@@ -1320,6 +1340,7 @@ mod tests {
             cmab: &missing,
             profile: Some(&mut profile),
             now_ms: 7,
+            build_events: true,
         };
         let NeedCmab(request) = decide(&mut ctx, Some(&keys), &[], &reasons_opt()).unwrap_err();
         assert_eq!(
@@ -1350,6 +1371,7 @@ mod tests {
             cmab: &answer,
             profile: Some(&mut profile),
             now_ms: 7,
+            build_events: true,
         };
         let mut out = decide(&mut ctx, Some(&keys), &[], &reasons_opt()).unwrap();
         assert!(out.profile_changed);
@@ -1379,6 +1401,7 @@ mod tests {
             cmab: &missing,
             profile: None,
             now_ms: 7,
+            build_events: true,
         };
         let out = decide(&mut ctx, Some(&keys[1..]), &[], &reasons_opt()).unwrap();
         assert_eq!(

@@ -216,6 +216,10 @@ pub struct Context<'a> {
     pub profile: Option<&'a mut UserProfile>,
     /// Milliseconds since the Unix epoch, stamped on events.
     pub now_ms: u64,
+    /// Whether decide builds impression events. `false` when the caller discards
+    /// events anyway: building them is most of a decision's cost, and
+    /// [`Decision::impression_due`] still says whether one was due.
+    pub build_events: bool,
 }
 
 #[cfg(test)]

@@ -264,6 +264,33 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// The next event that passes the filter if one is ready now, without waiting;
+    /// lets a writer batch what arrived together into one socket write.
+    pub fn try_next(&mut self) -> Option<Result<Arc<Event>, SubscriptionError>> {
+        while let Some(event) = self.replay.pop_front() {
+            if self.filter.allows(event.notification.kind) {
+                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                return Some(Ok(event));
+            }
+        }
+        loop {
+            match self.live.try_recv() {
+                Ok(event) if self.filter.allows(event.notification.kind) => {
+                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    return Some(Ok(event));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                    self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+                    return Some(Err(SubscriptionError::Overflow { missed }));
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.counters.subscribers.fetch_sub(1, Ordering::Relaxed);

@@ -332,6 +332,7 @@ async fn decide(
                 cmab: &answers,
                 profile: profile.as_mut(),
                 now_ms: now_ms(),
+                build_events: state.events.is_enabled(),
             };
             decide::decide(&mut ctx, keys.as_deref(), &forced, &options)
         };
@@ -345,9 +346,19 @@ async fn decide(
     }
     let mut decisions = outcome.decisions;
     for decision in &mut decisions {
-        let dispatched = decision
-            .take_impression()
-            .is_some_and(|event| queue_event(&state, event));
+        let dispatched = if state.events.is_enabled() {
+            decision
+                .take_impression()
+                .is_some_and(|event| queue_event(&state, event))
+        } else {
+            // Dispatch is off (empty client.eventURL): the impression counts as
+            // dispatched, as a queued-then-discarded one would, without being built.
+            let due = decision.impression_due();
+            if due {
+                state.events.discard();
+            }
+            due
+        };
         if let Some(message) = decision.notification(dispatched) {
             publish(&state, &sdk_key, Kind::Decision, &message);
         }
@@ -411,6 +422,7 @@ async fn activate(
                 cmab: &answers,
                 profile: profile.as_mut(),
                 now_ms: now_ms(),
+                build_events: state.events.is_enabled(),
             };
             decide::activate(&mut ctx, &query)
         };

@@ -234,6 +234,12 @@ impl EventQueue {
         }
     }
 
+    /// Counts an event the caller threw away without building it because dispatch
+    /// is disabled (see [`EventQueue::is_enabled`]).
+    pub fn discard(&self) {
+        self.stats.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Whether events are sent anywhere (`client.eventURL` is not empty).
     pub fn is_enabled(&self) -> bool {
         self.tx.is_some()

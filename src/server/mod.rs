@@ -5,7 +5,7 @@
 //! caller binds them ([`Server::bind`]) and owns the shutdown future
 //! ([`Server::run`]), so tests bind port 0 and read the addresses back.
 //!
-//! Request path of `/v1/*`: CORS → allowed hosts → request id → content type and
+//! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
 //! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
 
 mod admin;

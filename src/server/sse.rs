@@ -104,6 +104,9 @@ fn frame(event: &Event, raw: bool) -> Bytes {
     }
 }
 
+/// Bytes gathered into one write at most (then the rest waits for the next poll).
+const MAX_WRITE: usize = 64 * 1024;
+
 struct StreamState {
     subscription: Subscription,
     raw: bool,
@@ -140,10 +143,23 @@ fn frames(
             }
             tokio::time::sleep(s.keep_alive).await;
         };
-        let bytes = tokio::select! {
+        let first = tokio::select! {
             () = s.cancel.cancelled() => return None,
-            next = s.subscription.next() => match next {
-                Ok(event) => frame(&event, s.raw),
+            next = s.subscription.next() => next,
+            () = idle => return Some((Ok(Bytes::from_static(b":\n\n")), s)),
+        };
+        // Whatever else is already waiting goes into the same write: one syscall and
+        // one wake-up for a burst instead of one per event.
+        let mut buffer = Vec::new();
+        let mut next = Some(first);
+        while let Some(result) = next.take() {
+            match result {
+                Ok(event) => {
+                    buffer.extend_from_slice(&frame(&event, s.raw));
+                    if buffer.len() < MAX_WRITE {
+                        next = s.subscription.try_next();
+                    }
+                }
                 Err(SubscriptionError::Overflow { missed }) => {
                     tracing::warn!(
                         sdk_key = s.sdk_key,
@@ -151,20 +167,26 @@ fn frames(
                         "disconnecting a notification subscriber that fell behind"
                     );
                     s.done = true;
-                    if s.raw {
-                        return None;
+                    if !s.raw {
+                        buffer.extend_from_slice(
+                            format!(
+                                ": disconnected: fell behind by more than the buffer \
+                                 ({missed} notifications missed)\n\n"
+                            )
+                            .as_bytes(),
+                        );
                     }
-                    Bytes::from(format!(
-                        ": disconnected: fell behind by more than the buffer ({missed} notifications missed)\n\n"
-                    ))
                 }
                 Err(err @ SubscriptionError::BadLastEventId(_)) => {
                     tracing::error!("{err}");
-                    return None;
+                    s.done = true;
                 }
-            },
-            () = idle => Bytes::from_static(b":\n\n"),
-        };
+            }
+        }
+        if buffer.is_empty() {
+            return None;
+        }
+        let bytes = Bytes::from(buffer);
         Some((Ok(bytes), s))
     })
 }
