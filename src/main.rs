@@ -10,6 +10,12 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use agentctl::cli::{Cli, Command};
+
+/// mimalloc instead of the system allocator: a request allocates many small,
+/// short-lived objects, and glibc's malloc spent ~15% of `serve`'s CPU on them
+/// under load (measured with perf while running bench/serve-decide.sh).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use agentctl::{cmd, config};
 
 fn main() -> ExitCode {

@@ -93,11 +93,19 @@ pub(crate) async fn sdk_key(
 /// The request body, at most [`MAX_BODY_BYTES`]; larger bodies get 413.
 pub(crate) struct RawBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for RawBody {
+impl FromRequest<Shared> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let limited = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await;
+    /// Reads the body within `server.readTimeout` (408 past it).
+    async fn from_request(request: Request, state: &Shared) -> Result<Self, Self::Rejection> {
+        let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+        let Ok(limited) = super::lazy_timeout(state.settings.server.read_timeout, read).await
+        else {
+            return Err(ApiError::Json(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body was not received within server.readTimeout".to_owned(),
+            ));
+        };
         match limited {
             Ok(bytes) => Ok(RawBody(bytes)),
             Err(err) => {

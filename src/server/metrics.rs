@@ -4,8 +4,8 @@
 //! handler serves. Both are rendered from the same [`Sample`] list taken at scrape
 //! time, so the two formats never disagree.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::collector::Collector;
@@ -14,7 +14,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use super::projects::lock;
 use crate::notify::Kind;
 
 /// Whether a sample only goes up or may go down.
@@ -75,7 +74,9 @@ impl Sample {
 /// Counters the HTTP layer increments as it goes.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Route → status → count. Counting takes only the read lock once a pair has
+    /// been seen, so concurrent requests do not serialise on it.
+    requests: RwLock<HashMap<String, HashMap<u16, AtomicU64>>>,
     published: [AtomicU64; 3],
     dropped_notifications: AtomicU64,
     datafile_updates: AtomicU64,
@@ -92,9 +93,20 @@ fn kind_index(kind: Kind) -> usize {
 impl Metrics {
     /// Counts one answered API request by route pattern and status.
     pub fn request(&self, route: &str, status: u16) {
-        *lock(&self.requests)
-            .entry((route.to_owned(), status))
-            .or_default() += 1;
+        {
+            let routes = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = routes.get(route).and_then(|codes| codes.get(&status)) {
+                count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut routes = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        routes
+            .entry(route.to_owned())
+            .or_default()
+            .entry(status)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one notification handed to the hub.
@@ -115,10 +127,21 @@ impl Metrics {
     /// The samples of these counters.
     pub fn samples(&self) -> Vec<Sample> {
         let mut out = Vec::new();
-        for ((route, status), count) in lock(&self.requests).iter() {
+        let sorted: BTreeMap<(String, u16), u64> = self
+            .requests
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|(route, codes)| {
+                codes
+                    .iter()
+                    .map(|(code, n)| ((route.clone(), *code), n.load(Ordering::Relaxed)))
+            })
+            .collect();
+        for ((route, status), count) in sorted {
             out.push(
-                Sample::counter("http.requests", "API requests answered", *count)
-                    .label("route", route.clone())
+                Sample::counter("http.requests", "API requests answered", count)
+                    .label("route", route)
                     .label("code", status.to_string()),
             );
         }

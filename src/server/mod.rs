@@ -330,21 +330,17 @@ async fn prefetch(state: &Shared) {
 
 /// The API router with every middleware.
 fn api_router(state: Shared) -> Router {
-    let write_timeout = state.settings.server.write_timeout;
-    let mut quick = api::routes();
-    if !write_timeout.is_zero() {
-        quick = quick.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            write_timeout,
-        ));
-    }
+    let quick = api::routes().layer(middleware::from_fn_with_state(
+        Arc::clone(&state),
+        write_timeout,
+    ));
     let v1 = quick
         .merge(sse::routes())
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             api::sdk_key,
         ));
-    let mut router = Router::new()
+    Router::new()
         .merge(v1)
         .route("/health", axum::routing::get(admin::health))
         .layer(middleware::from_fn_with_state(
@@ -357,14 +353,37 @@ fn api_router(state: Shared) -> Router {
             Arc::clone(&state),
             allowed_hosts,
         ))
-        .layer(cors(&state.settings));
-    let read_timeout = state.settings.server.read_timeout;
-    if !read_timeout.is_zero() {
-        router = router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            read_timeout,
-        ));
+        .layer(cors(&state.settings))
+        .with_state(state)
+}
+
+/// Runs `future`, bounded by `limit` (zero: unbounded). The future is polled once
+/// before any timer exists: nearly every request completes on that first poll, and
+/// registering a timer costs more than the rest of a small request's middleware.
+pub(crate) async fn lazy_timeout<F: Future>(
+    limit: Duration,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut future = std::pin::pin!(future);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(output) => Ok(output),
+        std::task::Poll::Pending if limit.is_zero() => Ok(future.await),
+        std::task::Poll::Pending => tokio::time::timeout(limit, future).await,
     }
-    router.with_state(state)
+}
+
+/// `server.writeTimeout`: an answer not ready in time becomes a 503 (the stream
+/// route is exempt: it never ends by itself).
+async fn write_timeout(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    match lazy_timeout(state.settings.server.write_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the answer took longer than server.writeTimeout".to_owned(),
+        )
+        .into_response(),
+    }
 }
 
 fn cors(settings: &Settings) -> CorsLayer {
@@ -499,6 +518,24 @@ async fn count_requests(State(state): State<Shared>, request: Request, next: Nex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn lazy_timeout_bounds_only_what_does_not_finish_at_once() {
+        let quick = lazy_timeout(Duration::from_millis(10), async { 7 }).await;
+        assert_eq!(quick.unwrap(), 7);
+        let slow = lazy_timeout(
+            Duration::from_millis(10),
+            tokio::time::sleep(Duration::from_secs(60)),
+        )
+        .await;
+        assert!(slow.is_err());
+        let unbounded = lazy_timeout(Duration::ZERO, async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            3
+        })
+        .await;
+        assert_eq!(unbounded.unwrap(), 3);
+    }
 
     #[test]
     fn ports_are_stripped_from_host_headers() {
