@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
@@ -57,7 +57,8 @@ pub struct ResumeError {
 /// The per-SDK-key fan-out of one instance.
 pub struct Fanout {
     buffer: usize,
-    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    /// Read-mostly: a key's channel is created once, then only looked up.
+    channels: RwLock<HashMap<String, Arc<Channel>>>,
     counters: Arc<Counters>,
 }
 
@@ -103,13 +104,21 @@ impl Fanout {
     pub fn new(buffer: usize) -> Self {
         Fanout {
             buffer: buffer.max(1),
-            channels: Mutex::new(HashMap::new()),
+            channels: RwLock::new(HashMap::new()),
             counters: Arc::default(),
         }
     }
 
     fn channel(&self, sdk_key: &str) -> Arc<Channel> {
-        let mut channels = lock(&self.channels);
+        if let Some(channel) = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sdk_key)
+        {
+            return Arc::clone(channel);
+        }
+        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
         if let Some(channel) = channels.get(sdk_key) {
             return Arc::clone(channel);
         }

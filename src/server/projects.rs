@@ -244,7 +244,8 @@ impl ProjectSettings {
 /// Every project this instance serves.
 pub struct Projects {
     settings: ProjectSettings,
-    map: Mutex<HashMap<String, Arc<Project>>>,
+    /// Read-mostly: a project is inserted once, then looked up by every request.
+    map: RwLock<HashMap<String, Arc<Project>>>,
     http: reqwest::Client,
     hub: Hub,
     metrics: Arc<Metrics>,
@@ -267,13 +268,21 @@ impl Projects {
             .unwrap_or_default();
         Projects {
             settings,
-            map: Mutex::new(HashMap::new()),
+            map: RwLock::new(HashMap::new()),
             http,
             hub,
             metrics,
             cancel,
             tasks: TaskTracker::new(),
         }
+    }
+
+    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Project>>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Project>>> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The SDK keys that have a file in the datafiles directory.
@@ -294,7 +303,7 @@ impl Projects {
 
     /// The project of `sdk_key`, loading it on first use.
     pub async fn get(self: &Arc<Self>, sdk_key: &str) -> Result<Arc<Project>, LoadError> {
-        if let Some(project) = lock(&self.map).get(sdk_key) {
+        if let Some(project) = self.read_map().get(sdk_key) {
             return Ok(Arc::clone(project));
         }
         let source = self.source_of(sdk_key)?;
@@ -312,7 +321,7 @@ impl Projects {
             cmab_cache: CmabCache::new(self.settings.cmab_cache.0, self.settings.cmab_cache.1),
             cancel: self.cancel.child_token(),
         });
-        let mut map = lock(&self.map);
+        let mut map = self.write_map();
         if let Some(existing) = map.get(sdk_key) {
             // Another request loaded it at the same time; keep the first.
             return Ok(Arc::clone(existing));
@@ -433,7 +442,8 @@ impl Projects {
     /// Re-reads every loaded project whose SDK key starts with `prefix` (the
     /// webhook's rule). Returns how many changed revision.
     pub async fn refresh(&self, prefix: &str) -> usize {
-        let matching: Vec<Arc<Project>> = lock(&self.map)
+        let matching: Vec<Arc<Project>> = self
+            .read_map()
             .iter()
             .filter(|(key, _)| key.starts_with(prefix))
             .map(|(_, p)| Arc::clone(p))
@@ -450,14 +460,15 @@ impl Projects {
     /// Drops the project of `sdk_key` (its overrides, profiles and CMAB cache go with
     /// it); the next request loads it afresh.
     pub fn forget(&self, sdk_key: &str) {
-        if let Some(project) = lock(&self.map).remove(sdk_key) {
+        if let Some(project) = self.write_map().remove(sdk_key) {
             project.cancel.cancel();
         }
     }
 
     /// The loaded SDK keys and their revisions, sorted by key.
     pub fn loaded(&self) -> Vec<(String, String)> {
-        let mut list: Vec<(String, String)> = lock(&self.map)
+        let mut list: Vec<(String, String)> = self
+            .read_map()
             .iter()
             .map(|(k, p)| (k.clone(), p.config().revision().to_owned()))
             .collect();
