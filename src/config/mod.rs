@@ -636,7 +636,7 @@ synchronization:
     #[test]
     fn unknown_keys_warn_with_path_and_file() {
         let loaded = yaml(
-            "synchronization:\n  pubsub:\n    redis:\n      bogus: 1\n      max_len: 5\n\
+            "synchronization:\n  pubsub:\n    redis:\n      bogus: 1\n      max_lenn: 5\n\
              api:\n  Cors:\n    maxAgee: 3\nextra: {a: 1}\n",
         );
         assert_eq!(loaded.settings, Settings::default());
@@ -644,7 +644,7 @@ synchronization:
             loaded.warnings,
             [
                 "config file ./x.yaml: unknown key `synchronization.pubsub.redis.bogus` (ignored)",
-                "config file ./x.yaml: unknown key `synchronization.pubsub.redis.max_len` (ignored)",
+                "config file ./x.yaml: unknown key `synchronization.pubsub.redis.max_lenn` (ignored)",
                 "config file ./x.yaml: unknown key `api.cors.maxagee` (ignored)",
                 "config file ./x.yaml: unknown key `extra` (ignored)",
             ]

@@ -741,6 +741,19 @@ pub struct RedisSettings {
     /// Timeout for establishing a connection.
     #[serde(with = "crate::config::duration")]
     pub connection_timeout: Duration,
+    /// Approximate most entries kept per notification stream (`MAXLEN ~` on every
+    /// XADD); 0 keeps everything.
+    pub max_len: usize,
+    /// Entries older than this are trimmed on publish (`MINID ~`); 0 keeps them.
+    #[serde(with = "crate::config::duration")]
+    pub max_age: Duration,
+    /// How long an entry must sit unacknowledged with another consumer of a durable
+    /// group before this instance claims it.
+    #[serde(with = "crate::config::duration")]
+    pub claim_min_idle: Duration,
+    /// Notifications kept while Redis is unreachable; past this they are dropped and
+    /// counted.
+    pub buffer_size: usize,
 }
 
 impl Default for RedisSettings {
@@ -757,6 +770,10 @@ impl Default for RedisSettings {
             retry_delay: Duration::from_millis(100),
             max_retry_delay: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(10),
+            max_len: 0,
+            max_age: Duration::ZERO,
+            claim_min_idle: Duration::from_secs(30),
+            buffer_size: 100_000,
         }
     }
 }
@@ -787,6 +804,10 @@ impl fmt::Debug for RedisSettings {
             .field("retry_delay", &self.retry_delay)
             .field("max_retry_delay", &self.max_retry_delay)
             .field("connection_timeout", &self.connection_timeout)
+            .field("max_len", &self.max_len)
+            .field("max_age", &self.max_age)
+            .field("claim_min_idle", &self.claim_min_idle)
+            .field("buffer_size", &self.buffer_size)
             .finish()
     }
 }

@@ -149,6 +149,29 @@ impl Notification {
         }
     }
 
+    /// Reads an envelope written by any instance, upstream Agents included:
+    /// `{"type":"<kind>","message":{…}}`, where upstream's `project_config_update`
+    /// means `datafile-update`. The message is kept as the exact JSON text it was.
+    pub fn from_envelope(text: &str) -> Result<Self, EnvelopeError> {
+        #[derive(serde::Deserialize)]
+        struct Envelope<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            message: &'a serde_json::value::RawValue,
+        }
+        let envelope: Envelope<'_> =
+            serde_json::from_str(text).map_err(|e| EnvelopeError(e.to_string()))?;
+        let kind: Kind = envelope
+            .kind
+            .parse()
+            .map_err(|e: UnknownKind| EnvelopeError(e.to_string()))?;
+        Ok(Notification {
+            kind,
+            message: envelope.message.get().into(),
+        })
+    }
+
     /// The envelope stored in Redis and carried over Pub/Sub:
     /// `{"type":"<kind>","message":{…}}`.
     pub fn envelope(&self) -> String {
@@ -159,6 +182,11 @@ impl Notification {
         )
     }
 }
+
+/// Why a stored or received envelope could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a notification envelope: {0}")]
+pub struct EnvelopeError(pub String);
 
 /// A notification as delivered to a subscriber: with the id it is resumable from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +266,25 @@ mod tests {
             err.to_string(),
             "unknown notification type \"nope\": expected one of decision, track, datafile-update"
         );
+    }
+
+    #[test]
+    fn envelopes_round_trip_and_upstream_names_are_read() {
+        let n = Notification {
+            kind: Kind::Track,
+            message: r#"{"EventKey":"e"}"#.into(),
+        };
+        assert_eq!(Notification::from_envelope(&n.envelope()).unwrap(), n);
+        let upstream = r#"{"type":"project_config_update","message":{"Type":"project_config_update","Revision":"7"}}"#;
+        let read = Notification::from_envelope(upstream).unwrap();
+        assert_eq!(read.kind, Kind::DatafileUpdate);
+        assert_eq!(
+            &*read.message,
+            r#"{"Type":"project_config_update","Revision":"7"}"#
+        );
+        assert!(Notification::from_envelope("{\"type\":\"decision\"}").is_err());
+        assert!(Notification::from_envelope("{\"type\":\"nope\",\"message\":{}}").is_err());
+        assert!(Notification::from_envelope("garbage").is_err());
     }
 
     #[test]
