@@ -185,22 +185,7 @@ impl Store {
     /// [`Error::Connect`] naming the address when Redis cannot be reached or
     /// rejects the credentials.
     pub async fn connect(settings: &RedisSettings) -> Result<Self, Error> {
-        let target = Target::from_settings(settings)?;
-        let client = Client::open(target.info.clone()).map_err(|source| Error::Connect {
-            addr: target.display.clone(),
-            source,
-        })?;
-        let timeout = Some(settings.connection_timeout).filter(|t| !t.is_zero());
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(timeout)
-            .set_response_timeout(timeout);
-        let store = Self {
-            client,
-            config,
-            conn: Mutex::new(None),
-            policy: RetryPolicy::from_settings(settings),
-            target,
-        };
+        let store = Self::lazy(settings)?;
         store
             .policy
             .run(|| store.connection())
@@ -210,6 +195,37 @@ impl Store {
                 source,
             })?;
         Ok(store)
+    }
+
+    /// A store that connects on its first command instead of now, for long-lived
+    /// users (the notification hubs) that must start while Redis is down.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidAddress`] or [`Error::Connect`] when the settings cannot name
+    /// a Redis at all.
+    pub fn lazy(settings: &RedisSettings) -> Result<Self, Error> {
+        let target = Target::from_settings(settings)?;
+        let client = Client::open(target.info.clone()).map_err(|source| Error::Connect {
+            addr: target.display.clone(),
+            source,
+        })?;
+        let timeout = Some(settings.connection_timeout).filter(|t| !t.is_zero());
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout);
+        Ok(Self {
+            client,
+            config,
+            conn: Mutex::new(None),
+            policy: RetryPolicy::from_settings(settings),
+            target,
+        })
+    }
+
+    /// The redis client, for connections of other kinds (Pub/Sub) to the same target.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The address being used, safe to print.
