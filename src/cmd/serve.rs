@@ -56,7 +56,8 @@ pub async fn run(args: &ServeArgs, settings: Settings) -> anyhow::Result<()> {
             webhook,
             datafiles: args.datafiles.clone(),
         },
-    )?;
+    )
+    .await?;
     let bound = server.addresses().context("reading the bound addresses")?;
     {
         let mut out = std::io::stdout().lock();

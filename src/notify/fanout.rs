@@ -38,6 +38,9 @@ pub enum SubscriptionError {
     /// `Last-Event-ID` is not an event id.
     #[error(transparent)]
     BadLastEventId(#[from] ResumeError),
+    /// The hub's store could not be read to replay what the client missed.
+    #[error("notifications to resume from are unavailable: {0}")]
+    Unavailable(String),
     /// The subscriber fell more than the buffer behind; `missed` events were lost to it.
     #[error("subscriber fell behind by more than the buffer ({missed} notifications missed)")]
     Overflow {
@@ -207,13 +210,53 @@ impl Fanout {
         };
         drop(state);
         self.counters.subscribers.fetch_add(1, Ordering::Relaxed);
+        let caught_up = after.map(|after| {
+            replay
+                .back()
+                .map_or_else(|| after.to_string(), |e: &Arc<Event>| e.id.clone())
+        });
         Ok(Subscription {
             live,
             replay,
             filter,
             gap,
             counters: Arc::clone(&self.counters),
+            skip_through: None,
+            caught_up,
+            _guard: None,
         })
+    }
+
+    /// Subscribes to live events of `sdk_key` and returns, atomically with it, the
+    /// id of the newest event delivered so far: every live event the subscription
+    /// yields is newer. A hub replays from its own store up to that id
+    /// ([`Subscription::resume_with`]).
+    pub fn subscribe_at(&self, sdk_key: &str, filter: Filter) -> (Subscription, StreamId) {
+        let channel = self.channel(sdk_key);
+        let state = lock(&channel.state);
+        let live = state.live.subscribe();
+        let position = state.last_id;
+        drop(state);
+        self.counters.subscribers.fetch_add(1, Ordering::Relaxed);
+        let subscription = Subscription {
+            live,
+            replay: VecDeque::new(),
+            filter,
+            gap: false,
+            counters: Arc::clone(&self.counters),
+            skip_through: None,
+            caught_up: None,
+            _guard: None,
+        };
+        (subscription, position)
+    }
+
+    /// Sets where a key's delivered ids start (a hub's reader starting after the
+    /// stream's current last entry), unless events were delivered already.
+    pub fn set_position(&self, sdk_key: &str, id: StreamId) {
+        let channel = self.channel(sdk_key);
+        let mut state = lock(&channel.state);
+        state.last_id = state.last_id.max(id);
     }
 
     /// A snapshot of the counters.
@@ -235,9 +278,56 @@ pub struct Subscription {
     filter: Filter,
     gap: bool,
     counters: Arc<Counters>,
+    /// Live events up to this id were already replayed (or seen by the client).
+    skip_through: Option<StreamId>,
+    /// Set when a replay was asked for: the id of the last replayed event (or the
+    /// resume point), reported once the replay is exhausted.
+    caught_up: Option<String>,
+    /// Kept alive as long as the subscription (a hub's per-key reader guard).
+    _guard: Option<Box<dyn Send + Sync>>,
 }
 
 impl Subscription {
+    /// Turns a live subscription into a resumed one: `replay` (events after
+    /// `after`, oldest first) comes first; live events not newer than the client's
+    /// resume point or the last replayed event are skipped; `gap` says events
+    /// between `after` and the first replayed one are gone.
+    pub fn resume_with(mut self, after: StreamId, replay: Vec<Arc<Event>>, gap: bool) -> Self {
+        let last = replay
+            .last()
+            .and_then(|e| e.id.parse::<StreamId>().ok())
+            .map_or(after, |last| last.max(after));
+        self.caught_up = Some(last.to_string());
+        self.skip_through = Some(last);
+        self.replay = replay.into();
+        self.gap = gap;
+        self
+    }
+
+    /// Keeps `guard` alive as long as this subscription (e.g. to stop a hub's reader
+    /// after the last subscriber of a key leaves).
+    pub fn with_guard(mut self, guard: Box<dyn Send + Sync>) -> Self {
+        self._guard = Some(guard);
+        self
+    }
+
+    /// Once, after a requested replay has been fully yielded: the id of the last
+    /// event replayed (or the resume point when there was nothing to replay).
+    pub fn take_caught_up(&mut self) -> Option<String> {
+        if self.replay.is_empty() {
+            self.caught_up.take()
+        } else {
+            None
+        }
+    }
+
+    fn fresh(&self, event: &Event) -> bool {
+        match self.skip_through {
+            None => true,
+            Some(through) => event.id.parse::<StreamId>().map_or(true, |id| id > through),
+        }
+    }
+
     /// True when the requested resume point was older than everything retained, so
     /// events between it and the oldest retained one are not replayed.
     pub fn gap(&self) -> bool {
@@ -256,7 +346,7 @@ impl Subscription {
         }
         loop {
             match self.live.recv().await {
-                Ok(event) if self.filter.allows(event.notification.kind) => {
+                Ok(event) if self.filter.allows(event.notification.kind) && self.fresh(&event) => {
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     return Ok(event);
                 }
@@ -285,7 +375,7 @@ impl Subscription {
         }
         loop {
             match self.live.try_recv() {
-                Ok(event) if self.filter.allows(event.notification.kind) => {
+                Ok(event) if self.filter.allows(event.notification.kind) && self.fresh(&event) => {
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     return Some(Ok(event));
                 }

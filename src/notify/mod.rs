@@ -11,6 +11,7 @@
 //! the same whatever carries the notifications between instances.
 
 mod fanout;
+mod streams;
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +20,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
+pub use streams::{StreamsHub, StreamsStats};
+
+use crate::store::{Backend, choose_backend};
 
 /// The kind of a notification, as named on the wire (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,54 +202,146 @@ pub struct Event {
 }
 
 /// The hub: how notifications get from the instance that made them to every SSE
-/// subscriber of the same SDK key.
+/// subscriber of the same SDK key, on this instance and (through Redis) on others.
 #[derive(Clone)]
-pub enum Hub {
+pub struct Hub {
+    fanout: Arc<Fanout>,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
     /// Single instance, no Redis: publish goes straight into the local fan-out.
-    Memory(Arc<Fanout>),
+    Memory,
+    /// Redis Streams: XADD, one XREAD reader per SDK key, resumable.
+    Streams(Arc<StreamsHub>),
+}
+
+/// Counters of the hub, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// The local fan-out.
+    pub fanout: FanoutStats,
+    /// The Streams transport, when it is the one in use.
+    pub streams: Option<StreamsStats>,
 }
 
 impl Hub {
     /// An in-memory hub where each subscriber may fall `buffer` notifications behind.
     pub fn memory(buffer: usize) -> Self {
-        Hub::Memory(Arc::new(Fanout::new(buffer)))
+        Hub {
+            fanout: Arc::new(Fanout::new(buffer)),
+            transport: Transport::Memory,
+        }
     }
 
-    /// Publishes one notification for `sdk_key`. Never blocks.
-    pub fn publish(&self, sdk_key: &str, notification: Notification) {
-        match self {
-            Hub::Memory(fanout) => {
-                fanout.publish_local(sdk_key, notification);
+    /// The hub the settings ask for: in memory unless
+    /// `synchronization.notification.enable`; then Redis Streams or Pub/Sub per
+    /// `synchronization.notification.default` (`redis` detects the version with
+    /// `INFO server`). Redis being down does not stop start-up.
+    pub async fn from_settings(
+        settings: &crate::config::Settings,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<Self, HubError> {
+        let buffer = settings.api.notification_buffer;
+        let sync = &settings.synchronization.notification;
+        if !sync.enable {
+            return Ok(Self::memory(buffer));
+        }
+        let redis = &settings.synchronization.pubsub.redis;
+        let backend = match sync.default.to_ascii_lowercase().as_str() {
+            "redis-streams" => Backend::Streams,
+            "redis-pubsub" => Backend::PubSub,
+            "redis" | "" => {
+                let store = crate::store::Store::lazy(redis)?;
+                choose_backend(store.version().await)
             }
+            other => {
+                return Err(HubError::Settings(format!(
+                    "synchronization.notification.default {other:?}: expected \"redis\", \
+                     \"redis-streams\" or \"redis-pubsub\""
+                )));
+            }
+        };
+        let fanout = Arc::new(Fanout::new(buffer));
+        let transport = match backend {
+            Backend::Streams => {
+                Transport::Streams(StreamsHub::start(redis, Arc::clone(&fanout), cancel)?)
+            }
+            Backend::PubSub => {
+                return Err(HubError::Settings(
+                    "the Redis Pub/Sub hub is not available in this build; \
+                     use synchronization.notification.default: redis-streams (Redis >= 5)"
+                        .to_owned(),
+                ));
+            }
+        };
+        Ok(Hub { fanout, transport })
+    }
+
+    /// Publishes one notification for `sdk_key`. Never blocks; false when it had to
+    /// be dropped (buffer full).
+    pub fn publish(&self, sdk_key: &str, notification: Notification) -> bool {
+        match &self.transport {
+            Transport::Memory => {
+                self.fanout.publish_local(sdk_key, notification);
+                true
+            }
+            Transport::Streams(streams) => streams.publish(sdk_key, notification),
         }
     }
 
     /// Subscribes to `sdk_key`'s notifications that pass `filter`. With `last_event_id`,
-    /// first replays what was published after that id (see [`Fanout::subscribe`]).
-    pub fn subscribe(
+    /// first replays what was published after that id.
+    pub async fn subscribe(
         &self,
         sdk_key: &str,
         filter: Filter,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, SubscriptionError> {
-        match self {
-            Hub::Memory(fanout) => fanout.subscribe(sdk_key, filter, last_event_id),
+        match &self.transport {
+            Transport::Memory => self.fanout.subscribe(sdk_key, filter, last_event_id),
+            Transport::Streams(streams) => streams.subscribe(sdk_key, filter, last_event_id).await,
         }
     }
 
-    /// Counters of the local fan-out.
-    pub fn stats(&self) -> FanoutStats {
-        match self {
-            Hub::Memory(fanout) => fanout.stats(),
+    /// Counters of the hub.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            fanout: self.fanout.stats(),
+            streams: match &self.transport {
+                Transport::Streams(streams) => Some(streams.stats()),
+                Transport::Memory => None,
+            },
         }
     }
 
-    /// A short name for logs and `/info`: `memory`.
+    /// Waits until the transport flushed and stopped (after the cancel token given
+    /// at start fired).
+    pub async fn finished(&self) {
+        if let Transport::Streams(streams) = &self.transport {
+            streams.finished().await;
+        }
+    }
+
+    /// A short name for logs and `/info`: `memory`, `redis-streams`.
     pub fn name(&self) -> &'static str {
-        match self {
-            Hub::Memory(_) => "memory",
+        match &self.transport {
+            Transport::Memory => "memory",
+            Transport::Streams(_) => "redis-streams",
         }
     }
+}
+
+/// Why the hub could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The Redis settings cannot name a server.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// A setting has a value the hub cannot use.
+    #[error("{0}")]
+    Settings(String),
 }
 
 #[cfg(test)]

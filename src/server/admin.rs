@@ -92,18 +92,69 @@ fn samples(state: &Shared) -> Vec<Sample> {
     out.push(Sample::counter(
         "notifications.delivered",
         "Notifications written to SSE subscribers",
-        hub.delivered,
+        hub.fanout.delivered,
     ));
     out.push(Sample::counter(
         "sse.overflow.disconnects",
         "SSE subscribers disconnected for falling behind",
-        hub.overflowed,
+        hub.fanout.overflowed,
     ));
     out.push(Sample::gauge(
         "sse.subscribers",
         "Open notification streams",
-        hub.subscribers as f64,
+        hub.fanout.subscribers as f64,
     ));
+    if let Some(streams) = hub.streams {
+        for (name, help, value) in [
+            (
+                "redis_streams.published",
+                "Notifications XADDed to Redis",
+                streams.published,
+            ),
+            (
+                "redis_streams.batches",
+                "XADD pipelines sent",
+                streams.batches,
+            ),
+            (
+                "redis_streams.dropped",
+                "Notifications dropped: buffer full while Redis was unreachable",
+                streams.dropped,
+            ),
+            (
+                "redis_streams.read",
+                "Entries read by this instance's readers",
+                streams.read,
+            ),
+            (
+                "redis_streams.decode_errors",
+                "Stream entries that were not notifications (skipped)",
+                streams.decode_errors,
+            ),
+            (
+                "redis_streams.errors",
+                "Failed Redis operations (retried)",
+                streams.errors,
+            ),
+            (
+                "redis_streams.replayed",
+                "Entries replayed to resuming subscribers",
+                streams.replayed,
+            ),
+        ] {
+            out.push(Sample::counter(name, help, value));
+        }
+        out.push(Sample::gauge(
+            "redis_streams.buffered",
+            "Notifications waiting to be published",
+            streams.buffered as f64,
+        ));
+        out.push(Sample::gauge(
+            "redis_streams.readers",
+            "Stream readers running (one per SDK key with subscribers)",
+            streams.readers as f64,
+        ));
+    }
     let events = state.events.stats();
     for (name, help, value) in [
         (

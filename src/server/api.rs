@@ -261,8 +261,11 @@ fn queue_event(state: &Shared, event: UserEvent) -> bool {
 pub(crate) fn publish(state: &Shared, sdk_key: &str, kind: Kind, message: &impl Serialize) {
     match Notification::new(kind, message) {
         Ok(notification) => {
-            state.hub.publish(sdk_key, notification);
-            state.metrics.published(kind);
+            if state.hub.publish(sdk_key, notification) {
+                state.metrics.published(kind);
+            } else {
+                state.metrics.notification_dropped();
+            }
         }
         Err(err) => {
             state.metrics.notification_dropped();

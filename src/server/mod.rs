@@ -115,6 +115,7 @@ pub struct Server {
     tls: Option<Arc<rustls::ServerConfig>>,
     events_done: tokio::task::JoinHandle<()>,
     events_cancel: CancellationToken,
+    hub_cancel: CancellationToken,
 }
 
 /// The bound addresses.
@@ -131,7 +132,7 @@ pub struct Addresses {
 impl Server {
     /// Checks the settings, binds the three listeners and prepares the shared state
     /// (the event dispatcher starts here). Nothing is served until [`Server::run`].
-    pub fn bind(settings: Settings, options: ServeOptions) -> Result<Server, ServeError> {
+    pub async fn bind(settings: Settings, options: ServeOptions) -> Result<Server, ServeError> {
         refuse_unsupported(&settings)?;
         let sdk_key_regex = regex::Regex::new(&settings.client.sdk_key_regex).map_err(|e| {
             ServeError::Settings(format!(
@@ -167,7 +168,12 @@ impl Server {
         let webhook = bind("webhook", options.webhook)?;
 
         let cancel = CancellationToken::new();
-        let hub = Hub::memory(settings.api.notification_buffer);
+        // Like the event dispatcher, the hub outlives the listeners to flush.
+        let hub_cancel = CancellationToken::new();
+        let hub = Hub::from_settings(&settings, hub_cancel.clone())
+            .await
+            .map_err(|e| ServeError::Settings(format!("notification hub: {e}")))?;
+        tracing::info!(hub = hub.name(), "notification hub ready");
         let metrics = Arc::new(Metrics::default());
         let projects = Arc::new(Projects::new(
             ProjectSettings::from_settings(&settings, options.datafiles.clone()),
@@ -208,6 +214,7 @@ impl Server {
             tls,
             events_done,
             events_cancel,
+            hub_cancel,
         })
     }
 
@@ -247,6 +254,8 @@ impl Server {
         cancel.cancel();
         self.events_cancel.cancel();
         let _ = self.events_done.await;
+        self.hub_cancel.cancel();
+        state.hub.finished().await;
         state.projects.stopped().await;
         tracing::info!("stopped");
         a.and(b).and(c)

@@ -63,17 +63,28 @@ async fn event_stream(
                 .find(|(k, _)| k == "lastEventId")
                 .map(|(_, v)| v.clone())
         });
-    let subscription = state
+    let subscription = match state
         .hub
         .subscribe(&sdk_key, filter, last_event_id.as_deref())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if subscription.gap() {
+        .await
+    {
+        Ok(subscription) => subscription,
+        Err(err @ SubscriptionError::Unavailable(_)) => {
+            return Err(ApiError::Json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                err.to_string(),
+            ));
+        }
+        Err(err) => return Err(ApiError::bad_request(err.to_string())),
+    };
+    let reset = subscription.gap().then(|| {
         tracing::warn!(
             sdk_key,
             last_event_id,
             "resume point is older than the retained notifications; resuming from the oldest retained"
         );
-    }
+        last_event_id.clone().unwrap_or_default()
+    });
     let keep_alive = state.settings.api.notification_keep_alive;
     let body = Body::from_stream(frames(
         subscription,
@@ -81,6 +92,7 @@ async fn event_stream(
         keep_alive,
         state.cancel.clone(),
         sdk_key,
+        reset,
     ));
     let mut response = body.into_response();
     let h = response.headers_mut();
@@ -114,6 +126,8 @@ struct StreamState {
     cancel: CancellationToken,
     sdk_key: String,
     done: bool,
+    /// A `reset` event to send first: the resume point whose successors are gone.
+    reset: Option<String>,
 }
 
 /// The body: events as they come, keep-alives when idle, and an end on shutdown or
@@ -124,6 +138,7 @@ fn frames(
     keep_alive: Duration,
     cancel: CancellationToken,
     sdk_key: String,
+    reset: Option<String>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     let state = StreamState {
         subscription,
@@ -132,10 +147,25 @@ fn frames(
         cancel,
         sdk_key,
         done: false,
+        reset,
     };
     stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
+        }
+        if let Some(after) = s.reset.take()
+            && !s.raw
+        {
+            // Said before anything else: the client must know it missed events.
+            let data = serde_json::json!({
+                "lastEventId": after,
+                "reason": "notifications after this id are no longer retained; \
+                           resuming from the oldest retained one",
+            });
+            return Some((
+                Ok(Bytes::from(format!("event: reset\ndata: {data}\n\n"))),
+                s,
+            ));
         }
         let idle = async {
             if s.keep_alive.is_zero() || s.raw {
@@ -156,6 +186,11 @@ fn frames(
             match result {
                 Ok(event) => {
                     buffer.extend_from_slice(&frame(&event, s.raw));
+                    if let Some(id) = s.subscription.take_caught_up()
+                        && !s.raw
+                    {
+                        buffer.extend_from_slice(format!(": caught-up {id}\n\n").as_bytes());
+                    }
                     if buffer.len() < MAX_WRITE {
                         next = s.subscription.try_next();
                     }
@@ -177,7 +212,7 @@ fn frames(
                         );
                     }
                 }
-                Err(err @ SubscriptionError::BadLastEventId(_)) => {
+                Err(err) => {
                     tracing::error!("{err}");
                     s.done = true;
                 }
@@ -216,7 +251,7 @@ mod tests {
     async fn the_stream_ends_on_cancel() {
         use futures_util::StreamExt;
         let hub = crate::notify::Hub::memory(8);
-        let subscription = hub.subscribe("k", Filter::ALL, None).unwrap();
+        let subscription = hub.subscribe("k", Filter::ALL, None).await.unwrap();
         let cancel = CancellationToken::new();
         let mut body = Box::pin(frames(
             subscription,
@@ -224,6 +259,7 @@ mod tests {
             Duration::ZERO,
             cancel.clone(),
             "k".to_owned(),
+            None,
         ));
         hub.publish(
             "k",

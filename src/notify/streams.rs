@@ -1,0 +1,678 @@
+//! The Redis Streams hub: notifications of every instance reach every subscriber.
+//!
+//! - **Publisher** (DESIGN §3.4): one task owns the shared multiplexed connection and
+//!   XADDs upstream-shaped entries (`data` = envelope, `timestamp` = unix seconds) to
+//!   `stream:optimizely-sync-<sdkKey>` in pipelined batches: it takes whatever is
+//!   waiting (up to `batch_size`) as soon as the previous pipeline returned, so an
+//!   idle system publishes at once and a busy one in large pipelines. While Redis is
+//!   unreachable the batch is retried with back-off and new notifications wait in a
+//!   bounded queue (`buffer_size`); past it they are dropped and counted.
+//!   Retention: `max_len` (XADD `MAXLEN ~`) and `max_age` (`MINID ~`).
+//! - **Reader** (DESIGN §3.1): one task per SDK key that has local subscribers, on
+//!   its own connection, blocking in XREAD; it starts with the first subscriber and
+//!   stops after the last, and fans out in memory. Redis load does not grow with
+//!   the number of subscribers.
+//! - **Resume** (DESIGN §3.2): a subscriber with `Last-Event-ID` gets the entries
+//!   after it from XRANGE up to the reader's position, then live ones.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Event, Fanout, Filter, Notification, ResumeError, Subscription, SubscriptionError};
+use crate::config::RedisSettings;
+use crate::store::{self, Store, StreamId, stream_key};
+
+/// Entries read per XREAD / XRANGE page.
+const READ_COUNT: usize = 500;
+
+/// How long the final flush may take on shutdown.
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
+
+/// Counters for `/metrics` (upstream's `redis_streams.*` names where they exist).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamsStats {
+    /// Entries XADDed.
+    pub published: u64,
+    /// Pipelines sent.
+    pub batches: u64,
+    /// Notifications dropped because the buffer was full.
+    pub dropped: u64,
+    /// Notifications waiting to be published now.
+    pub buffered: u64,
+    /// Entries read by the readers.
+    pub read: u64,
+    /// Entries that were not valid envelopes (skipped).
+    pub decode_errors: u64,
+    /// Failed Redis operations (each retried).
+    pub errors: u64,
+    /// Readers running now (one per SDK key with local subscribers).
+    pub readers: u64,
+    /// Entries replayed to resuming subscribers.
+    pub replayed: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    batches: AtomicU64,
+    dropped: AtomicU64,
+    buffered: AtomicU64,
+    read: AtomicU64,
+    decode_errors: AtomicU64,
+    errors: AtomicU64,
+    readers: AtomicU64,
+    replayed: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// One running reader and how many local subscriptions hold it.
+struct Reader {
+    holders: usize,
+    stop: CancellationToken,
+}
+
+/// The Streams hub of one instance.
+pub struct StreamsHub {
+    settings: RedisSettings,
+    store: Arc<Store>,
+    fanout: Arc<Fanout>,
+    queue: mpsc::Sender<(String, Notification)>,
+    readers: Mutex<HashMap<String, Reader>>,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Decrements a key's reader count when a subscription ends.
+struct ReaderGuard {
+    hub: Arc<StreamsHub>,
+    sdk_key: String,
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        let mut readers = lock(&self.hub.readers);
+        if let Some(reader) = readers.get_mut(&self.sdk_key) {
+            reader.holders = reader.holders.saturating_sub(1);
+            if reader.holders == 0 {
+                reader.stop.cancel();
+                readers.remove(&self.sdk_key);
+            }
+        }
+    }
+}
+
+impl StreamsHub {
+    /// Starts the publisher. Redis need not be up: everything connects lazily and
+    /// retries.
+    pub fn start(
+        settings: &RedisSettings,
+        fanout: Arc<Fanout>,
+        cancel: CancellationToken,
+    ) -> Result<Arc<StreamsHub>, store::Error> {
+        let store = Arc::new(Store::lazy(settings)?);
+        let (queue, rx) = mpsc::channel(settings.buffer_size.max(1));
+        let hub = Arc::new(StreamsHub {
+            settings: settings.clone(),
+            store,
+            fanout,
+            queue,
+            readers: Mutex::new(HashMap::new()),
+            counters: Arc::default(),
+            cancel,
+            tasks: TaskTracker::new(),
+        });
+        hub.tasks.spawn(Arc::clone(&hub).publish_loop(rx));
+        Ok(hub)
+    }
+
+    /// Queues a notification for XADD. Never waits; false (and counted) when the
+    /// buffer is full.
+    pub fn publish(&self, sdk_key: &str, notification: Notification) -> bool {
+        match self.queue.try_send((sdk_key.to_owned(), notification)) {
+            Ok(()) => {
+                self.counters.buffered.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => {
+                let before = self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                if before.is_power_of_two() || before == 0 {
+                    tracing::warn!(
+                        dropped = before + 1,
+                        "notification buffer full (synchronization.pubsub.redis.buffer_size): dropping"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Counters now.
+    pub fn stats(&self) -> StreamsStats {
+        let c = &self.counters;
+        StreamsStats {
+            published: c.published.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            buffered: c.buffered.load(Ordering::Relaxed),
+            read: c.read.load(Ordering::Relaxed),
+            decode_errors: c.decode_errors.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            readers: c.readers.load(Ordering::Relaxed),
+            replayed: c.replayed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits for the publisher's final flush and the readers to end (after cancel).
+    pub async fn finished(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Pause between attempts while Redis fails.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let first = self.settings.retry_delay.max(Duration::from_millis(10));
+        let cap = self.settings.max_retry_delay.max(first);
+        first.saturating_mul(1 << attempt.min(16)).min(cap)
+    }
+
+    async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<(String, Notification)>) {
+        let batch_size = self.settings.batch_size.max(1);
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let first = tokio::select! {
+                biased;
+                next = rx.recv() => match next {
+                    Some(item) => item,
+                    None => return,
+                },
+                () = self.cancel.cancelled(), if deadline.is_none() => {
+                    // Flush what is queued, then stop.
+                    rx.close();
+                    deadline = Some(tokio::time::Instant::now() + FINAL_FLUSH);
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < batch_size {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            if !self.send(&batch, deadline).await {
+                let lost = batch.len() as u64 + rx.len() as u64;
+                tracing::warn!(
+                    lost,
+                    "shutting down with notifications Redis did not accept"
+                );
+                self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    /// XADDs one batch, retrying until Redis takes it. False only when the final
+    /// flush deadline passed.
+    async fn send(
+        &self,
+        batch: &[(String, Notification)],
+        deadline: Option<tokio::time::Instant>,
+    ) -> bool {
+        let pipe = self.xadd_pipeline(batch);
+        let mut attempt = 0;
+        let mut down_since: Option<std::time::Instant> = None;
+        loop {
+            match self.store.pipeline::<Value>(&pipe).await {
+                Ok(_) => {
+                    let n = batch.len() as u64;
+                    self.counters.published.fetch_add(n, Ordering::Relaxed);
+                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                    self.counters.buffered.fetch_sub(n, Ordering::Relaxed);
+                    if let Some(since) = down_since {
+                        tracing::info!(
+                            after = ?since.elapsed(),
+                            "Redis is back: publishing buffered notifications"
+                        );
+                    }
+                    return true;
+                }
+                Err(err) => {
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    if down_since.is_none() {
+                        tracing::warn!(
+                            "publishing notifications failed, buffering until Redis answers: {err}"
+                        );
+                        down_since = Some(std::time::Instant::now());
+                    }
+                    let pause = self.backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    match deadline {
+                        Some(d) if tokio::time::Instant::now() + pause > d => return false,
+                        Some(_) => tokio::time::sleep(pause).await,
+                        None => {
+                            tokio::select! {
+                                () = tokio::time::sleep(pause) => {}
+                                // On shutdown, keep trying only until the flush deadline.
+                                () = self.cancel.cancelled() => {
+                                    return Box::pin(self.send(
+                                        batch,
+                                        Some(tokio::time::Instant::now() + FINAL_FLUSH),
+                                    ))
+                                    .await;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn xadd_pipeline(&self, batch: &[(String, Notification)]) -> redis::Pipeline {
+        let seconds = now_ms() / 1000;
+        let min_id = (!self.settings.max_age.is_zero()).then(|| {
+            let age = u64::try_from(self.settings.max_age.as_millis()).unwrap_or(u64::MAX);
+            format!("{}-0", now_ms().saturating_sub(age))
+        });
+        let mut pipe = redis::pipe();
+        let mut trimmed: Vec<&str> = Vec::new();
+        for (sdk_key, notification) in batch {
+            let key = stream_key(sdk_key);
+            let cmd = pipe.cmd("XADD").arg(&key);
+            if self.settings.max_len > 0 {
+                cmd.arg("MAXLEN").arg("~").arg(self.settings.max_len);
+            } else if let Some(min_id) = &min_id {
+                cmd.arg("MINID").arg("~").arg(min_id);
+            }
+            cmd.arg("*")
+                .arg("data")
+                .arg(notification.envelope())
+                .arg("timestamp")
+                .arg(seconds);
+            // With both limits set, MAXLEN rides on XADD and age is an XTRIM, once
+            // per key and batch.
+            if self.settings.max_len > 0
+                && let Some(min_id) = &min_id
+                && !trimmed.contains(&sdk_key.as_str())
+            {
+                pipe.cmd("XTRIM")
+                    .arg(&key)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(min_id)
+                    .ignore();
+                trimmed.push(sdk_key);
+            }
+        }
+        pipe
+    }
+
+    /// Subscribes to `sdk_key`, starting its reader if this is the first local
+    /// subscriber; with `last_event_id`, replays retained entries after it first.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        sdk_key: &str,
+        filter: Filter,
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, SubscriptionError> {
+        let after = match last_event_id.map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse::<StreamId>().map_err(|_| ResumeError {
+                id: text.to_owned(),
+            })?),
+        };
+        self.ensure_reader(sdk_key).await;
+        let guard = Box::new(ReaderGuard {
+            hub: Arc::clone(self),
+            sdk_key: sdk_key.to_owned(),
+        });
+        let (subscription, position) = self.fanout.subscribe_at(sdk_key, filter);
+        let subscription = subscription.with_guard(guard);
+        let Some(after) = after else {
+            return Ok(subscription);
+        };
+        let (replay, gap) = self.replay(sdk_key, after, position).await?;
+        self.counters
+            .replayed
+            .fetch_add(replay.len() as u64, Ordering::Relaxed);
+        Ok(subscription.resume_with(after, replay, gap))
+    }
+
+    /// Entries after `after` up to `through`, and whether entries after `after` were
+    /// trimmed away before they could be replayed.
+    async fn replay(
+        &self,
+        sdk_key: &str,
+        after: StreamId,
+        through: StreamId,
+    ) -> Result<(Vec<Arc<Event>>, bool), SubscriptionError> {
+        let key = stream_key(sdk_key);
+        let unavailable = |err: store::Error| SubscriptionError::Unavailable(err.to_string());
+        // Entries after the resume point are gone when the oldest retained entry is
+        // newer than it and the stream ever lost entries (Redis 7 counts what was
+        // ever added; older servers only give the first-entry rule).
+        let first: Value = self
+            .store
+            .query(
+                redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await
+            .map_err(unavailable)?;
+        let oldest = entries(&first).first().map(|(id, _)| *id);
+        let trimmed_ever = match self
+            .store
+            .query::<Value>(redis::cmd("XINFO").arg("STREAM").arg(&key))
+            .await
+        {
+            Ok(info) => info_field(&info, "entries-added")
+                .zip(info_field(&info, "length"))
+                .is_none_or(|(added, length)| added > length),
+            Err(_) => true,
+        };
+        let gap =
+            after != StreamId::ZERO && trimmed_ever && oldest.is_some_and(|oldest| oldest > after);
+        let mut out = Vec::new();
+        let mut from = after;
+        while from < through {
+            let Some(start) = from.successor() else { break };
+            let page: Value = self
+                .store
+                .query(
+                    redis::cmd("XRANGE")
+                        .arg(&key)
+                        .arg(start.to_string())
+                        .arg(through.to_string())
+                        .arg("COUNT")
+                        .arg(READ_COUNT),
+                )
+                .await
+                .map_err(unavailable)?;
+            let page = entries(&page);
+            let Some((last, _)) = page.last() else { break };
+            from = *last;
+            for (id, data) in page {
+                if let Some(event) = self.decode(sdk_key, id, data) {
+                    out.push(Arc::new(event));
+                }
+            }
+        }
+        Ok((out, gap))
+    }
+
+    fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {
+        let text = data.and_then(|d| std::str::from_utf8(d).ok());
+        match text.map(Notification::from_envelope) {
+            Some(Ok(notification)) => Some(Event {
+                id: id.to_string(),
+                notification,
+            }),
+            other => {
+                let before = self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                if before.is_power_of_two() || before == 0 {
+                    let reason = match other {
+                        Some(Err(err)) => err.to_string(),
+                        _ => "no `data` field".to_owned(),
+                    };
+                    tracing::warn!(
+                        stream = stream_key(sdk_key),
+                        entry = %id,
+                        "skipping an entry that is not a notification: {reason}"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Starts the reader of `sdk_key` unless it runs, and counts one more holder.
+    async fn ensure_reader(self: &Arc<Self>, sdk_key: &str) {
+        {
+            let mut readers = lock(&self.readers);
+            if let Some(reader) = readers.get_mut(sdk_key) {
+                reader.holders += 1;
+                return;
+            }
+        }
+        // The reader starts after the stream's current last entry; what came before
+        // is history, served by XRANGE to whoever asks to resume.
+        let key = stream_key(sdk_key);
+        let last: Result<Value, _> = self
+            .store
+            .query(
+                redis::cmd("XREVRANGE")
+                    .arg(&key)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await;
+        let start = match &last {
+            Ok(value) => entries(value).first().map_or(StreamId::ZERO, |(id, _)| *id),
+            Err(err) => {
+                tracing::warn!("reading the position of {key}: {err}; starting from new entries");
+                StreamId::new(now_ms(), 0)
+            }
+        };
+        let stop = self.cancel.child_token();
+        {
+            let mut readers = lock(&self.readers);
+            if let Some(reader) = readers.get_mut(sdk_key) {
+                // Another subscriber started it meanwhile.
+                reader.holders += 1;
+                return;
+            }
+            readers.insert(
+                sdk_key.to_owned(),
+                Reader {
+                    holders: 1,
+                    stop: stop.clone(),
+                },
+            );
+        }
+        self.fanout.set_position(sdk_key, start);
+        let hub = Arc::clone(self);
+        let sdk_key = sdk_key.to_owned();
+        self.tasks
+            .spawn(async move { hub.read_loop(sdk_key, start, stop).await });
+    }
+
+    async fn read_loop(
+        self: Arc<Self>,
+        sdk_key: String,
+        mut last: StreamId,
+        stop: CancellationToken,
+    ) {
+        self.counters.readers.fetch_add(1, Ordering::Relaxed);
+        let key = stream_key(&sdk_key);
+        // A blocking read must not share the publisher's connection (every XADD
+        // would queue behind it), and must return before the response timeout.
+        let store = match Store::lazy(&self.settings) {
+            Ok(store) => store,
+            Err(err) => {
+                tracing::error!("reader for {key}: {err}");
+                self.counters.readers.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let block_ms = match self.settings.connection_timeout {
+            t if t.is_zero() => 5_000,
+            t => u64::try_from((t / 2).as_millis())
+                .unwrap_or(5_000)
+                .clamp(1, 5_000),
+        };
+        let mut attempt = 0u32;
+        let mut failing = false;
+        loop {
+            let read = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(READ_COUNT)
+                .arg("BLOCK")
+                .arg(block_ms)
+                .arg("STREAMS")
+                .arg(&key)
+                .arg(last.to_string())
+                .to_owned();
+            let reply = tokio::select! {
+                () = stop.cancelled() => break,
+                reply = store.query::<Value>(&read) => reply,
+            };
+            match reply {
+                Ok(value) => {
+                    if failing {
+                        tracing::info!(stream = key, "reader reconnected");
+                        failing = false;
+                    }
+                    attempt = 0;
+                    for (id, data) in xread_entries(&value) {
+                        last = last.max(id);
+                        self.counters.read.fetch_add(1, Ordering::Relaxed);
+                        if let Some(event) = self.decode(&sdk_key, id, data) {
+                            self.fanout.deliver(&sdk_key, id, event.notification);
+                        }
+                    }
+                }
+                Err(err) => {
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    if !failing {
+                        tracing::warn!(stream = key, "reader: {err}; retrying");
+                        failing = true;
+                    }
+                    let pause = self.backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+        self.counters.readers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// An integer field of an XINFO STREAM reply (RESP2 flat array or RESP3 map).
+fn info_field(info: &Value, name: &str) -> Option<i64> {
+    let as_int = |v: &Value| match v {
+        Value::Int(n) => Some(*n),
+        _ => None,
+    };
+    let is_name = |v: &Value| match v {
+        Value::BulkString(b) => b == name.as_bytes(),
+        Value::SimpleString(s) => s == name,
+        _ => false,
+    };
+    match info {
+        Value::Array(items) => items
+            .chunks(2)
+            .find(|pair| is_name(&pair[0]))
+            .and_then(|pair| pair.get(1).and_then(as_int)),
+        Value::Map(pairs) => pairs
+            .iter()
+            .find(|(k, _)| is_name(k))
+            .and_then(|(_, v)| as_int(v)),
+        _ => None,
+    }
+}
+
+/// `(id, data field)` of each entry of an XRANGE/XREVRANGE reply.
+fn entries(value: &Value) -> Vec<(StreamId, Option<&[u8]>)> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items.iter().filter_map(entry).collect()
+}
+
+fn entry(item: &Value) -> Option<(StreamId, Option<&[u8]>)> {
+    let Value::Array(parts) = item else {
+        return None;
+    };
+    let id = match parts.first()? {
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok()?,
+        Value::SimpleString(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    let data = match parts.get(1) {
+        Some(Value::Array(fields)) => fields
+            .chunks(2)
+            .find(|pair| matches!(&pair[0], Value::BulkString(k) if k == b"data"))
+            .and_then(|pair| match pair.get(1) {
+                Some(Value::BulkString(v)) => Some(v.as_slice()),
+                _ => None,
+            }),
+        _ => None,
+    };
+    Some((id, data))
+}
+
+/// The entries of an XREAD reply for one stream (RESP2 array or RESP3 map).
+fn xread_entries(value: &Value) -> Vec<(StreamId, Option<&[u8]>)> {
+    match value {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|s| match s {
+                Value::Array(pair) => pair.get(1).map(entries),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| entries(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn replies_are_decoded_with_their_data_field() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("stream:optimizely-sync-k"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    bulk("5-1"),
+                    Value::Array(vec![bulk("data"), bulk("{}"), bulk("timestamp"), bulk("1")]),
+                ]),
+                Value::Array(vec![
+                    bulk("6-0"),
+                    Value::Array(vec![bulk("other"), bulk("x")]),
+                ]),
+            ]),
+        ])]);
+        let got = xread_entries(&reply);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (StreamId::new(5, 1), Some(&b"{}"[..])));
+        assert_eq!(got[1], (StreamId::new(6, 0), None));
+        assert!(xread_entries(&Value::Nil).is_empty());
+    }
+}
