@@ -533,8 +533,55 @@ impl Sse {
                 data: String::new(),
             };
             let mut comment_only = true;
+            let mut named = false;
             for line in frame.lines() {
-                if let Some(id) = line.strip_prefix("id: ") {
+                if line.starts_with("event: ") {
+                    // A named event (`reset`) is control information, not a notification.
+                    named = true;
+                } else if let Some(id) = line.strip_prefix("id: ") {
+                    event.id = id.to_owned();
+                    comment_only = false;
+                } else if let Some(data) = line.strip_prefix("data: ") {
+                    event.data = data.to_owned();
+                    comment_only = false;
+                } else {
+                    assert!(line.starts_with(':'), "unexpected SSE line {line:?}");
+                }
+            }
+            if !comment_only && !named {
+                return event;
+            }
+        }
+    }
+
+    /// The next SSE event, or `None` when the stream ends (or breaks) first — for a
+    /// server that may be killed mid-write: a partial frame at the end is dropped.
+    /// Fails the test when nothing arrives within [`STEP_TIMEOUT`].
+    #[allow(dead_code)]
+    pub async fn next_event_or_end(&mut self) -> Option<SseEvent> {
+        loop {
+            let frame = loop {
+                if let Some(at) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                    let text = String::from_utf8_lossy(&self.buffer[..at]).into_owned();
+                    self.buffer.drain(..at + 2);
+                    break text;
+                }
+                if !self.fill().await {
+                    self.buffer.clear();
+                    return None;
+                }
+            };
+            let mut event = SseEvent {
+                id: String::new(),
+                data: String::new(),
+            };
+            let mut comment_only = true;
+            let mut named = false;
+            for line in frame.lines() {
+                if line.starts_with("event: ") {
+                    // A named event (`reset`) is control information, not a notification.
+                    named = true;
+                } else if let Some(id) = line.strip_prefix("id: ") {
                     event.id = id.to_owned();
                     comment_only = false;
                 } else if let Some(data) = line.strip_prefix("data: ") {
@@ -545,7 +592,7 @@ impl Sse {
                 }
             }
             if !comment_only {
-                return event;
+                return Some(event);
             }
         }
     }
