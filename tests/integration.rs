@@ -11,4 +11,5 @@ mod cli;
 mod generated;
 mod inspect;
 mod serve;
+mod sync;
 mod trim;

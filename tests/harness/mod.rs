@@ -2,6 +2,7 @@
 //! runner for the built `agentctl` binary with a clean environment.
 
 pub mod fixtures;
+pub mod proxy;
 pub mod serve;
 
 use std::net::TcpListener;

@@ -591,7 +591,7 @@ impl Sse {
                     assert!(line.starts_with(':'), "unexpected SSE line {line:?}");
                 }
             }
-            if !comment_only {
+            if !comment_only && !named {
                 return Some(event);
             }
         }

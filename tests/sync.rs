@@ -1,0 +1,526 @@
+//! Notification sync between `serve` instances through a real Redis (DESIGN §3, §8):
+//! several instances in one test, broadcast to every subscriber of every instance,
+//! resume on another instance after a kill -9, Redis restarted mid-burst, corrupt and
+//! upstream-written entries, SDK-key isolation, and the Pub/Sub fallback for a Redis
+//! that reports a version below 5 (through [`VersionProxy`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::Commands;
+use serde_json::{Value, json};
+
+use crate::harness::RedisServer;
+use crate::harness::proxy::VersionProxy;
+use crate::harness::serve::{
+    DEMO_KEY, REF_KEY, Reply, STEP_TIMEOUT, Serve, Sse, SseEvent, eventually, eventually_or,
+};
+
+/// The demo stream every decision for `demo` is XADDed to.
+const DEMO_STREAM: &str = "stream:optimizely-sync-demo";
+
+/// How long a whole collection of events may take before the test fails (the SSE
+/// reader also fails on any [`STEP_TIMEOUT`] of silence).
+const COLLECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Config turning Redis notification sync on, with `transport` as
+/// `synchronization.notification.default` and a short retry policy.
+fn sync_config(host: &str, transport: &str) -> String {
+    format!(
+        r#"
+synchronization:
+  notification: {{enable: true, default: "{transport}"}}
+  pubsub:
+    redis:
+      host: "{host}"
+      retry_delay: 50ms
+      max_retry_delay: 200ms
+"#
+    )
+}
+
+/// `n` instances syncing through `host`.
+fn instances(n: usize, host: &str, transport: &str) -> Vec<Serve> {
+    (0..n)
+        .map(|_| Serve::start(&sync_config(host, transport)))
+        .collect()
+}
+
+/// `POST /v1/decide?keys=promo_banner` for `user` on the demo key; asserts the 200.
+async fn decide(serve: &Serve, user: &str) {
+    let reply = serve
+        .post(
+            "/v1/decide?keys=promo_banner",
+            DEMO_KEY,
+            &json!({"userId": user}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "decide for {user}: {}", reply.body);
+}
+
+/// The `UserContext.ID` of a decision event (and checks it is a promo_banner one).
+#[track_caller]
+fn user_of(event: &SseEvent) -> String {
+    let json = event.json();
+    assert_eq!(
+        json["DecisionInfo"]["flagKey"], "promo_banner",
+        "not a demo decision: {json}"
+    );
+    json["UserContext"]["ID"].as_str().unwrap().to_owned()
+}
+
+/// A stream id `ms-seq` as a comparable pair.
+#[track_caller]
+fn parse_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id
+        .split_once('-')
+        .unwrap_or_else(|| panic!("not a stream id: {id:?}"));
+    (ms.parse().unwrap(), seq.parse().unwrap())
+}
+
+#[track_caller]
+fn assert_increasing(ids: &[String], who: &str) {
+    for pair in ids.windows(2) {
+        assert!(
+            parse_id(&pair[0]) < parse_id(&pair[1]),
+            "{who}: ids not strictly increasing: {} then {}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+/// Reads `n` events from `sse` in a task of its own (so every subscriber drains
+/// while requests are sent); gives the reader back with the events.
+fn collect(mut sse: Sse, n: usize) -> tokio::task::JoinHandle<(Sse, Vec<SseEvent>)> {
+    tokio::spawn(async move {
+        let mut events = Vec::with_capacity(n);
+        let read = async {
+            while events.len() < n {
+                events.push(sse.next_event().await);
+            }
+        };
+        if tokio::time::timeout(COLLECT_TIMEOUT, read).await.is_err() {
+            panic!(
+                "only {} of {n} events within {COLLECT_TIMEOUT:?}",
+                events.len()
+            );
+        }
+        (sse, events)
+    })
+}
+
+/// The ids in `stream`, oldest first.
+fn stream_ids(redis: &RedisServer, stream: &str) -> Vec<String> {
+    let reply: redis::streams::StreamRangeReply = redis.conn().xrange_all(stream).unwrap();
+    reply.ids.into_iter().map(|entry| entry.id).collect()
+}
+
+fn ids(events: &[SseEvent]) -> Vec<String> {
+    events.iter().map(|e| e.id.clone()).collect()
+}
+
+/// The sum of every sample whose name contains `part` in a Prometheus text body.
+fn metric_sum(text: &str, part: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && line.contains(part))
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// `GET /v1/notifications/event-stream{query}` with `Last-Event-ID`, read whole (for
+/// the answers that are errors, not streams).
+async fn stream_request(serve: &Serve, query: &str, last_event_id: Option<&str>) -> Reply {
+    let mut request = serve
+        .http()
+        .get(format!(
+            "{}/v1/notifications/event-stream{query}",
+            serve.api
+        ))
+        .header("x-optimizely-sdk-key", DEMO_KEY);
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    tokio::time::timeout(STEP_TIMEOUT, serve.send(request))
+        .await
+        .expect("an answer, not a stream")
+}
+
+/// Sends a marker decision and asserts it is the next event of every reader: no
+/// event arrived between the last one counted and the marker.
+async fn assert_next_is_marker(serve: &Serve, readers: &mut [Sse], marker: &str) {
+    decide(serve, marker).await;
+    for (i, sse) in readers.iter_mut().enumerate() {
+        let event = sse.next_event().await;
+        assert_eq!(
+            user_of(&event),
+            marker,
+            "subscriber {i}: an extra event arrived before the marker: {event:?}"
+        );
+    }
+}
+
+// (a) -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_subscriber_of_every_instance_receives_every_decision() {
+    const DECISIONS: usize = 300;
+    let redis = RedisServer::start();
+    let servers = instances(3, &redis.addr(), "redis");
+    let mut collectors = Vec::new();
+    for serve in &servers {
+        for _ in 0..2 {
+            collectors.push(collect(
+                Sse::open(serve, DEMO_KEY, "", None).await,
+                DECISIONS,
+            ));
+        }
+    }
+
+    let users: Vec<String> = (0..DECISIONS).map(|i| format!("user-{i}")).collect();
+    futures_util::stream::iter(users.iter().enumerate())
+        .for_each_concurrent(16, |(i, user)| decide(&servers[i % servers.len()], user))
+        .await;
+
+    let mut readers = Vec::new();
+    let mut sequences = Vec::new();
+    for (i, collector) in collectors.into_iter().enumerate() {
+        let (sse, events) = collector.await.unwrap();
+        let who = format!("subscriber {i} (instance {})", i / 2);
+        let got: HashSet<String> = events.iter().map(user_of).collect();
+        let want: HashSet<String> = users.iter().cloned().collect();
+        assert_eq!(got.len(), DECISIONS, "{who}: duplicate decisions");
+        assert_eq!(got, want, "{who}: not the decisions sent");
+        let ids = ids(&events);
+        assert_increasing(&ids, &who);
+        sequences.push(ids);
+        readers.push(sse);
+    }
+    for (i, sequence) in sequences.iter().enumerate().skip(1) {
+        assert_eq!(
+            *sequence, sequences[0],
+            "subscriber {i} saw another id sequence than subscriber 0"
+        );
+    }
+    assert_eq!(
+        stream_ids(&redis, DEMO_STREAM),
+        sequences[0],
+        "the ids are the stream's entry ids"
+    );
+    assert_next_is_marker(&servers[1], &mut readers, "marker").await;
+}
+
+// (b) -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_of_a_killed_instance_resumes_on_another_without_gap() {
+    let redis = RedisServer::start();
+    let mut servers = instances(2, &redis.addr(), "redis");
+    let survivor = Arc::new(servers.pop().unwrap());
+    let victim = servers.pop().unwrap();
+    let mut first = Sse::open(&victim, DEMO_KEY, "", None).await;
+
+    // The first half is sent, and the victim is killed while its subscriber is still
+    // reading it; the second half is sent while the subscriber reconnects.
+    for i in 0..100 {
+        decide(&survivor, &format!("user-{i}")).await;
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        seen.push(first.next_event().await);
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &victim.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL {}", victim.pid);
+    let sender = {
+        let survivor = Arc::clone(&survivor);
+        tokio::spawn(async move {
+            for i in 100..200 {
+                decide(&survivor, &format!("user-{i}")).await;
+            }
+        })
+    };
+    while let Some(event) = first.next_event_or_end().await {
+        seen.push(event);
+    }
+    let last = seen.last().unwrap().id.clone();
+    let second = Sse::open(&survivor, DEMO_KEY, "", Some(&last)).await;
+    sender.await.unwrap();
+
+    // Publishing is asynchronous: a 200 from decide may come before its XADD.
+    let redis_ref = &redis;
+    let stream = eventually_or(STEP_TIMEOUT, || async move {
+        let ids = stream_ids(redis_ref, DEMO_STREAM);
+        (ids.len() >= 200).then_some(ids)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the stream holds {} of 200 decisions",
+            stream_ids(&redis, DEMO_STREAM).len()
+        )
+    });
+    assert_eq!(stream.len(), 200, "no decision stored twice");
+    let position = stream
+        .iter()
+        .position(|id| *id == last)
+        .unwrap_or_else(|| panic!("last id seen {last} is not in the stream"));
+    let missing = stream.len() - position - 1;
+    let (second, resumed) = collect(second, missing).await.unwrap();
+    let mut union = ids(&seen);
+    union.extend(ids(&resumed));
+    assert_eq!(
+        union,
+        stream,
+        "before the kill: {} events, after resuming from {last}: {}",
+        seen.len(),
+        resumed.len()
+    );
+    let users: Vec<String> = seen.iter().chain(&resumed).map(user_of).collect();
+    let want: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
+    assert_eq!(users, want, "decisions in the order they were made");
+    assert_next_is_marker(&survivor, &mut [second], "marker").await;
+}
+
+// (c) -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notifications_made_while_redis_is_down_are_published_after_it_restarts() {
+    // Every write is on disk before Redis answers, so a kill -9 loses nothing
+    // acknowledged: what is missing afterwards was lost by agentctl.
+    let redis_args = ["--appendonly", "yes", "--appendfsync", "always"];
+    let mut redis = RedisServer::start_with(&redis_args);
+    let servers = instances(2, &redis.addr(), "redis");
+    let subscriber = Sse::open(&servers[0], DEMO_KEY, "", None).await;
+    let collector = collect(subscriber, 150);
+
+    for i in 0..50 {
+        decide(&servers[i % 2], &format!("user-{i}")).await;
+    }
+    // Nothing in flight when Redis dies (a publish lost between XADD and its reply
+    // would be retried and stored twice: that is not what this test is about).
+    let redis_ref = &redis;
+    eventually(STEP_TIMEOUT, || async move {
+        (stream_ids(redis_ref, DEMO_STREAM).len() == 50).then_some(())
+    })
+    .await;
+    redis.stop();
+    for i in 50..100 {
+        decide(&servers[i % 2], &format!("user-{i}")).await;
+    }
+    // The outage outlasts the retry policy's whole backoff (3 retries, 50-200 ms).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for i in 100..120 {
+        decide(&servers[i % 2], &format!("user-{i}")).await;
+    }
+    redis.restart_with(&redis_args);
+    for i in 120..150 {
+        decide(&servers[i % 2], &format!("user-{i}")).await;
+    }
+
+    let redis_ref = &redis;
+    let stored = eventually_or(Duration::from_secs(10), || async move {
+        let ids = stream_ids(redis_ref, DEMO_STREAM);
+        (ids.len() >= 150).then_some(ids)
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the stream holds {} of 150 notifications 10 s after Redis came back\n\
+             instance 0 stderr:\n{}",
+            stream_ids(&redis, DEMO_STREAM).len(),
+            servers[0].stderr()
+        )
+    });
+    assert_eq!(stored.len(), 150, "no notification stored twice");
+    let (mut subscriber, events) = collector.await.unwrap();
+    let users: HashSet<String> = events.iter().map(user_of).collect();
+    assert_eq!(users.len(), 150, "the subscriber got duplicates");
+    let got = ids(&events);
+    assert_increasing(&got, "subscriber");
+    assert_eq!(got, stored, "the subscriber saw the stream's entries");
+    assert_next_is_marker(&servers[1], std::slice::from_mut(&mut subscriber), "marker").await;
+}
+
+// (e) -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_older_than_5_gets_pubsub_broadcast_without_resume() {
+    let redis = RedisServer::start();
+    let proxy = VersionProxy::start(&redis.addr(), "4.0.14");
+    let servers = instances(2, &proxy.addr(), "redis");
+    for serve in &servers {
+        let log = serve.stderr();
+        assert!(
+            log.contains("Redis Streams not supported - will use Pub/Sub for notifications"),
+            "the seeds' detection line is logged:\n{log}"
+        );
+    }
+    assert_pubsub_broadcast(&redis, &servers).await;
+    drop(proxy);
+}
+
+/// Two instances in Pub/Sub mode: a decision on either reaches the subscribers of
+/// both, no stream is written, and `Last-Event-ID` is refused.
+async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
+    let mut readers = Vec::new();
+    for serve in servers {
+        readers.push(Sse::open(serve, DEMO_KEY, "", None).await);
+    }
+    // Both instances are subscribed to the channel before anything is published.
+    eventually(STEP_TIMEOUT, || async move {
+        let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("optimizely-sync-demo")
+            .query::<Vec<(String, i64)>>(&mut redis.conn())
+            .unwrap()
+            .pop()
+            .unwrap();
+        let patterns: i64 = redis.cmd(&["PUBSUB", "NUMPAT"]);
+        (subscribers >= 2 || patterns >= 2).then_some(())
+    })
+    .await;
+
+    for (i, serve) in servers.iter().enumerate() {
+        let user = format!("from-{i}");
+        decide(serve, &user).await;
+        for (j, sse) in readers.iter_mut().enumerate() {
+            let event = sse.next_event().await;
+            assert_eq!(user_of(&event), user, "subscriber of instance {j}");
+        }
+    }
+    let exists: i64 = redis.cmd(&["EXISTS", DEMO_STREAM]);
+    assert_eq!(exists, 0, "nothing was written to a stream");
+
+    let reply = stream_request(&servers[0], "", Some("1700000000000-0")).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body.to_lowercase().contains("pub/sub"),
+        "the error says Pub/Sub keeps no history: {}",
+        reply.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pubsub_can_be_forced_on_a_redis_with_streams() {
+    let redis = RedisServer::start();
+    let servers = instances(2, &redis.addr(), "redis-pubsub");
+    assert_pubsub_broadcast(&redis, &servers).await;
+}
+
+// (f) -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_entries_are_skipped_and_counted() {
+    let redis = RedisServer::start();
+    let servers = instances(1, &redis.addr(), "redis");
+    let serve = &servers[0];
+    let mut sse = Sse::open(serve, DEMO_KEY, "", None).await;
+
+    decide(serve, "before").await;
+    assert_eq!(user_of(&sse.next_event().await), "before");
+    let _: String = redis.cmd(&[
+        "XADD",
+        DEMO_STREAM,
+        "*",
+        "data",
+        "notjson",
+        "timestamp",
+        "1",
+    ]);
+    let _: String = redis.cmd(&["XADD", DEMO_STREAM, "*", "other", "field"]);
+    let _: String = redis.cmd(&[
+        "XADD",
+        DEMO_STREAM,
+        "*",
+        "data",
+        r#"{"type":"no-such-kind","message":{}}"#,
+        "timestamp",
+        "1",
+    ]);
+    decide(serve, "after").await;
+    assert_eq!(user_of(&sse.next_event().await), "after");
+
+    let metrics = serve
+        .send(serve.http().get(format!("{}/metrics", serve.admin)))
+        .await;
+    assert_eq!(metrics.status, 200);
+    let errors = metric_sum(&metrics.body, "decode_errors");
+    assert!(
+        errors.is_some_and(|n| n >= 3.0),
+        "three corrupt entries counted (got {errors:?}):\n{}",
+        metrics.body
+    );
+}
+
+// (g) -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_only_get_their_sdk_key() {
+    let redis = RedisServer::start();
+    let servers = instances(2, &redis.addr(), "redis");
+    let mut demo = Sse::open(&servers[0], DEMO_KEY, "", None).await;
+    let mut reference = Sse::open(&servers[1], REF_KEY, "", None).await;
+
+    for i in 0..3 {
+        decide(&servers[1], &format!("demo-{i}")).await;
+        let reply = servers[0]
+            .post(
+                "/v1/decide?keys=feature_1",
+                REF_KEY,
+                &json!({"userId": format!("ref-{i}"), "userAttributes": {"attr_1": "hola"}}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    for i in 0..3 {
+        assert_eq!(user_of(&demo.next_event().await), format!("demo-{i}"));
+        let event: Value = reference.next_event().await.json();
+        assert_eq!(event["DecisionInfo"]["flagKey"], "feature_1", "{event}");
+        assert_eq!(event["UserContext"]["ID"], format!("ref-{i}"), "{event}");
+    }
+    assert_eq!(stream_ids(&redis, DEMO_STREAM).len(), 3);
+    assert_eq!(
+        stream_ids(&redis, &format!("stream:optimizely-sync-{REF_KEY}")).len(),
+        3
+    );
+}
+
+// Upstream entries, bad ids ----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_project_config_update_is_a_datafile_update() {
+    let redis = RedisServer::start();
+    let servers = instances(1, &redis.addr(), "redis-streams");
+    let serve = &servers[0];
+    let mut updates = Sse::open(serve, DEMO_KEY, "?filter=datafile-update", None).await;
+
+    decide(serve, "filtered-out").await;
+    let id: String = redis.cmd(&[
+        "XADD",
+        DEMO_STREAM,
+        "*",
+        "data",
+        r#"{"type":"project_config_update","message":{"Type":"project_config_update","Revision":"9"}}"#,
+        "timestamp",
+        "1700000000",
+    ]);
+    let event = updates.next_event().await;
+    assert_eq!(event.id, id);
+    assert_eq!(event.json()["Revision"], "9", "{}", event.data);
+
+    let reply = stream_request(serve, "", Some("garbage")).await;
+    assert_eq!(
+        reply.status, 400,
+        "a malformed Last-Event-ID: {}",
+        reply.body
+    );
+    let reply = stream_request(serve, "?lastEventId=12-x", None).await;
+    assert_eq!(reply.status, 400, "a malformed lastEventId: {}", reply.body);
+}
