@@ -11,6 +11,7 @@
 //! the same whatever carries the notifications between instances.
 
 mod fanout;
+pub mod pubsub;
 mod streams;
 
 use std::fmt;
