@@ -9,6 +9,7 @@ mod harness;
 mod claim;
 mod cli;
 mod generated;
+mod groups;
 mod inspect;
 mod serve;
 mod sync;

@@ -11,6 +11,7 @@
 //! the same whatever carries the notifications between instances.
 
 mod fanout;
+mod groups;
 pub mod pubsub;
 mod streams;
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
+pub use groups::{GroupError, GroupRequest, GroupStats, GroupSubscription};
 pub use streams::{StreamsHub, StreamsStats};
 
 use crate::store::{Backend, choose_backend};
@@ -304,6 +306,28 @@ impl Hub {
             Transport::Memory => self.fanout.subscribe(sdk_key, filter, last_event_id),
             Transport::Streams(streams) => streams.subscribe(sdk_key, filter, last_event_id).await,
         }
+    }
+
+    /// Makes the caller a consumer of the durable consumer group `request.group` on
+    /// `sdk_key`'s stream (DESIGN §3.3): the group is created if missing, and the
+    /// subscription reads (own pending, then claimed, then new entries) on its own
+    /// Redis connection; see [`GroupSubscription`].
+    ///
+    /// # Errors
+    ///
+    /// [`GroupError::NeedsStreams`] on any hub but Redis Streams, a bad-request
+    /// [`GroupError`] for invalid names or `from`, [`GroupError::Unavailable`] when
+    /// Redis cannot create the group.
+    pub async fn subscribe_group(
+        &self,
+        sdk_key: &str,
+        filter: Filter,
+        request: GroupRequest,
+    ) -> Result<GroupSubscription, GroupError> {
+        let Transport::Streams(streams) = &self.transport else {
+            return Err(GroupError::NeedsStreams);
+        };
+        groups::subscribe(&streams.settings, &streams.groups, sdk_key, filter, request).await
     }
 
     /// Counters of the hub.

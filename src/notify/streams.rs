@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::groups::{GroupCounters, GroupStats};
 use super::{Event, Fanout, Filter, Notification, ResumeError, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
 use crate::store::{self, Store, StreamId, stream_key};
@@ -56,6 +57,8 @@ pub struct StreamsStats {
     pub readers: u64,
     /// Entries replayed to resuming subscribers.
     pub replayed: u64,
+    /// Durable group subscriptions (`?group=`).
+    pub groups: GroupStats,
 }
 
 #[derive(Default)]
@@ -92,12 +95,14 @@ struct Reader {
 
 /// The Streams hub of one instance.
 pub struct StreamsHub {
-    settings: RedisSettings,
+    pub(super) settings: RedisSettings,
     store: Arc<Store>,
     fanout: Arc<Fanout>,
     queue: mpsc::Sender<(String, Notification)>,
     readers: Mutex<HashMap<String, Reader>>,
     counters: Arc<Counters>,
+    /// Counters of the durable group subscriptions made on this hub.
+    pub(super) groups: Arc<GroupCounters>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -138,6 +143,7 @@ impl StreamsHub {
             queue,
             readers: Mutex::new(HashMap::new()),
             counters: Arc::default(),
+            groups: Arc::default(),
             cancel,
             tasks: TaskTracker::new(),
         });
@@ -179,6 +185,7 @@ impl StreamsHub {
             errors: c.errors.load(Ordering::Relaxed),
             readers: c.readers.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
+            groups: self.groups.stats(),
         }
     }
 

@@ -154,6 +154,51 @@ fn samples(state: &Shared) -> Vec<Sample> {
             "Stream readers running (one per SDK key with subscribers)",
             streams.readers as f64,
         ));
+        let groups = streams.groups;
+        for (name, help, value) in [
+            (
+                "redis_streams.groups.delivered",
+                "Entries handed to durable group subscribers",
+                groups.delivered,
+            ),
+            (
+                "redis_streams.groups.acked",
+                "Group entries acknowledged (written, filtered out or skipped)",
+                groups.acked,
+            ),
+            (
+                "redis_streams.groups.redelivered",
+                "Group entries delivered again (own pending on reconnect, or claimed)",
+                groups.redelivered,
+            ),
+            (
+                "redis_streams.groups.claimed",
+                "Group entries claimed from idle consumers (XAUTOCLAIM)",
+                groups.claimed,
+            ),
+            (
+                "redis_streams.groups.decode_errors",
+                "Group entries that were not notifications (acknowledged, skipped)",
+                groups.decode_errors,
+            ),
+            (
+                "redis_streams.groups.filtered",
+                "Group entries acknowledged unsent because the filter rejected them",
+                groups.filtered,
+            ),
+            (
+                "redis_streams.groups.errors",
+                "Failed Redis operations of group subscriptions (retried)",
+                groups.errors,
+            ),
+        ] {
+            out.push(Sample::counter(name, help, value));
+        }
+        out.push(Sample::gauge(
+            "redis_streams.groups.subscriptions",
+            "Durable group subscriptions open now",
+            groups.subscriptions as f64,
+        ));
     }
     let events = state.events.stats();
     for (name, help, value) in [

@@ -7,6 +7,14 @@
 //! that id. An idle stream gets a keep-alive comment every
 //! `api.notificationKeepAlive`. The stream ends on shutdown, and a subscriber that
 //! falls `api.notificationBuffer` events behind is disconnected (logged, counted).
+//!
+//! `group=NAME[&consumer=NAME][&from=0|$|<id>]` (Redis Streams hub only) makes the
+//! connection a consumer of a durable consumer group instead (DESIGN §3.3, see
+//! [`crate::notify::GroupSubscription`]): connections sharing a group split the
+//! entries, and each entry is acknowledged only after it was written. The consumer
+//! name (given or generated) is sent in the `X-Consumer-Name` header and a first
+//! `: group … consumer …` comment. `group` with `Last-Event-ID` is a 400: a group
+//! keeps its own position.
 
 use std::time::Duration;
 
@@ -22,7 +30,9 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::api::SdkKey;
 use super::error::ApiError;
-use crate::notify::{Event, Filter, Subscription, SubscriptionError};
+use crate::notify::{
+    Event, Filter, GroupRequest, GroupSubscription, Subscription, SubscriptionError,
+};
 
 /// The SSE route (no write timeout: the response lives as long as the client).
 pub(crate) fn routes() -> Router<Shared> {
@@ -63,6 +73,60 @@ async fn event_stream(
                 .find(|(k, _)| k == "lastEventId")
                 .map(|(_, v)| v.clone())
         });
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let keep_alive = state.settings.api.notification_keep_alive;
+    if let Some(group) = param("group") {
+        if last_event_id
+            .as_deref()
+            .is_some_and(|id| !id.trim().is_empty())
+        {
+            return Err(ApiError::bad_request(
+                "group and Last-Event-ID (or lastEventId) cannot be combined: a consumer group \
+                 keeps its own position (pending entries are delivered again on reconnect)",
+            ));
+        }
+        let mut request = GroupRequest::new(group)
+            .consumer(param("consumer"))
+            .from(param("from"));
+        if !keep_alive.is_zero() {
+            request = request.max_wait(keep_alive);
+        }
+        let subscription = match state.hub.subscribe_group(&sdk_key, filter, request).await {
+            Ok(subscription) => subscription,
+            Err(err) if err.is_bad_request() => return Err(ApiError::bad_request(err.to_string())),
+            Err(err) => {
+                return Err(ApiError::Json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    err.to_string(),
+                ));
+            }
+        };
+        let consumer = HeaderValue::from_str(subscription.consumer()).ok();
+        let body = Body::from_stream(group_frames(
+            subscription,
+            raw,
+            keep_alive,
+            state.cancel.clone(),
+        ));
+        let mut response = sse_response(body);
+        if let Some(consumer) = consumer {
+            response.headers_mut().insert("x-consumer-name", consumer);
+        }
+        return Ok(response);
+    }
+    if let Some(name) = ["consumer", "from"]
+        .into_iter()
+        .find(|name| param(name).is_some())
+    {
+        return Err(ApiError::bad_request(format!(
+            "{name} is only meaningful with group (a durable consumer group subscription)"
+        )));
+    }
     let subscription = match state
         .hub
         .subscribe(&sdk_key, filter, last_event_id.as_deref())
@@ -85,7 +149,6 @@ async fn event_stream(
         );
         last_event_id.clone().unwrap_or_default()
     });
-    let keep_alive = state.settings.api.notification_keep_alive;
     let body = Body::from_stream(frames(
         subscription,
         raw,
@@ -94,6 +157,11 @@ async fn event_stream(
         sdk_key,
         reset,
     ));
+    Ok(sse_response(body))
+}
+
+/// A streaming body with the SSE headers.
+fn sse_response(body: Body) -> Response {
     let mut response = body.into_response();
     let h = response.headers_mut();
     h.insert(
@@ -104,7 +172,7 @@ async fn event_stream(
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     // Tells nginx-style proxies not to buffer the stream.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 fn frame(event: &Event, raw: bool) -> Bytes {
@@ -223,6 +291,88 @@ fn frames(
         }
         let bytes = Bytes::from(buffer);
         Some((Ok(bytes), s))
+    })
+}
+
+struct GroupStreamState {
+    subscription: GroupSubscription,
+    raw: bool,
+    keep_alive: Duration,
+    cancel: CancellationToken,
+    /// The first chunk: a comment naming the group and consumer.
+    hello: Option<Bytes>,
+    /// Ids of the entries in the chunk last handed to hyper, not yet acknowledged.
+    written: Vec<String>,
+    last_write: tokio::time::Instant,
+}
+
+/// The body of a group subscription: batches of events, each acknowledged once
+/// hyper has taken it, keep-alives when idle, and an end on shutdown.
+///
+/// **The acknowledgement point.** `Body::from_stream` hands each chunk to hyper,
+/// which puts it in the connection's write buffer and polls the body again as soon
+/// as the buffer has room (it writes the buffer to the socket while that poll is
+/// pending). The entries of a chunk are XACKed at the start of that next poll,
+/// before anything else is read: so an entry is never acknowledged before its bytes
+/// were accepted by hyper, and a client that disconnects before hyper took a chunk
+/// leaves its entries pending (delivered again). What this cannot see is a write
+/// that fails after hyper accepted the bytes (or bytes lost in the network): such
+/// entries are acknowledged and not redelivered. On shutdown the last chunk is
+/// acknowledged when the stream is polled to find its end.
+fn group_frames(
+    subscription: GroupSubscription,
+    raw: bool,
+    keep_alive: Duration,
+    cancel: CancellationToken,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    let hello = (!raw).then(|| {
+        Bytes::from(format!(
+            ": group {} consumer {}\n\n",
+            subscription.group(),
+            subscription.consumer()
+        ))
+    });
+    let state = GroupStreamState {
+        subscription,
+        raw,
+        keep_alive,
+        cancel,
+        hello,
+        written: Vec::new(),
+        last_write: tokio::time::Instant::now(),
+    };
+    stream::unfold(state, |mut s| async move {
+        if let Some(hello) = s.hello.take() {
+            return Some((Ok(hello), s));
+        }
+        // Polled again: hyper took the previous chunk. Acknowledge it before
+        // anything else (not raced with cancel: the bytes are out).
+        if !s.written.is_empty() {
+            let ids = std::mem::take(&mut s.written);
+            s.subscription.ack(ids).await;
+        }
+        loop {
+            let events = tokio::select! {
+                biased;
+                () = s.cancel.cancelled() => return None,
+                events = s.subscription.next_batch() => events,
+            };
+            if events.is_empty() {
+                // The read waits at most the keep-alive interval (see `max_wait`).
+                if !s.raw && !s.keep_alive.is_zero() && s.last_write.elapsed() >= s.keep_alive {
+                    s.last_write = tokio::time::Instant::now();
+                    return Some((Ok(Bytes::from_static(b":\n\n")), s));
+                }
+                continue;
+            }
+            let mut buffer = Vec::new();
+            for event in events {
+                buffer.extend_from_slice(&frame(&event, s.raw));
+                s.written.push(event.id);
+            }
+            s.last_write = tokio::time::Instant::now();
+            return Some((Ok(Bytes::from(buffer)), s));
+        }
     })
 }
 

@@ -1,0 +1,845 @@
+//! Durable named subscriptions (DESIGN §3.3): an SSE connection as a consumer of a
+//! Redis consumer group on `stream:optimizely-sync-<sdkKey>`.
+//!
+//! Unlike the broadcast reader (one XREAD per SDK key, fanned out in memory), each
+//! [`GroupSubscription`] reads for itself with XREADGROUP on **its own connection**
+//! (a blocking read must not hold up the publisher's pipelines, PERF-NOTES trap 1),
+//! so connections sharing a group split the entries and separate groups each get
+//! everything. Delivery is at least once:
+//!
+//! 1. **Own pending entries first.** A consumer that reconnects under its name gets
+//!    what it was given before but never acknowledged (`XREADGROUP … 0`, paged until
+//!    empty).
+//! 2. **Then entries abandoned by other consumers**: `XAUTOCLAIM … claim_min_idle
+//!    0-0 COUNT n` over the whole pending list. The sweep is repeated every
+//!    `claim_min_idle / 2` while the subscription lives, so what a dead consumer left
+//!    is picked up by a live one. A `claim_min_idle` of zero turns claiming off
+//!    (it would otherwise steal entries live consumers are writing right now).
+//! 3. **Then new entries** (`XREADGROUP … BLOCK … >`), the block kept well under
+//!    the connection's response timeout.
+//!
+//! Nothing is acknowledged when it is read: the caller acknowledges with
+//! [`GroupSubscription::ack`] once the entries were written (the SSE layer does it
+//! when the body is polled for the next chunk). Entries the subscription's filter
+//! rejects, entries that are not notification envelopes (counted, logged sparingly)
+//! and entries deleted from the stream while pending are acknowledged at once
+//! without being delivered.
+//!
+//! The subscription does no work of its own between calls (no task, no prefetch):
+//! a slow client holds back only its own reads, and dropping the subscription
+//! (client gone, server shutting down) stops everything. An XREADGROUP interrupted
+//! by that drop may leave entries pending for this consumer: step 1 or 2 delivers
+//! them again later.
+//!
+//! This module depends on `crate::store` and `crate::config` only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::Value;
+
+use super::{Event, Filter, Notification};
+use crate::config::RedisSettings;
+use crate::store::{self, Store, StreamId, stream_key};
+
+/// Entries asked for per XREADGROUP / XAUTOCLAIM call.
+const READ_COUNT: usize = 100;
+
+/// Longest a blocking XREADGROUP waits (and less when the connection's response
+/// timeout is short).
+const MAX_BLOCK: Duration = Duration::from_secs(5);
+
+/// Shortest pause between two XAUTOCLAIM sweeps.
+const MIN_SWEEP: Duration = Duration::from_millis(100);
+
+/// Longest name of a group or consumer.
+const MAX_NAME: usize = 64;
+
+/// Counters of every group subscription of one hub, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Group subscriptions open now (gauge).
+    pub subscriptions: u64,
+    /// Entries handed to group subscribers (to be written).
+    pub delivered: u64,
+    /// Entries acknowledged with XACK (written, filtered out, corrupt or deleted).
+    pub acked: u64,
+    /// Entries delivered again: a consumer's own pending entries on reconnect, plus
+    /// every claimed entry.
+    pub redelivered: u64,
+    /// Entries claimed from other consumers with XAUTOCLAIM (part of `redelivered`).
+    pub claimed: u64,
+    /// Entries that were not notification envelopes (acknowledged and skipped).
+    pub decode_errors: u64,
+    /// Entries the subscriber's filter rejected (acknowledged without being sent).
+    pub filtered: u64,
+    /// Failed Redis operations of group subscriptions (each retried).
+    pub errors: u64,
+}
+
+/// The shared counters behind [`GroupStats`].
+#[derive(Debug, Default)]
+pub(super) struct GroupCounters {
+    subscriptions: AtomicU64,
+    delivered: AtomicU64,
+    acked: AtomicU64,
+    redelivered: AtomicU64,
+    claimed: AtomicU64,
+    decode_errors: AtomicU64,
+    filtered: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl GroupCounters {
+    /// The counters now.
+    pub(super) fn stats(&self) -> GroupStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        GroupStats {
+            subscriptions: get(&self.subscriptions),
+            delivered: get(&self.delivered),
+            acked: get(&self.acked),
+            redelivered: get(&self.redelivered),
+            claimed: get(&self.claimed),
+            decode_errors: get(&self.decode_errors),
+            filtered: get(&self.filtered),
+            errors: get(&self.errors),
+        }
+    }
+
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// What a client asked for with `?group=NAME[&consumer=NAME][&from=…]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupRequest {
+    /// The consumer group.
+    pub group: String,
+    /// The consumer name; `None` generates `consumer-<host>-<pid>-<unix ms>`.
+    pub consumer: Option<String>,
+    /// Where a group created by this request starts: `$` (new entries, the
+    /// default), `0` (every retained entry) or an entry id. Ignored when the group
+    /// exists.
+    pub from: Option<String>,
+    /// Longest a read may wait for new entries before [`GroupSubscription::next_batch`]
+    /// returns empty (so the caller can send a keep-alive); `None` for the default.
+    pub max_wait: Option<Duration>,
+}
+
+impl GroupRequest {
+    /// A request for `group`, with a generated consumer name, starting a new group
+    /// at new entries.
+    pub fn new(group: impl Into<String>) -> Self {
+        GroupRequest {
+            group: group.into(),
+            consumer: None,
+            from: None,
+            max_wait: None,
+        }
+    }
+
+    /// Uses this consumer name (to get back its pending entries after a reconnect).
+    #[must_use]
+    pub fn consumer(mut self, consumer: Option<String>) -> Self {
+        self.consumer = consumer;
+        self
+    }
+
+    /// Where a group this request creates starts (`0`, `$` or an entry id).
+    #[must_use]
+    pub fn from(mut self, from: Option<String>) -> Self {
+        self.from = from;
+        self
+    }
+
+    /// Bounds how long one read waits for new entries.
+    #[must_use]
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = Some(max_wait);
+        self
+    }
+}
+
+/// Why a group subscription cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The hub is not the Redis Streams one (memory, Pub/Sub).
+    #[error(
+        "durable groups need the Redis Streams hub (synchronization.notification.enable with Redis >= 5)"
+    )]
+    NeedsStreams,
+    /// A group or consumer name breaks the naming rule.
+    #[error(
+        "invalid {what} {name:?}: names are 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-'"
+    )]
+    InvalidName {
+        /// `group` or `consumer`.
+        what: &'static str,
+        /// The name as given.
+        name: String,
+    },
+    /// `from` is not `0`, `$` or an entry id.
+    #[error(
+        "invalid from {0:?}: expected 0 (every retained entry), $ (new entries) or an entry id like 1700000000000-0"
+    )]
+    InvalidFrom(String),
+    /// Redis could not create or read the group.
+    #[error("consumer group {group:?} is unavailable: {reason}")]
+    Unavailable {
+        /// The group.
+        group: String,
+        /// The Redis error.
+        reason: String,
+    },
+}
+
+impl GroupError {
+    /// Whether the request itself is wrong (400) rather than Redis failing (503).
+    pub fn is_bad_request(&self) -> bool {
+        !matches!(self, GroupError::Unavailable { .. })
+    }
+}
+
+/// Checks a group or consumer name: 1 to 64 characters of `[A-Za-z0-9_.:-]`.
+fn validate_name(what: &'static str, name: &str) -> Result<(), GroupError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(GroupError::InvalidName {
+            what,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The XGROUP CREATE start for `from`.
+fn start_id(from: Option<&str>) -> Result<String, GroupError> {
+    match from.map(str::trim) {
+        None | Some("") | Some("$") => Ok("$".to_owned()),
+        Some("0") => Ok("0".to_owned()),
+        Some(text) => text
+            .parse::<StreamId>()
+            .map(|id| id.to_string())
+            .map_err(|_| GroupError::InvalidFrom(text.to_owned())),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Upstream's consumer naming, `consumer-<host>-<pid>-<unix ms>`. The milliseconds
+/// are made unique within the process (two connections in the same millisecond get
+/// consecutive values), so generated names never collide here.
+fn generated_consumer() -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms();
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or_else(|last| last);
+    let ms = now.max(previous.saturating_add(1));
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(24)
+        .collect();
+    let host = if host.is_empty() { "localhost" } else { &host };
+    format!("consumer-{host}-{}-{ms}", std::process::id())
+}
+
+/// The Redis error code of a failed command (`BUSYGROUP`, `NOGROUP`, …).
+fn error_code(err: &store::Error) -> Option<&str> {
+    match err {
+        store::Error::Command { source, .. } => source.code(),
+        _ => None,
+    }
+}
+
+/// `XGROUP CREATE key group start MKSTREAM`; an existing group is fine.
+async fn create_group(
+    store: &Store,
+    key: &str,
+    group: &str,
+    start: &str,
+) -> Result<bool, store::Error> {
+    let created: Result<Value, _> = store
+        .query(
+            redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(key)
+                .arg(group)
+                .arg(start)
+                .arg("MKSTREAM"),
+        )
+        .await;
+    match created {
+        Ok(_) => Ok(true),
+        Err(err) if error_code(&err) == Some("BUSYGROUP") => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Makes a group subscription on the Streams hub: validates the names, creates the
+/// group if missing, and opens the subscription's own connection.
+pub(super) async fn subscribe(
+    settings: &RedisSettings,
+    counters: &Arc<GroupCounters>,
+    sdk_key: &str,
+    filter: Filter,
+    request: GroupRequest,
+) -> Result<GroupSubscription, GroupError> {
+    validate_name("group", &request.group)?;
+    if let Some(consumer) = &request.consumer {
+        validate_name("consumer", consumer)?;
+    }
+    let start = start_id(request.from.as_deref())?;
+    let group = request.group;
+    let unavailable = |err: store::Error| GroupError::Unavailable {
+        group: group.clone(),
+        reason: err.to_string(),
+    };
+    let store = Store::lazy(settings).map_err(unavailable)?;
+    let key = stream_key(sdk_key);
+    if create_group(&store, &key, &group, &start)
+        .await
+        .map_err(unavailable)?
+    {
+        tracing::info!(stream = key, group, start, "created consumer group");
+    }
+    let consumer = request.consumer.unwrap_or_else(generated_consumer);
+    // The read must return before the connection's response timeout (the redis
+    // crate fails the command otherwise), before a keep-alive is due, and before the
+    // next claim sweep.
+    let mut block = MAX_BLOCK;
+    if !settings.connection_timeout.is_zero() {
+        block = block.min(settings.connection_timeout / 2);
+    }
+    if let Some(max_wait) = request.max_wait.filter(|d| !d.is_zero()) {
+        block = block.min(max_wait);
+    }
+    let sweep_every =
+        (!settings.claim_min_idle.is_zero()).then(|| (settings.claim_min_idle / 2).max(MIN_SWEEP));
+    if let Some(sweep) = sweep_every {
+        block = block.min(sweep);
+    }
+    let block_ms = u64::try_from(block.as_millis()).unwrap_or(5_000).max(1);
+    counters.subscriptions.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(stream = key, group, consumer, "group subscription opened");
+    Ok(GroupSubscription {
+        store,
+        key,
+        group,
+        consumer,
+        filter,
+        phase: Phase::Own(StreamId::ZERO),
+        claim_min_idle: settings.claim_min_idle,
+        sweep_every,
+        next_sweep: Instant::now(),
+        block_ms,
+        retry_delay: settings.retry_delay.max(Duration::from_millis(10)),
+        max_retry_delay: settings.max_retry_delay,
+        attempt: 0,
+        failing: false,
+        unacked: Vec::new(),
+        counters: Arc::clone(counters),
+        decode_errors_logged: 0,
+    })
+}
+
+/// Where a subscription is in its delivery order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Re-reading this consumer's own pending entries after the id.
+    Own(StreamId),
+    /// Sweeping other consumers' idle entries with XAUTOCLAIM from the cursor.
+    Claim(StreamId),
+    /// Reading new entries.
+    New,
+}
+
+/// One entry as read: its id and its `data` field, or `None` when the entry was
+/// deleted from the stream while it was pending.
+type Read = (StreamId, Option<Option<Vec<u8>>>);
+
+/// A connection's membership in a consumer group; see the module docs.
+///
+/// Dropping it stops everything it does; what it read but was not acknowledged
+/// stays pending in Redis for this consumer name.
+pub struct GroupSubscription {
+    store: Store,
+    key: String,
+    group: String,
+    consumer: String,
+    filter: Filter,
+    phase: Phase,
+    claim_min_idle: Duration,
+    sweep_every: Option<Duration>,
+    next_sweep: Instant,
+    block_ms: u64,
+    retry_delay: Duration,
+    max_retry_delay: Duration,
+    attempt: u32,
+    failing: bool,
+    /// Ids to XACK (delivered and written, or skipped) that Redis has not taken yet.
+    unacked: Vec<String>,
+    counters: Arc<GroupCounters>,
+    decode_errors_logged: u64,
+}
+
+impl std::fmt::Debug for GroupSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupSubscription")
+            .field("key", &self.key)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for GroupSubscription {
+    fn drop(&mut self) {
+        self.counters.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl GroupSubscription {
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// This connection's consumer name (given or generated); reconnecting with it
+    /// gets back what this consumer left pending.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The next events to write, in delivery order (own pending, claimed, new).
+    /// Empty when no new entry came within the read's block time, or after a Redis
+    /// error (logged, counted, and followed by a back-off pause): the caller may
+    /// send a keep-alive and call again.
+    ///
+    /// Acknowledgements that failed earlier are retried first.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may leave entries Redis already handed to this consumer
+    /// unreported; they stay pending and are delivered again (to this consumer on
+    /// reconnect, or to another one by a claim sweep).
+    pub async fn next_batch(&mut self) -> Vec<Event> {
+        if !self.unacked.is_empty() {
+            self.flush_acks().await;
+        }
+        loop {
+            let (reads, redelivered) = match self.read().await {
+                Ok(Some(step)) => step,
+                Ok(None) => return Vec::new(),
+                Err(err) => {
+                    self.failed(&err).await;
+                    return Vec::new();
+                }
+            };
+            if self.failing {
+                tracing::info!(
+                    stream = self.key,
+                    group = self.group,
+                    "group reader reconnected"
+                );
+                self.failing = false;
+            }
+            self.attempt = 0;
+            let events = self.sort(reads, redelivered);
+            if !self.unacked.is_empty() {
+                self.flush_acks().await;
+            }
+            if !events.is_empty() {
+                GroupCounters::add(&self.counters.delivered, events.len());
+                return events;
+            }
+            // Everything read was skipped: read on (a non-blocking phase continues,
+            // a blocking one returned entries, so it is worth asking again).
+        }
+    }
+
+    /// Acknowledges entries that were written (XACK). A failure is logged and the
+    /// ids are kept to be acknowledged with the next call (or the next
+    /// [`GroupSubscription::next_batch`]); until then they stay pending.
+    pub async fn ack(&mut self, ids: impl IntoIterator<Item = String>) {
+        self.unacked.extend(ids);
+        if !self.unacked.is_empty() {
+            self.flush_acks().await;
+        }
+    }
+
+    async fn flush_acks(&mut self) {
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(&self.key).arg(&self.group);
+        for id in &self.unacked {
+            cmd.arg(id);
+        }
+        match self.store.query::<u64>(&cmd).await {
+            Ok(_) => {
+                GroupCounters::add(&self.counters.acked, self.unacked.len());
+                self.unacked.clear();
+            }
+            Err(err) => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    stream = self.key,
+                    group = self.group,
+                    pending = self.unacked.len(),
+                    "acknowledging delivered entries failed (retried with the next batch): {err}"
+                );
+            }
+        }
+    }
+
+    /// One step of the delivery order: entries read and whether they are
+    /// redeliveries; `None` when a blocking read timed out.
+    async fn read(&mut self) -> Result<Option<(Vec<Read>, bool)>, store::Error> {
+        loop {
+            match self.phase {
+                Phase::Own(after) => {
+                    let reads = self.read_group(&after.to_string(), None).await?;
+                    match reads.last() {
+                        Some((last, _)) => {
+                            self.phase = Phase::Own(*last);
+                            return Ok(Some((reads, true)));
+                        }
+                        None => self.phase = self.after_own(),
+                    }
+                }
+                Phase::Claim(cursor) => {
+                    let Some(step) = self.claim(cursor).await? else {
+                        // XAUTOCLAIM is unavailable (Redis < 6.2): no sweeps.
+                        self.sweep_every = None;
+                        self.phase = Phase::New;
+                        continue;
+                    };
+                    self.phase = if step.next == StreamId::ZERO {
+                        self.next_sweep = Instant::now() + self.sweep_every.unwrap_or_default();
+                        Phase::New
+                    } else {
+                        Phase::Claim(step.next)
+                    };
+                    if !step.claimed.is_empty() {
+                        GroupCounters::add(&self.counters.claimed, step.claimed.len());
+                        let reads = step
+                            .claimed
+                            .into_iter()
+                            .map(|entry| {
+                                let data = entry
+                                    .fields
+                                    .into_iter()
+                                    .find(|(name, _)| name == "data")
+                                    .map(|(_, value)| value.into_bytes());
+                                (entry.id, Some(data))
+                            })
+                            .collect();
+                        return Ok(Some((reads, true)));
+                    }
+                }
+                Phase::New => {
+                    if self.sweep_every.is_some() && Instant::now() >= self.next_sweep {
+                        self.phase = Phase::Claim(StreamId::ZERO);
+                        continue;
+                    }
+                    let reads = self.read_group(">", Some(self.block_ms)).await?;
+                    return Ok((!reads.is_empty()).then_some((reads, false)));
+                }
+            }
+        }
+    }
+
+    fn after_own(&self) -> Phase {
+        if self.sweep_every.is_some() {
+            Phase::Claim(StreamId::ZERO)
+        } else {
+            Phase::New
+        }
+    }
+
+    /// `XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key id`; a group deleted
+    /// meanwhile (NOGROUP) is created again at new entries.
+    async fn read_group(
+        &mut self,
+        id: &str,
+        block_ms: Option<u64>,
+    ) -> Result<Vec<Read>, store::Error> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(READ_COUNT);
+        if let Some(ms) = block_ms {
+            cmd.arg("BLOCK").arg(ms);
+        }
+        cmd.arg("STREAMS").arg(&self.key).arg(id);
+        match self.store.query::<Value>(&cmd).await {
+            Ok(value) => Ok(group_entries(&value)),
+            Err(err) if error_code(&err) == Some("NOGROUP") => {
+                tracing::warn!(
+                    stream = self.key,
+                    group = self.group,
+                    "the consumer group (or its stream) was deleted; creating it again at new entries"
+                );
+                create_group(&self.store, &self.key, &self.group, "$").await?;
+                self.phase = Phase::New;
+                Ok(Vec::new())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// One XAUTOCLAIM step; `None` when the server does not know the command.
+    async fn claim(
+        &mut self,
+        cursor: StreamId,
+    ) -> Result<Option<store::streams::AutoClaim>, store::Error> {
+        match self
+            .store
+            .autoclaim(
+                &self.key,
+                &self.group,
+                &self.consumer,
+                self.claim_min_idle,
+                cursor,
+                READ_COUNT as u64,
+            )
+            .await
+        {
+            Ok(step) => Ok(Some(step)),
+            Err(err) if error_code(&err) == Some("NOGROUP") => {
+                create_group(&self.store, &self.key, &self.group, "$").await?;
+                Ok(Some(store::streams::AutoClaim {
+                    next: StreamId::ZERO,
+                    claimed: Vec::new(),
+                    deleted: Vec::new(),
+                }))
+            }
+            Err(err @ store::Error::Command { .. }) => {
+                tracing::warn!(
+                    stream = self.key,
+                    group = self.group,
+                    "claiming idle entries of other consumers is off (XAUTOCLAIM needs Redis >= 6.2): {err}"
+                );
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Decodes and filters what was read; what is not delivered is queued for XACK.
+    fn sort(&mut self, reads: Vec<Read>, redelivered: bool) -> Vec<Event> {
+        let mut events = Vec::with_capacity(reads.len());
+        for (id, data) in reads {
+            let Some(data) = data else {
+                // Deleted from the stream (trimmed) while pending: nothing to send.
+                self.unacked.push(id.to_string());
+                continue;
+            };
+            let decoded = data
+                .as_deref()
+                .map(|d| std::str::from_utf8(d).map_err(|e| e.to_string()))
+                .map(|text| {
+                    text.and_then(|t| Notification::from_envelope(t).map_err(|e| e.to_string()))
+                });
+            match decoded {
+                Some(Ok(notification)) if self.filter.allows(notification.kind) => {
+                    events.push(Event {
+                        id: id.to_string(),
+                        notification,
+                    });
+                }
+                Some(Ok(_)) => {
+                    self.counters.filtered.fetch_add(1, Ordering::Relaxed);
+                    self.unacked.push(id.to_string());
+                }
+                other => {
+                    self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                    self.decode_errors_logged += 1;
+                    if self.decode_errors_logged.is_power_of_two() {
+                        let reason = match other {
+                            Some(Err(reason)) => reason,
+                            _ => "no `data` field".to_owned(),
+                        };
+                        tracing::warn!(
+                            stream = self.key,
+                            group = self.group,
+                            entry = %id,
+                            skipped = self.decode_errors_logged,
+                            "acknowledging and skipping an entry that is not a notification: {reason}"
+                        );
+                    }
+                    self.unacked.push(id.to_string());
+                }
+            }
+        }
+        if redelivered {
+            GroupCounters::add(&self.counters.redelivered, events.len());
+        }
+        events
+    }
+
+    async fn failed(&mut self, err: &store::Error) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        if !self.failing {
+            tracing::warn!(
+                stream = self.key,
+                group = self.group,
+                consumer = self.consumer,
+                "group reader: {err}; retrying"
+            );
+            self.failing = true;
+        }
+        let pause = self
+            .retry_delay
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(self.max_retry_delay.max(self.retry_delay));
+        self.attempt = self.attempt.saturating_add(1);
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The entries of an XREADGROUP reply for one stream (RESP2 array or RESP3 map);
+/// an entry whose fields are nil was deleted while pending.
+fn group_entries(value: &Value) -> Vec<Read> {
+    let per_stream: Vec<&Value> = match value {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|s| match s {
+                Value::Array(pair) => pair.get(1),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs.iter().map(|(_, v)| v).collect(),
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for entries in per_stream {
+        let Value::Array(items) = entries else {
+            continue;
+        };
+        for item in items {
+            let Value::Array(parts) = item else { continue };
+            let id = match parts.first() {
+                Some(Value::BulkString(b)) => {
+                    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok())
+                }
+                Some(Value::SimpleString(s)) => s.parse().ok(),
+                _ => None,
+            };
+            let Some(id) = id else { continue };
+            let fields = match parts.get(1) {
+                Some(Value::Array(fields)) => Some(
+                    fields
+                        .chunks(2)
+                        .find(|pair| matches!(&pair[0], Value::BulkString(k) if k == b"data"))
+                        .and_then(|pair| match pair.get(1) {
+                            Some(Value::BulkString(v)) => Some(v.clone()),
+                            _ => None,
+                        }),
+                ),
+                Some(Value::Map(fields)) => Some(
+                    fields
+                        .iter()
+                        .find(|(k, _)| matches!(k, Value::BulkString(k) if k == b"data"))
+                        .and_then(|(_, v)| match v {
+                            Value::BulkString(v) => Some(v.clone()),
+                            _ => None,
+                        }),
+                ),
+                _ => None,
+            };
+            out.push((id, fields));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn names_follow_the_rule() {
+        assert!(validate_name("group", "g-1_a.b:c").is_ok());
+        assert!(validate_name("group", &"x".repeat(64)).is_ok());
+        for bad in ["", "a b", "é", &"x".repeat(65), "a/b"] {
+            let err = validate_name("consumer", bad).unwrap_err();
+            assert!(err.is_bad_request());
+            assert!(err.to_string().contains("1 to 64 characters"), "{err}");
+        }
+        assert!(generated_consumer().starts_with("consumer-"));
+        let (a, b) = (generated_consumer(), generated_consumer());
+        assert_ne!(a, b);
+        assert!(validate_name("consumer", &a).is_ok(), "{a}");
+    }
+
+    #[test]
+    fn from_gives_the_group_start() {
+        assert_eq!(start_id(None).unwrap(), "$");
+        assert_eq!(start_id(Some("$")).unwrap(), "$");
+        assert_eq!(start_id(Some("0")).unwrap(), "0");
+        assert_eq!(start_id(Some("5-1")).unwrap(), "5-1");
+        assert_eq!(start_id(Some("7")).unwrap(), "7-0");
+        assert!(matches!(
+            start_id(Some("x")),
+            Err(GroupError::InvalidFrom(_))
+        ));
+    }
+
+    #[test]
+    fn xreadgroup_replies_keep_deleted_entries_apart() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("stream:optimizely-sync-k"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    bulk("5-1"),
+                    Value::Array(vec![bulk("data"), bulk("{}"), bulk("timestamp"), bulk("1")]),
+                ]),
+                Value::Array(vec![bulk("6-0"), Value::Nil]),
+                Value::Array(vec![bulk("7-0"), Value::Array(vec![bulk("x"), bulk("y")])]),
+            ]),
+        ])]);
+        let got = group_entries(&reply);
+        assert_eq!(
+            got,
+            vec![
+                (StreamId::new(5, 1), Some(Some(b"{}".to_vec()))),
+                (StreamId::new(6, 0), None),
+                (StreamId::new(7, 0), Some(None)),
+            ]
+        );
+        assert!(group_entries(&Value::Nil).is_empty());
+    }
+}
