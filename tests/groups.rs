@@ -449,3 +449,16 @@ async fn from_zero_delivers_history_and_inspect_shows_the_group() {
         .json();
     assert_eq!(pending_view["summary"]["count"], 0, "{pending_view}");
 }
+
+#[tokio::test]
+async fn sigterm_ends_open_group_streams_and_exits_zero() {
+    let redis = RedisServer::start();
+    let mut serve = Serve::start(&config(&redis, "1s"));
+    let mut sse = Sse::open(&serve, DEMO_KEY, "?group=g&consumer=c", None).await;
+    decide(&serve, "before").await;
+    assert_eq!(user_of(&sse.next_event().await), "before");
+    wait_pending_zero(&redis, "g").await;
+    let status = serve.terminate().await;
+    assert!(status.success(), "exit status {status}\n{}", serve.stderr());
+    sse.expect_end().await;
+}
