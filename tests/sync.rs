@@ -526,3 +526,52 @@ async fn an_upstream_project_config_update_is_a_datafile_update() {
     let reply = stream_request(serve, "?lastEventId=12-x", None).await;
     assert_eq!(reply.status, 400, "a malformed lastEventId: {}", reply.body);
 }
+
+/// With `synchronization.datafile.enable`, a webhook on one instance makes the others
+/// re-read their datafile: instance B's file changes, the webhook is called on A.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_on_one_instance_refreshes_the_others() {
+    let redis = RedisServer::start();
+    let config = format!(
+        r#"
+synchronization:
+  datafile: {{enable: true, default: "redis"}}
+  pubsub: {{redis: {{host: "{}"}}}}
+webhook:
+  projects:
+    20000001: {{sdkKeys: [demo], skipSignatureCheck: true}}
+"#,
+        redis.addr()
+    );
+    let a = Serve::start(&config);
+    let b = Serve::start(&config);
+    assert_eq!(b.get("/v1/config", DEMO_KEY).await.json()["revision"], "1");
+    // Both instances listen on the datafile channel before the webhook fires.
+    eventually(STEP_TIMEOUT, || async {
+        let clients: String = redis.cmd(&["CLIENT", "LIST"]);
+        (clients.lines().filter(|l| l.contains(" psub=1")).count() >= 2).then_some(())
+    })
+    .await;
+    let path = b.datafiles().join("demo.json");
+    let mut datafile: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    datafile["revision"] = json!("2");
+    std::fs::write(&path, serde_json::to_vec_pretty(&datafile).unwrap()).unwrap();
+    let body =
+        serde_json::to_vec(&json!({"project_id": 20000001, "event": "project.datafile_updated"}))
+            .unwrap();
+    let reply = a
+        .send(
+            a.http()
+                .post(format!("{}/webhooks/optimizely", a.webhook))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    eventually(STEP_TIMEOUT, || async {
+        (b.get("/v1/config", DEMO_KEY).await.json()["revision"] == "2").then_some(())
+    })
+    .await;
+    // A's own file did not change.
+    assert_eq!(a.get("/v1/config", DEMO_KEY).await.json()["revision"], "1");
+}

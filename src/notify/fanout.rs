@@ -38,6 +38,12 @@ pub enum SubscriptionError {
     /// `Last-Event-ID` is not an event id.
     #[error(transparent)]
     BadLastEventId(#[from] ResumeError),
+    /// Resuming was asked of a transport that keeps no history (Pub/Sub).
+    #[error(
+        "Last-Event-ID cannot be honoured: notifications travel over Redis Pub/Sub, which keeps \
+         no history (resuming needs the Redis Streams hub, Redis >= 5)"
+    )]
+    NoHistory,
     /// The hub's store could not be read to replay what the client missed.
     #[error("notifications to resume from are unavailable: {0}")]
     Unavailable(String),

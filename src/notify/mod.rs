@@ -23,6 +23,7 @@ use serde::Serialize;
 
 pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
 pub use groups::{GroupError, GroupRequest, GroupStats, GroupSubscription};
+pub use pubsub::{PubSubHub, PubSubStats};
 pub use streams::{StreamsHub, StreamsStats};
 
 use crate::store::{Backend, choose_backend};
@@ -218,6 +219,8 @@ enum Transport {
     Memory,
     /// Redis Streams: XADD, one XREAD reader per SDK key, resumable.
     Streams(Arc<StreamsHub>),
+    /// Redis Pub/Sub: PUBLISH, one PSUBSCRIBE connection per instance, no history.
+    PubSub(Arc<PubSubHub>),
 }
 
 /// Counters of the hub, for `/metrics`.
@@ -227,6 +230,8 @@ pub struct HubStats {
     pub fanout: FanoutStats,
     /// The Streams transport, when it is the one in use.
     pub streams: Option<StreamsStats>,
+    /// The Pub/Sub transport, when it is the one in use.
+    pub pubsub: Option<PubSubStats>,
 }
 
 impl Hub {
@@ -272,11 +277,7 @@ impl Hub {
                 Transport::Streams(StreamsHub::start(redis, Arc::clone(&fanout), cancel)?)
             }
             Backend::PubSub => {
-                return Err(HubError::Settings(
-                    "the Redis Pub/Sub hub is not available in this build; \
-                     use synchronization.notification.default: redis-streams (Redis >= 5)"
-                        .to_owned(),
-                ));
+                Transport::PubSub(PubSubHub::start(redis, Arc::clone(&fanout), cancel)?)
             }
         };
         Ok(Hub { fanout, transport })
@@ -291,6 +292,8 @@ impl Hub {
                 true
             }
             Transport::Streams(streams) => streams.publish(sdk_key, notification),
+            // Local subscribers get it back through the subscription, like everyone.
+            Transport::PubSub(pubsub) => pubsub.publish(sdk_key, notification),
         }
     }
 
@@ -305,6 +308,10 @@ impl Hub {
         match &self.transport {
             Transport::Memory => self.fanout.subscribe(sdk_key, filter, last_event_id),
             Transport::Streams(streams) => streams.subscribe(sdk_key, filter, last_event_id).await,
+            Transport::PubSub(_) => match last_event_id.map(str::trim) {
+                None | Some("") => self.fanout.subscribe(sdk_key, filter, None),
+                Some(_) => Err(SubscriptionError::NoHistory),
+            },
         }
     }
 
@@ -336,7 +343,11 @@ impl Hub {
             fanout: self.fanout.stats(),
             streams: match &self.transport {
                 Transport::Streams(streams) => Some(streams.stats()),
-                Transport::Memory => None,
+                _ => None,
+            },
+            pubsub: match &self.transport {
+                Transport::PubSub(pubsub) => Some(pubsub.stats()),
+                _ => None,
             },
         }
     }
@@ -344,16 +355,19 @@ impl Hub {
     /// Waits until the transport flushed and stopped (after the cancel token given
     /// at start fired).
     pub async fn finished(&self) {
-        if let Transport::Streams(streams) = &self.transport {
-            streams.finished().await;
+        match &self.transport {
+            Transport::Streams(streams) => streams.finished().await,
+            Transport::PubSub(pubsub) => pubsub.finished().await,
+            Transport::Memory => {}
         }
     }
 
-    /// A short name for logs and `/info`: `memory`, `redis-streams`.
+    /// A short name for logs and `/info`: `memory`, `redis-streams`, `redis-pubsub`.
     pub fn name(&self) -> &'static str {
         match &self.transport {
             Transport::Memory => "memory",
             Transport::Streams(_) => "redis-streams",
+            Transport::PubSub(_) => "redis-pubsub",
         }
     }
 }

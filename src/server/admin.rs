@@ -200,6 +200,47 @@ fn samples(state: &Shared) -> Vec<Sample> {
             groups.subscriptions as f64,
         ));
     }
+    if let Some(pubsub) = hub.pubsub {
+        for (name, help, value) in [
+            (
+                "redis_pubsub.published",
+                "Notifications PUBLISHed to Redis",
+                pubsub.published,
+            ),
+            (
+                "redis_pubsub.batches",
+                "PUBLISH pipelines sent",
+                pubsub.batches,
+            ),
+            (
+                "redis_pubsub.dropped",
+                "Notifications dropped: buffer full while Redis was unreachable",
+                pubsub.dropped,
+            ),
+            (
+                "redis_pubsub.received",
+                "Messages received on the subscription",
+                pubsub.received,
+            ),
+            (
+                "redis_pubsub.decode_errors",
+                "Messages that were not notifications (skipped)",
+                pubsub.decode_errors,
+            ),
+            (
+                "redis_pubsub.reconnects",
+                "Subscription reconnects",
+                pubsub.reconnects,
+            ),
+        ] {
+            out.push(Sample::counter(name, help, value));
+        }
+        out.push(Sample::gauge(
+            "redis_pubsub.buffered",
+            "Notifications waiting to be published",
+            pubsub.buffered as f64,
+        ));
+    }
     let events = state.events.stats();
     for (name, help, value) in [
         (

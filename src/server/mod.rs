@@ -95,6 +95,8 @@ pub(crate) struct AppState {
     settings: Settings,
     projects: Arc<Projects>,
     hub: Hub,
+    /// Datafile sync between instances (`synchronization.datafile.enable`).
+    datafile_sync: Option<Arc<crate::notify::PubSubHub>>,
     events: EventQueue,
     cmab: cmab::CmabClient,
     metrics: Arc<Metrics>,
@@ -194,10 +196,41 @@ impl Server {
         let mut allowed_hosts = settings.server.allowed_hosts.clone();
         allowed_hosts.push(settings.server.host.clone());
         allowed_hosts.push(options.api.ip().to_string());
+        let datafile_sync = if settings.synchronization.datafile.enable {
+            let sync = crate::notify::PubSubHub::start(
+                &settings.synchronization.pubsub.redis,
+                // Only the datafile channel matters here; notifications, if any
+                // arrive, have no subscribers in this fan-out.
+                Arc::new(crate::notify::Fanout::new(1)),
+                hub_cancel.clone(),
+            )
+            .map_err(|e| ServeError::Settings(format!("datafile sync: {e}")))?;
+            let mut changes = sync.datafile_changes();
+            let registry = Arc::clone(&projects);
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                loop {
+                    let sdk_key = tokio::select! {
+                        () = stop.cancelled() => return,
+                        next = changes.recv() => match next {
+                            Ok(key) => key,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(_) => return,
+                        },
+                    };
+                    let changed = registry.refresh(&sdk_key).await;
+                    tracing::info!(sdk_key, changed, "datafile change announced by an instance");
+                }
+            });
+            Some(sync)
+        } else {
+            None
+        };
         let state = Arc::new(AppState {
             settings,
             projects,
             hub,
+            datafile_sync,
             events,
             cmab,
             metrics,

@@ -87,6 +87,10 @@ async fn webhook(
             changed,
             "webhook refreshed datafiles"
         );
+        // Every other instance re-reads too (synchronization.datafile.enable).
+        if let Some(sync) = &state.datafile_sync {
+            sync.publish_datafile_change(sdk_key);
+        }
     }
     StatusCode::NO_CONTENT.into_response()
 }
