@@ -25,7 +25,7 @@ function __fish_agentctl_using_subcommand
 end
 
 complete -c agentctl -n "__fish_agentctl_needs_command" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_needs_command" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_needs_command" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_needs_command" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_needs_command" -s h -l help -d 'Print help'
 complete -c agentctl -n "__fish_agentctl_needs_command" -s V -l version -d 'Print version'
@@ -42,23 +42,23 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l admin-addr -
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l webhook-addr -d 'Webhook listener address. Default: server.host:webhook.port' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l datafiles -d 'Directory of datafiles named <sdkKey>.json' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l help -d 'Print help'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s h -l help -d 'Print help'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -s h -l help -d 'Print help'
@@ -73,7 +73,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fis
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l match -d 'SCAN MATCH pattern selecting the streams' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -s h -l help -d 'Print help'
@@ -81,7 +81,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_se
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -s h -l help -d 'Print help'
@@ -89,7 +89,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_se
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -s h -l help -d 'Print help'
@@ -99,7 +99,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_se
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l dead-after -d 'A consumer idle for at least this long is reported as dead' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -s h -l help -d 'Print help'
@@ -111,7 +111,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_se
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l count -d 'At most this many entries are listed' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -s h -l help -d 'Print help'
@@ -119,7 +119,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_se
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -s h -l help -d 'Print help'
@@ -137,7 +137,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l maxlen -d 'Ke
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l max-age -d 'Remove entries older than DURATION (XTRIM MINID now-DURATION)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l minid -d 'Remove entries whose id is lower than ID (XTRIM MINID)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l all -d 'Trim every stream matching --match'
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l exact -d 'Trim exactly (`=`) instead of approximately (`~`)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l dry-run -d 'Compute and print what would be removed without removing it'
@@ -157,14 +157,14 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l dead-letter 
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l max-deliveries -d 'Delivery count above which a claimed entry goes to --dead-letter' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l delete-consumer -d 'Afterwards, delete this consumer from the group if it holds no pending entries' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l dry-run -d 'Show what would be claimed without claiming'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s V -l version -d 'Print version'

@@ -39,7 +39,8 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
 
     /// Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or
-    /// `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host.
+    /// `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with
+    /// `serve` it also turns notification sync through Redis on.
     #[arg(long, global = true, value_name = "ADDR")]
     pub redis: Option<String>,
 

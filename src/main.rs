@@ -55,6 +55,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut settings = loaded.settings;
     if let Some(redis) = &cli.global.redis {
         settings.synchronization.pubsub.redis.host = redis.clone();
+        if serving {
+            // Naming a Redis for the service means: sync notifications through it.
+            settings.synchronization.notification.enable = true;
+        }
     }
 
     if let Command::Serve(args) = &cli.command {
