@@ -575,3 +575,24 @@ webhook:
     // A's own file did not change.
     assert_eq!(a.get("/v1/config", DEMO_KEY).await.json()["revision"], "1");
 }
+
+/// `serve --redis ADDR` alone (no sync keys in the config) syncs through that Redis.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_redis_flag_turns_sync_on() {
+    let redis = RedisServer::start();
+    let serve = Serve::builder()
+        .global_arg("--redis")
+        .global_arg(&redis.addr())
+        .start();
+    decide(&serve, "flagged").await;
+    eventually(STEP_TIMEOUT, || async {
+        let len: i64 = redis.cmd(&["XLEN", DEMO_STREAM]);
+        (len == 1).then_some(())
+    })
+    .await;
+    assert!(
+        serve.stderr().contains("redis-streams"),
+        "{}",
+        serve.stderr()
+    );
+}

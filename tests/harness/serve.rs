@@ -69,6 +69,7 @@ pub struct ServeBuilder {
     pass_config: bool,
     pass_datafiles: bool,
     runner: Agentctl,
+    global_args: Vec<String>,
 }
 
 impl ServeBuilder {
@@ -77,6 +78,12 @@ impl ServeBuilder {
         let overlay: Yaml = serde_yaml_ng::from_str(yaml)
             .unwrap_or_else(|e| panic!("bad test config overlay ({e}):\n{yaml}"));
         merge(&mut self.config, overlay);
+        self
+    }
+
+    /// Adds a global option (before `serve`), e.g. `--redis ADDR`.
+    pub fn global_arg(mut self, arg: &str) -> Self {
+        self.global_args.push(arg.to_owned());
         self
     }
 
@@ -100,7 +107,7 @@ impl ServeBuilder {
         let datafiles = cwd.join("test-datafiles");
         let config_path = cwd.join("test-config.yaml");
         let stderr_path = cwd.join("serve.stderr");
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<String> = self.global_args.clone();
         if self.pass_config {
             std::fs::write(
                 &config_path,
@@ -272,6 +279,7 @@ impl Serve {
             pass_config: true,
             pass_datafiles: true,
             runner: Agentctl::new(),
+            global_args: Vec::new(),
         }
     }
 
