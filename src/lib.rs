@@ -6,10 +6,15 @@
 //! - [`cli`] holds the clap types and nothing else (no I/O).
 //! - [`config`] resolves [`config::Settings`]: defaults, then the YAML file, then
 //!   `OPTIMIZELY_*` environment variables, then flags.
+//! - [`util`] holds the clock and lock helpers the long-lived layers share.
+//! - [`decide`] is the decision engine: datafiles, bucketing, audiences, decide,
+//!   activate, track. Pure: no I/O, and it depends on nothing else in the crate.
 //! - [`store`] is the Redis side: connections, retry policy, version detection,
 //!   typed stream/group/pending operations. It depends only on [`config`].
 //! - [`notify`] is the notification model and the hub that fans notifications out to
-//!   SSE subscribers (in memory, or through Redis).
+//!   SSE subscribers: in memory, or through Redis Streams or Pub/Sub ([`store`]).
+//! - [`server`] is the `serve` HTTP service; it uses [`decide`], [`notify`] and
+//!   [`config`].
 //! - [`cmd`] holds one thin adapter per subcommand; it may use every layer above and
 //!   is the only place that prints.
 //!
@@ -23,3 +28,4 @@ pub mod decide;
 pub mod notify;
 pub mod server;
 pub mod store;
+pub mod util;

@@ -11,13 +11,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::broadcast;
 
 use super::{Event, Filter, Notification};
 use crate::store::StreamId;
+use crate::util::{lock, now_ms, read, write};
 
 /// Counters of one fan-out, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,21 +92,6 @@ struct ChannelState {
     last_id: StreamId,
 }
 
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: every
-/// critical section here leaves the state consistent between statements.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 impl Fanout {
     /// A fan-out where a subscriber may fall `buffer` events behind (at least 1), and
     /// which keeps the last `buffer` events of each SDK key for resuming.
@@ -119,15 +104,10 @@ impl Fanout {
     }
 
     fn channel(&self, sdk_key: &str) -> Arc<Channel> {
-        if let Some(channel) = self
-            .channels
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(sdk_key)
-        {
+        if let Some(channel) = read(&self.channels).get(sdk_key) {
             return Arc::clone(channel);
         }
-        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+        let mut channels = write(&self.channels);
         if let Some(channel) = channels.get(sdk_key) {
             return Arc::clone(channel);
         }

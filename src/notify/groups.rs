@@ -35,13 +35,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redis::Value;
 
 use super::{Event, Filter, Notification};
 use crate::config::RedisSettings;
 use crate::store::{self, Store, StreamId, stream_key};
+use crate::util::now_ms;
 
 /// Entries asked for per XREADGROUP / XAUTOCLAIM call.
 const READ_COUNT: usize = 100;
@@ -231,13 +232,6 @@ fn start_id(from: Option<&str>) -> Result<String, GroupError> {
             .map(|id| id.to_string())
             .map_err(|_| GroupError::InvalidFrom(text.to_owned())),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Upstream's consumer naming, `consumer-<host>-<pid>-<unix ms>`. The milliseconds

@@ -17,8 +17,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use redis::Value;
 use tokio::sync::mpsc;
@@ -29,6 +29,7 @@ use super::groups::{GroupCounters, GroupStats};
 use super::{Event, Fanout, Filter, Notification, ResumeError, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
 use crate::store::{self, Store, StreamId, stream_key};
+use crate::util::{lock, now_ms};
 
 /// Entries read per XREAD / XRANGE page.
 const READ_COUNT: usize = 500;
@@ -72,19 +73,6 @@ struct Counters {
     errors: AtomicU64,
     readers: AtomicU64,
     replayed: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// One running reader and how many local subscriptions hold it.

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,13 +19,14 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::json::ok;
-use super::projects::{CmabPrediction, LoadError, Project, lock};
+use super::projects::{CmabPrediction, LoadError, Project};
 use super::{MAX_BODY_BYTES, Shared};
 use crate::decide::{
     self, ActivateQuery, CmabAnswer, CmabRequest, Context, DecideOptions, ForcedDecision, NeedCmab,
     TrackOutcome, User, UserEvent, UserProfile,
 };
 use crate::notify::{Kind, Notification};
+use crate::util::{lock, now_ms};
 
 /// The SDK key a request was made for (without `:token`), set by [`sdk_key`].
 #[derive(Clone)]
@@ -152,13 +153,6 @@ fn query_value(uri: &Uri, name: &str) -> Option<String> {
     query_values(uri, name).into_iter().next()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DecideBody {
@@ -245,6 +239,50 @@ impl CmabAnswers<'_> {
     }
 }
 
+/// Runs an engine call against the project's current datafile: it is repeated after
+/// fetching each CMAB prediction it asks for, and the user profile is saved when the
+/// outcome says it changed.
+async fn run_engine<T>(
+    state: &Shared,
+    project: &Project,
+    user: &User,
+    ignore_profile: bool,
+    use_cmab_cache: bool,
+    call: impl Fn(&mut Context<'_>) -> Result<T, NeedCmab>,
+    profile_changed: impl Fn(&T) -> bool,
+) -> T {
+    let config = project.config();
+    let mut profile = load_profile(project, &user.id, ignore_profile);
+    let mut answers = CmabAnswers {
+        project,
+        fresh: HashMap::new(),
+        use_cache: use_cmab_cache,
+    };
+    let outcome = loop {
+        // The context holds non-Send references: end it before awaiting a fetch.
+        let attempt = {
+            let mut ctx = Context {
+                config: &config,
+                user,
+                overrides: &project.overrides,
+                cmab: &answers,
+                profile: profile.as_mut(),
+                now_ms: now_ms(),
+                build_events: state.events.is_enabled(),
+            };
+            call(&mut ctx)
+        };
+        match attempt {
+            Ok(outcome) => break outcome,
+            Err(need) => answers.fetch(state, need).await,
+        }
+    };
+    if profile_changed(&outcome) {
+        save_profile(project, &user.id, profile);
+    }
+    outcome
+}
+
 /// Queues an engine event for the event endpoint; returns whether it was accepted.
 fn queue_event(state: &Shared, event: UserEvent) -> bool {
     let header = match serde_json::to_value(&event.context) {
@@ -325,36 +363,17 @@ async fn decide(
     if options.invalidate_user_cmab_cache {
         project.cmab_cache.remove_where(|k| k.user_id == user.id);
     }
-    let config = project.config();
-    let mut profile = load_profile(&project, &user.id, options.ignore_user_profile_service);
-    let mut answers = CmabAnswers {
-        project: &project,
-        fresh: HashMap::new(),
-        use_cache: !options.ignore_cmab_cache,
-    };
     let keys = if keys.is_empty() { None } else { Some(keys) };
-    let outcome = loop {
-        // The context holds non-Send references: end it before awaiting a fetch.
-        let attempt = {
-            let mut ctx = Context {
-                config: &config,
-                user: &user,
-                overrides: &project.overrides,
-                cmab: &answers,
-                profile: profile.as_mut(),
-                now_ms: now_ms(),
-                build_events: state.events.is_enabled(),
-            };
-            decide::decide(&mut ctx, keys.as_deref(), &forced, &options)
-        };
-        match attempt {
-            Ok(outcome) => break outcome,
-            Err(need) => answers.fetch(&state, need).await,
-        }
-    };
-    if outcome.profile_changed {
-        save_profile(&project, &user.id, profile);
-    }
+    let outcome = run_engine(
+        &state,
+        &project,
+        &user,
+        options.ignore_user_profile_service,
+        !options.ignore_cmab_cache,
+        |ctx| decide::decide(ctx, keys.as_deref(), &forced, &options),
+        |outcome| outcome.profile_changed,
+    )
+    .await;
     let mut decisions = outcome.decisions;
     for decision in &mut decisions {
         let dispatched = if state.events.is_enabled() {
@@ -416,35 +435,16 @@ async fn activate(
         id: body.user_id,
         attributes: body.user_attributes,
     };
-    let config = project.config();
-    let mut profile = load_profile(&project, &user.id, false);
-    let mut answers = CmabAnswers {
-        project: &project,
-        fresh: HashMap::new(),
-        use_cache: true,
-    };
-    let outcome = loop {
-        // The context holds non-Send references: end it before awaiting a fetch.
-        let attempt = {
-            let mut ctx = Context {
-                config: &config,
-                user: &user,
-                overrides: &project.overrides,
-                cmab: &answers,
-                profile: profile.as_mut(),
-                now_ms: now_ms(),
-                build_events: state.events.is_enabled(),
-            };
-            decide::activate(&mut ctx, &query)
-        };
-        match attempt {
-            Ok(outcome) => break outcome,
-            Err(need) => answers.fetch(&state, need).await,
-        }
-    };
-    if outcome.profile_changed {
-        save_profile(&project, &user.id, profile);
-    }
+    let outcome = run_engine(
+        &state,
+        &project,
+        &user,
+        false,
+        true,
+        |ctx| decide::activate(ctx, &query),
+        |outcome| outcome.profile_changed,
+    )
+    .await;
     for event in outcome.events {
         queue_event(&state, event);
     }

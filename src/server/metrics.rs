@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::notify::Kind;
+use crate::util::{read, write};
 
 /// Whether a sample only goes up or may go down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,13 +95,13 @@ impl Metrics {
     /// Counts one answered API request by route pattern and status.
     pub fn request(&self, route: &str, status: u16) {
         {
-            let routes = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            let routes = read(&self.requests);
             if let Some(count) = routes.get(route).and_then(|codes| codes.get(&status)) {
                 count.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
-        let mut routes = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        let mut routes = write(&self.requests);
         routes
             .entry(route.to_owned())
             .or_default()
@@ -127,10 +128,7 @@ impl Metrics {
     /// The samples of these counters.
     pub fn samples(&self) -> Vec<Sample> {
         let mut out = Vec::new();
-        let sorted: BTreeMap<(String, u16), u64> = self
-            .requests
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        let sorted: BTreeMap<(String, u16), u64> = read(&self.requests)
             .iter()
             .flat_map(|(route, codes)| {
                 codes

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,17 +20,10 @@ use super::metrics::Metrics;
 use crate::config::Settings;
 use crate::decide::{CmabRequest, Overrides, ProjectConfig, UserProfile};
 use crate::notify::{Hub, Kind, Notification};
+use crate::util::{lock, read, write};
 
 /// How long fetching one datafile over HTTP may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it: every
-/// critical section in this module leaves its data consistent between statements.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Why a datafile could not be loaded for an SDK key.
 #[derive(Debug, thiserror::Error)]
@@ -165,11 +158,11 @@ impl Project {
     /// The current datafile; hold the `Arc` for a whole request so a concurrent
     /// update never mixes two revisions in one answer.
     pub fn config(&self) -> Arc<ProjectConfig> {
-        Arc::clone(&self.config.read().unwrap_or_else(|p| p.into_inner()))
+        Arc::clone(&read(&self.config))
     }
 
     fn replace(&self, config: Arc<ProjectConfig>) {
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+        *write(&self.config) = config;
     }
 }
 
@@ -278,11 +271,11 @@ impl Projects {
     }
 
     fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Project>>> {
-        self.map.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.map)
     }
 
     fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Project>>> {
-        self.map.write().unwrap_or_else(|p| p.into_inner())
+        write(&self.map)
     }
 
     /// The SDK keys that have a file in the datafiles directory.

@@ -1,0 +1,35 @@
+//! Two small helpers every long-lived layer needs: the wall clock in milliseconds
+//! and a mutex lock that survives poisoning.
+
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: callers keep
+/// their data consistent between statements, so what a panic left behind is usable.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Read-locks an `RwLock`, recovering from poisoning as [`lock`] does.
+pub fn read<T>(rwlock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    rwlock
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Write-locks an `RwLock`, recovering from poisoning as [`lock`] does.
+pub fn write<T>(rwlock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    rwlock
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
