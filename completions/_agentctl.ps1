@@ -43,7 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('--api-addr', '--api-addr', [CompletionResultType]::ParameterName, 'API listener address (port 0 picks a free port). Default: server.host:api.port')
             [CompletionResult]::new('--admin-addr', '--admin-addr', [CompletionResultType]::ParameterName, 'Admin listener address. Default: server.host:admin.port')
             [CompletionResult]::new('--webhook-addr', '--webhook-addr', [CompletionResultType]::ParameterName, 'Webhook listener address. Default: server.host:webhook.port')
-            [CompletionResult]::new('--datafiles', '--datafiles', [CompletionResultType]::ParameterName, 'Directory of datafiles named <sdkKey>.json')
+            [CompletionResult]::new('--datafiles', '--datafiles', [CompletionResultType]::ParameterName, 'Directory of datafiles named `<sdkKey>.json`')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present')
             [CompletionResult]::new('--redis', '--redis', [CompletionResultType]::ParameterName, 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')

@@ -39,7 +39,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand --api-addr 'API listener address (port 0 picks a free port). Default: server.host:api.port'
             cand --admin-addr 'Admin listener address. Default: server.host:admin.port'
             cand --webhook-addr 'Webhook listener address. Default: server.host:webhook.port'
-            cand --datafiles 'Directory of datafiles named <sdkKey>.json'
+            cand --datafiles 'Directory of datafiles named `<sdkKey>.json`'
             cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
             cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on'
             cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'

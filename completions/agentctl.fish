@@ -40,7 +40,7 @@ complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "help" -d 'Print t
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l api-addr -d 'API listener address (port 0 picks a free port). Default: server.host:api.port' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l admin-addr -d 'Admin listener address. Default: server.host:admin.port' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l webhook-addr -d 'Webhook listener address. Default: server.host:webhook.port' -r
-complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l datafiles -d 'Directory of datafiles named <sdkKey>.json' -r -F
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l datafiles -d 'Directory of datafiles named `<sdkKey>.json`' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'

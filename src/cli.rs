@@ -94,7 +94,7 @@ pub struct ServeArgs {
     /// Webhook listener address. Default: server.host:webhook.port.
     #[arg(long, value_name = "ADDR", env = "AGENTCTL_WEBHOOK_ADDR")]
     pub webhook_addr: Option<SocketAddr>,
-    /// Directory of datafiles named <sdkKey>.json.
+    /// Directory of datafiles named `<sdkKey>.json`.
     #[arg(
         long,
         value_name = "DIR",
