@@ -30,7 +30,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints')
-            [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent (not available yet)')
+            [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent')
             [CompletionResult]::new('burst', 'burst', [CompletionResultType]::ParameterValue, 'Generate load against an Agent and verify delivery (not available yet)')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Operator views of the Redis side: streams, groups, consumers, pending entries')
             [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)')
@@ -55,12 +55,27 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             break
         }
         'agentctl;subscribe' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of the Agent''s API listener')
+            [CompletionResult]::new('--sdk-key', '--sdk-key', [CompletionResultType]::ParameterName, 'SDK key sent in X-Optimizely-SDK-Key')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only these kinds (repeatable or comma-separated)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: pretty on a terminal, else json]')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit 0 after N notifications')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Exit 0 after this long')
+            [CompletionResult]::new('--last-event-id', '--last-event-id', [CompletionResultType]::ParameterName, 'Resume after this notification id (sent as Last-Event-ID)')
+            [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Read as a consumer of this durable consumer group (Redis Streams servers)')
+            [CompletionResult]::new('--consumer', '--consumer', [CompletionResultType]::ParameterName, 'The consumer name within --group (default: the server picks one)')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Extra request header `NAME: VALUE` (repeatable)')
+            [CompletionResult]::new('--cacert', '--cacert', [CompletionResultType]::ParameterName, 'Trust the CA certificates in this PEM file (for https URLs)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present')
             [CompletionResult]::new('--redis', '--redis', [CompletionResultType]::ParameterName, 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on')
+            [CompletionResult]::new('--from-start', '--from-start', [CompletionResultType]::ParameterName, 'Replay everything the server retains first (Last-Event-ID 0-0)')
+            [CompletionResult]::new('--until-caught-up', '--until-caught-up', [CompletionResultType]::ParameterName, 'Exit 0 once the replay asked for with --from-start or --last-event-id is done')
+            [CompletionResult]::new('--no-reconnect', '--no-reconnect', [CompletionResultType]::ParameterName, 'Exit 1 when the connection drops instead of reconnecting')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s TLS certificate')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
@@ -274,7 +289,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
         }
         'agentctl;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints')
-            [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent (not available yet)')
+            [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent')
             [CompletionResult]::new('burst', 'burst', [CompletionResultType]::ParameterValue, 'Generate load against an Agent and verify delivery (not available yet)')
             [CompletionResult]::new('inspect', 'inspect', [CompletionResultType]::ParameterValue, 'Operator views of the Redis side: streams, groups, consumers, pending entries')
             [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)')

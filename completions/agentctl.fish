@@ -30,7 +30,7 @@ complete -c agentctl -n "__fish_agentctl_needs_command" -s v -l verbose -d 'More
 complete -c agentctl -n "__fish_agentctl_needs_command" -s h -l help -d 'Print help'
 complete -c agentctl -n "__fish_agentctl_needs_command" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
-complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent (not available yet)'
+complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "burst" -d 'Generate load against an Agent and verify delivery (not available yet)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
@@ -46,10 +46,29 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Re
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l url -d 'Base URL of the Agent\'s API listener' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l filter -d 'Only these kinds (repeatable or comma-separated)' -r -f -a "decision\t'Decision notifications (flag, ab-test, feature-test, all-feature-variables)'
+track\t'Track (conversion) notifications'
+datafile-update\t'Datafile updates'"
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l format -d 'Output format [default: pretty on a terminal, else json]' -r -f -a "pretty\t'One readable line per notification, coloured on a terminal'
+json\t'One JSON object per line: id, type, received_at, message'
+raw\t'The `data:` payload as the server sent it'"
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l count -d 'Exit 0 after N notifications' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l timeout -d 'Exit 0 after this long' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l last-event-id -d 'Resume after this notification id (sent as Last-Event-ID)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l group -d 'Read as a consumer of this durable consumer group (Redis Streams servers)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l consumer -d 'The consumer name within --group (default: the server picks one)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l header -d 'Extra request header `NAME: VALUE` (repeatable)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l cacert -d 'Trust the CA certificates in this PEM file (for https URLs)' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l from-start -d 'Replay everything the server retains first (Last-Event-ID 0-0)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l until-caught-up -d 'Exit 0 once the replay asked for with --from-start or --last-event-id is done'
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l no-reconnect -d 'Exit 1 when the connection drops instead of reconnecting'
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l insecure -d 'Do not verify the server\'s TLS certificate'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
@@ -169,7 +188,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s v -l v
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent (not available yet)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "burst" -d 'Generate load against an Agent and verify delivery (not available yet)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'

@@ -32,8 +32,16 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Subscribe(args) = &cli.command {
+        // One HTTP stream, no config file or Redis involved: one thread is enough.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(cmd::subscribe::run(args))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let name = match &cli.command {
-        Command::Subscribe => Some("subscribe"),
         Command::Burst => Some("burst"),
         _ => None,
     };
@@ -81,9 +89,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Inspect(args) => cmd::inspect::run(args, &settings).await,
             Command::Trim(args) => cmd::trim::run(args, &settings).await,
             Command::Claim(args) => cmd::claim::run(args, &settings).await,
-            Command::Serve(_) | Command::Subscribe | Command::Burst | Command::Completions(_) => {
-                Ok(())
-            }
+            Command::Serve(_)
+            | Command::Subscribe(_)
+            | Command::Burst
+            | Command::Completions(_) => Ok(()),
         }
     })?;
     Ok(ExitCode::SUCCESS)

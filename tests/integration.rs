@@ -12,5 +12,6 @@ mod generated;
 mod groups;
 mod inspect;
 mod serve;
+mod subscribe;
 mod sync;
 mod trim;

@@ -6,6 +6,7 @@ pub mod claim;
 pub mod completions;
 pub mod inspect;
 pub mod serve;
+pub mod subscribe;
 pub mod trim;
 
 use std::io::{self, IsTerminal, Write};

@@ -70,9 +70,18 @@ pub struct ServeBuilder {
     pass_datafiles: bool,
     runner: Agentctl,
     global_args: Vec<String>,
+    api_addr: Option<String>,
 }
 
 impl ServeBuilder {
+    /// Binds the API listener to `addr` instead of a port-0 address (to restart a
+    /// server where its clients expect it).
+    #[allow(dead_code)]
+    pub fn api_addr(mut self, addr: &str) -> Self {
+        self.api_addr = Some(addr.to_owned());
+        self
+    }
+
     /// Merges a YAML overlay into the config.
     pub fn config(mut self, yaml: &str) -> Self {
         let overlay: Yaml = serde_yaml_ng::from_str(yaml)
@@ -131,7 +140,11 @@ impl ServeBuilder {
             args.extend(["--datafiles".to_owned(), datafiles.display().to_string()]);
         }
         for flag in ["--api-addr", "--admin-addr", "--webhook-addr"] {
-            args.extend([flag.to_owned(), "127.0.0.1:0".to_owned()]);
+            let addr = match (flag, &self.api_addr) {
+                ("--api-addr", Some(addr)) => addr.clone(),
+                _ => "127.0.0.1:0".to_owned(),
+            };
+            args.extend([flag.to_owned(), addr]);
         }
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -280,6 +293,7 @@ impl Serve {
             pass_datafiles: true,
             runner: Agentctl::new(),
             global_args: Vec::new(),
+            api_addr: None,
         }
     }
 

@@ -1,0 +1,520 @@
+//! `agentctl subscribe`: follow an Agent's SSE notification stream
+//! (`GET /v1/notifications/event-stream`) and print one line per notification.
+//!
+//! HTTP is reqwest's streaming body; the SSE framing is parsed by
+//! `eventsource-stream`. That parser drops comments, and the server says things in
+//! comments (`: caught-up <id>` after a replay, `: group … consumer …`,
+//! `: disconnected: …`), so [`surface_comments`] rewrites each comment line that
+//! stands alone between frames into a named event before the parser sees it, which
+//! keeps the comments in stream order with the events around them.
+//!
+//! Reconnecting is done here rather than by an SSE client crate: after a dropped
+//! connection the next request carries `Last-Event-ID` with the last id printed, and
+//! a server that cannot resume (Redis Pub/Sub answers 400 naming Pub/Sub) is asked
+//! again without it.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use eventsource_stream::{Event, Eventsource};
+use futures_util::{Stream, StreamExt, stream};
+use serde_json::{Value, json};
+
+use crate::cli::{SubscribeArgs, SubscribeFormat};
+
+/// The name given to comment lines turned into events by [`surface_comments`].
+const COMMENT_EVENT: &str = "agentctl-comment";
+/// First wait before reconnecting; doubled after each failed attempt.
+const BACKOFF_START: Duration = Duration::from_millis(250);
+/// Longest wait between reconnect attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Runs `subscribe` until `--count`, `--timeout`, `--until-caught-up`, Ctrl-C or an
+/// error.
+pub async fn run(args: &SubscribeArgs) -> anyhow::Result<()> {
+    let client = http_client(args)?;
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        SubscribeFormat::Pretty
+    } else {
+        SubscribeFormat::Json
+    });
+    let mut session = Session {
+        args,
+        client,
+        format,
+        colour: io::stdout().is_terminal(),
+        last_id: if args.from_start {
+            Some("0-0".to_owned())
+        } else {
+            args.last_event_id.clone()
+        },
+        resume: true,
+        received: BTreeMap::new(),
+        total: 0,
+        reconnects: 0,
+    };
+    let deadline = async {
+        match args.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = {
+        let follow = session.follow();
+        tokio::pin!(follow);
+        tokio::select! {
+            result = &mut follow => {
+                result?;
+                false
+            }
+            () = deadline => false,
+            _ = tokio::signal::ctrl_c() => true,
+        }
+    };
+    if interrupted {
+        eprintln!("{}", session.summary());
+    }
+    Ok(())
+}
+
+/// The HTTP client: `--cacert`, `--insecure`, no overall timeout (the stream lives on).
+fn http_client(args: &SubscribeArgs) -> anyhow::Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .danger_accept_invalid_certs(args.insecure);
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("{} holds no PEM certificate", path.display()))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().context("building the HTTP client")
+}
+
+/// Why one connection ended.
+enum End {
+    /// `--count` reached or caught up: the command is done.
+    Done,
+    /// The connection ended or broke; worth reconnecting.
+    Dropped(String),
+}
+
+struct Session<'a> {
+    args: &'a SubscribeArgs,
+    client: reqwest::Client,
+    format: SubscribeFormat,
+    colour: bool,
+    /// The id to resume after (sent as `Last-Event-ID` while `resume` holds).
+    last_id: Option<String>,
+    resume: bool,
+    received: BTreeMap<&'static str, u64>,
+    total: u64,
+    reconnects: u64,
+}
+
+impl Session<'_> {
+    /// Connects, prints, reconnects.
+    async fn follow(&mut self) -> anyhow::Result<()> {
+        let mut backoff = BACKOFF_START;
+        let mut connected = false;
+        loop {
+            let sent_id = self.last_id.clone().filter(|_| self.resume);
+            let reason = match self.request(sent_id.as_deref()).send().await {
+                Err(err) if !connected => {
+                    return Err(anyhow::Error::new(err)
+                        .context(format!("cannot connect to {}", self.args.url)));
+                }
+                Err(err) => format!("cannot connect: {}", root_cause(&err)),
+                Ok(response) if !response.status().is_success() => {
+                    let status = response.status().as_u16();
+                    let body = response.text().await.unwrap_or_default();
+                    let body = body.trim();
+                    if status == 400 && sent_id.is_some() && body.contains("Pub/Sub") {
+                        eprintln!(
+                            "agentctl: the server runs Redis Pub/Sub, which cannot resume \
+                             (Last-Event-ID refused); continuing without resume: notifications \
+                             sent while disconnected are missed"
+                        );
+                        self.resume = false;
+                        continue;
+                    }
+                    if !connected || (400..500).contains(&status) {
+                        bail!("server answered {status}: {body}");
+                    }
+                    format!("server answered {status}: {body}")
+                }
+                Ok(response) => {
+                    connected = true;
+                    let before = self.total;
+                    match self.read(response).await? {
+                        End::Done => return Ok(()),
+                        End::Dropped(reason) => {
+                            if self.total > before {
+                                backoff = BACKOFF_START;
+                            }
+                            reason
+                        }
+                    }
+                }
+            };
+            if self.args.no_reconnect {
+                bail!("{reason} (--no-reconnect given)");
+            }
+            self.reconnects += 1;
+            let resume = match (&self.last_id, self.resume) {
+                (Some(id), true) => format!(", resuming after {id}"),
+                _ => String::new(),
+            };
+            eprintln!(
+                "agentctl: {reason}; reconnecting in {}{resume}",
+                super::human_ms(u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX))
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// The stream request, with `Last-Event-ID` when resuming.
+    fn request(&self, last_id: Option<&str>) -> reqwest::RequestBuilder {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if !self.args.filter.is_empty() {
+            let names: Vec<&str> = self.args.filter.iter().map(|f| f.name()).collect();
+            query.push(("filter", names.join(",")));
+        }
+        if let Some(group) = &self.args.group {
+            query.push(("group", group.clone()));
+        }
+        if let Some(consumer) = &self.args.consumer {
+            query.push(("consumer", consumer.clone()));
+        }
+        let url = format!(
+            "{}/v1/notifications/event-stream",
+            self.args.url.trim_end_matches('/')
+        );
+        let mut request = self
+            .client
+            .get(url)
+            .query(&query)
+            .header("accept", "text/event-stream")
+            .header("x-optimizely-sdk-key", &self.args.sdk_key);
+        for (name, value) in &self.args.header {
+            request = request.header(name, value);
+        }
+        if let Some(id) = last_id {
+            request = request.header("last-event-id", id);
+        }
+        request
+    }
+
+    /// Prints the events of one connection until it ends or the command is done.
+    async fn read(&mut self, response: reqwest::Response) -> anyhow::Result<End> {
+        let mut events = Box::pin(surface_comments(response.bytes_stream()).eventsource());
+        while let Some(item) = events.next().await {
+            let event = match item {
+                Ok(event) => event,
+                Err(err) => return Ok(End::Dropped(format!("the stream broke: {err}"))),
+            };
+            if event.event == COMMENT_EVENT {
+                if self.comment(&event.data) {
+                    return Ok(End::Done);
+                }
+                continue;
+            }
+            if event.event == "reset" {
+                eprintln!(
+                    "agentctl: warning: the server could not resume without a gap: {}",
+                    event.data
+                );
+                continue;
+            }
+            self.print(&event)?;
+            if !event.id.is_empty() {
+                self.last_id = Some(event.id.clone());
+            }
+            if self.args.count.is_some_and(|count| self.total >= count) {
+                return Ok(End::Done);
+            }
+        }
+        Ok(End::Dropped("the server closed the stream".to_owned()))
+    }
+
+    /// Handles a server comment; true when it ends the command (`--until-caught-up`).
+    fn comment(&mut self, text: &str) -> bool {
+        if text.starts_with("caught-up ") {
+            // The comment follows the last replayed event, and the parser hands it
+            // over in order: everything replayed was printed already.
+            return self.args.until_caught_up;
+        }
+        if text.starts_with("group ") || text.starts_with("disconnected") {
+            eprintln!("agentctl: server: {text}");
+        }
+        false
+    }
+
+    /// Prints one notification in the chosen format.
+    fn print(&mut self, event: &Event) -> anyhow::Result<()> {
+        let message: Option<Value> = serde_json::from_str(&event.data).ok();
+        let kind = message.as_ref().map_or("unknown", kind_of);
+        *self.received.entry(kind).or_default() += 1;
+        self.total += 1;
+        let received_at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let line = match self.format {
+            SubscribeFormat::Raw => event.data.clone(),
+            SubscribeFormat::Json => serde_json::to_string(&json!({
+                "id": event.id,
+                "type": kind,
+                "received_at": received_at,
+                "message": message.unwrap_or_else(|| Value::String(event.data.clone())),
+            }))?,
+            SubscribeFormat::Pretty => {
+                let details = message.as_ref().map_or_else(|| event.data.clone(), details);
+                pretty_line(&received_at, kind, &details, &event.id, self.colour)
+            }
+        };
+        super::print(&line)
+    }
+
+    /// `received 12 (decision 10, track 2), 1 reconnect`.
+    fn summary(&self) -> String {
+        let kinds: Vec<String> = self
+            .received
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        let kinds = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        };
+        let s = if self.reconnects == 1 { "" } else { "s" };
+        format!(
+            "agentctl: received {}{kinds}, {} reconnect{s}",
+            self.total, self.reconnects
+        )
+    }
+}
+
+/// The innermost cause of an error (reqwest's own message names only the URL).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// The kind of a notification message: `decision`, `track`, `datafile-update`, or
+/// `unknown`.
+pub(crate) fn kind_of(message: &Value) -> &'static str {
+    match message.get("Type").and_then(Value::as_str) {
+        Some("flag" | "ab-test" | "feature-test" | "all-feature-variables") => "decision",
+        Some("datafile-update" | "project_config_update") => "datafile-update",
+        _ if message.get("EventKey").is_some() => "track",
+        _ => "unknown",
+    }
+}
+
+/// The fields of a message that matter, as `key=value` words.
+fn details(message: &Value) -> String {
+    let mut words = Vec::new();
+    let mut push = |name: &str, value: Option<&Value>| {
+        if let Some(value) = value.filter(|v| !v.is_null() && v.as_str() != Some("")) {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            words.push(format!("{name}={text}"));
+        }
+    };
+    push("user", message.pointer("/UserContext/ID"));
+    match kind_of(message) {
+        "decision" => {
+            let info = message.get("DecisionInfo");
+            let field = |path: &str| info.and_then(|i| i.pointer(path));
+            push("type", message.get("Type"));
+            push(
+                "flag",
+                field("/flagKey").or_else(|| field("/feature/featureKey")),
+            );
+            push("experiment", field("/experimentKey"));
+            push(
+                "variation",
+                field("/variationKey").or_else(|| field("/feature/sourceInfo/variationKey")),
+            );
+            push(
+                "enabled",
+                field("/enabled").or_else(|| field("/feature/featureEnabled")),
+            );
+            push("rule", field("/ruleKey"));
+        }
+        "track" => {
+            push("event", message.get("EventKey"));
+            push("tags", message.get("EventTags"));
+        }
+        "datafile-update" => {
+            push("revision", message.get("Revision"));
+            push("project", message.get("ProjectId"));
+        }
+        _ => push("message", Some(message)),
+    }
+    words.join(" ")
+}
+
+/// `12:00:01.234  decision         user=… flag=…  (id)`, coloured on a terminal.
+fn pretty_line(received_at: &str, kind: &str, details: &str, id: &str, colour: bool) -> String {
+    // RFC 3339 `2026-01-02T12:00:01.234Z` → `12:00:01.234`.
+    let time = received_at.get(11..23).unwrap_or(received_at);
+    let id = if id.is_empty() {
+        String::new()
+    } else {
+        format!("  id={id}")
+    };
+    if !colour {
+        return format!("{time} {kind:<15} {details}{id}");
+    }
+    let code = match kind {
+        "decision" => "36",
+        "track" => "32",
+        "datafile-update" => "33",
+        _ => "35",
+    };
+    format!("\x1b[2m{time}\x1b[0m \x1b[{code}m{kind:<15}\x1b[0m {details}\x1b[2m{id}\x1b[0m")
+}
+
+/// Rewrites every comment line that stands alone (at a frame boundary) into a
+/// `event: agentctl-comment` frame whose data is the comment text, so the SSE
+/// parser hands comments over in order with the events. A comment inside a frame
+/// is left for the parser (which ignores it).
+fn surface_comments<S, E>(bytes: S) -> impl Stream<Item = Result<Bytes, E>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    struct State<S> {
+        inner: S,
+        partial: Vec<u8>,
+        at_boundary: bool,
+        done: bool,
+    }
+    let state = State {
+        inner: bytes,
+        partial: Vec::new(),
+        at_boundary: true,
+        done: false,
+    };
+    stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let chunk = match s.inner.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(err)) => {
+                s.done = true;
+                return Some((Err(err), s));
+            }
+            None => {
+                s.done = true;
+                // A partial last line is handed on as is.
+                let rest = std::mem::take(&mut s.partial);
+                return Some((Ok(Bytes::from(rest)), s));
+            }
+        };
+        s.partial.extend_from_slice(&chunk);
+        let mut out = Vec::with_capacity(s.partial.len() + 32);
+        let mut start = 0;
+        while let Some(at) = s.partial[start..].iter().position(|&b| b == b'\n') {
+            let line = &s.partial[start..start + at + 1];
+            start += at + 1;
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if s.at_boundary && text.first() == Some(&b':') {
+                let comment = text[1..].strip_prefix(b" ").unwrap_or(&text[1..]);
+                out.extend_from_slice(format!("event: {COMMENT_EVENT}\ndata: ").as_bytes());
+                out.extend_from_slice(comment);
+                out.extend_from_slice(b"\n\n");
+                continue;
+            }
+            s.at_boundary = text.is_empty();
+            out.extend_from_slice(line);
+        }
+        s.partial.drain(..start);
+        Some((Ok(Bytes::from(out)), s))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parse(chunks: &[&str]) -> Vec<(String, String, String)> {
+        let chunks: Vec<Result<Bytes, std::convert::Infallible>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::from(c.to_string())))
+            .collect();
+        surface_comments(stream::iter(chunks))
+            .eventsource()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.event, e.id, e.data)
+            })
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn comments_come_out_in_order_with_events() {
+        let got = parse(&[
+            ": group g consumer c\n\nid: 1-1\nda",
+            "ta: {\"a\":1}\n\n: caught-up 1-1\n",
+            "\n:\n\nid: 2-0\ndata: x\n\n",
+        ])
+        .await;
+        let comment = |text: &str| (COMMENT_EVENT.to_owned(), text.to_owned());
+        let names: Vec<(String, String)> =
+            got.iter().map(|(e, _, d)| (e.clone(), d.clone())).collect();
+        assert_eq!(
+            names,
+            vec![
+                comment("group g consumer c"),
+                ("message".to_owned(), "{\"a\":1}".to_owned()),
+                comment("caught-up 1-1"),
+                comment(""),
+                ("message".to_owned(), "x".to_owned()),
+            ]
+        );
+        assert_eq!(got[1].1, "1-1");
+        assert_eq!(got[4].1, "2-0");
+    }
+
+    #[test]
+    fn kinds_follow_the_message() {
+        assert_eq!(kind_of(&json!({"Type": "flag"})), "decision");
+        assert_eq!(
+            kind_of(&json!({"Type": "all-feature-variables"})),
+            "decision"
+        );
+        assert_eq!(kind_of(&json!({"EventKey": "e"})), "track");
+        assert_eq!(
+            kind_of(&json!({"Type": "project_config_update"})),
+            "datafile-update"
+        );
+        assert_eq!(kind_of(&json!({"x": 1})), "unknown");
+    }
+
+    #[test]
+    fn pretty_shows_the_fields_that_matter() {
+        let message = json!({"Type": "flag", "UserContext": {"ID": "u1"},
+            "DecisionInfo": {"flagKey": "f", "variationKey": "on", "enabled": true, "ruleKey": "r"}});
+        assert_eq!(
+            details(&message),
+            "user=u1 type=flag flag=f variation=on enabled=true rule=r"
+        );
+        let line = pretty_line("2026-01-02T12:00:01.234Z", "track", "event=e", "5-0", false);
+        assert_eq!(line, "12:00:01.234 track           event=e  id=5-0");
+    }
+}
