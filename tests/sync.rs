@@ -596,3 +596,12 @@ async fn the_redis_flag_turns_sync_on() {
         serve.stderr()
     );
 }
+
+/// A resume with nothing to replay says `caught-up` at once (not at the next event).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_replay_is_caught_up_at_once() {
+    let redis = RedisServer::start();
+    let serve = Serve::start(&sync_config(&redis.addr(), "redis-streams"));
+    let mut sse = Sse::open(&serve, DEMO_KEY, "", Some("0-0")).await;
+    assert_eq!(sse.next_line().await, ": caught-up 0-0");
+}

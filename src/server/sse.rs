@@ -235,6 +235,12 @@ fn frames(
                 s,
             ));
         }
+        // A resume with nothing to replay is caught up at once.
+        if let Some(id) = s.subscription.take_caught_up()
+            && !s.raw
+        {
+            return Some((Ok(Bytes::from(format!(": caught-up {id}\n\n"))), s));
+        }
         let idle = async {
             if s.keep_alive.is_zero() || s.raw {
                 std::future::pending::<()>().await;
