@@ -31,7 +31,7 @@ complete -c agentctl -n "__fish_agentctl_needs_command" -s h -l help -d 'Print h
 complete -c agentctl -n "__fish_agentctl_needs_command" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
-complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "burst" -d 'Generate load against an Agent and verify delivery (not available yet)'
+complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "burst" -d 'Generate load against an Agent and verify delivery'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "claim" -d 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
@@ -70,10 +70,30 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l insecure
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s V -l version -d 'Print version'
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l url -d 'Base URL of the Agent\'s API listener' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l endpoint -d 'The endpoint to load' -r -f -a "decide\t'`POST /v1/decide?keys=FLAG`'
+track\t'`POST /v1/track?eventKey=KEY`'
+activate\t'`POST /v1/activate?featureKey=FLAG`'
+mix\t'Decide, track and activate in turn'"
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l requests -d 'Send this many requests [default: 20]' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l duration -d 'Send for this long instead of a number of requests' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l concurrency -d 'Requests in flight at once: the workers of the closed model, or the cap on outstanding requests with --rate [default: 1, or 1000 with --rate]' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l rate -d 'Start requests at this constant rate per second (open model)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l flags -d 'Flag keys for decide and activate, comma-separated; requests cycle through them (decide without flags decides every flag)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l users -d 'Cycle through this many distinct user ids (default: one per request)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l attributes -d 'User attributes sent with every request (a JSON object)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l event-key -d 'Event key for track (required for track and mix)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l subscribers -d 'Number of SSE subscribers opened by --verify' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l subscribe-url -d 'Base URL the subscribers connect to (repeatable; they are spread over all of them). Default: --url' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l timeseries -d 'Add one report row per interval of this length' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l threshold -d 'Fail (exit 1) unless this holds: `p50|p90|p99|p99.9|max|mean OP DURATION`, `errors|lost|duplicated OP N` or `rate OP R`, OP one of < <= > >= =' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l verify -d 'Subscribe to the notification stream first and check every request\'s notifications arrive at every subscriber'
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l json -d 'Print the whole report as one JSON object'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
@@ -189,7 +209,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s h -l h
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "burst" -d 'Generate load against an Agent and verify delivery (not available yet)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "burst" -d 'Generate load against an Agent and verify delivery'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "claim" -d 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'

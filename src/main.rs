@@ -41,14 +41,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         runtime.block_on(cmd::subscribe::run(args))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let name = match &cli.command {
-        Command::Burst => Some("burst"),
-        _ => None,
-    };
-    if let Some(name) = name {
-        eprintln!("agentctl: `{name}` is not available yet in this build");
-        return Ok(ExitCode::from(2));
-    }
     if let Command::Completions(args) = &cli.command {
         cmd::completions::run(args)?;
         return Ok(ExitCode::SUCCESS);
@@ -67,6 +59,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Naming a Redis for the service means: sync notifications through it.
             settings.synchronization.notification.enable = true;
         }
+    }
+
+    if let Command::Burst(args) = &cli.command {
+        // A load generator needs every core to keep up with the server.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        return runtime.block_on(cmd::burst::run(args));
     }
 
     if let Command::Serve(args) = &cli.command {
@@ -91,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Claim(args) => cmd::claim::run(args, &settings).await,
             Command::Serve(_)
             | Command::Subscribe(_)
-            | Command::Burst
+            | Command::Burst(_)
             | Command::Completions(_) => Ok(()),
         }
     })?;

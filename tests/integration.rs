@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod burst;
 mod claim;
 mod cli;
 mod generated;

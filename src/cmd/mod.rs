@@ -2,6 +2,7 @@
 //! This is the only layer that writes to stdout. Data goes to stdout (a table, or
 //! one JSON object per line with `--json`); logs and errors go to stderr.
 
+pub mod burst;
 pub mod claim;
 pub mod completions;
 pub mod inspect;

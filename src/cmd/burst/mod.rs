@@ -1,0 +1,573 @@
+//! `agentctl burst`: a load generator for the Agent API that can also verify the
+//! notifications each request publishes reach every SSE subscriber.
+//!
+//! Two load models: closed (`--concurrency` workers, each sending the next request
+//! when the previous one answered) and open (`--rate`: requests start on a fixed
+//! schedule; latency is measured from the intended start, which corrects for
+//! coordinated omission). Latencies go into HDR histograms kept in shards, one lock
+//! per shard, so workers hardly contend; the report merges them at the end.
+
+mod report;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+
+use crate::cli::{BurstArgs, BurstEndpoint};
+use crate::util::lock;
+
+/// Requests per run when neither --requests nor --duration is given.
+const DEFAULT_REQUESTS: u64 = 20;
+/// Outstanding requests allowed with --rate when --concurrency is not given.
+const DEFAULT_OPEN_CAP: u32 = 1000;
+/// Statistics shards (workers and open-model requests spread over them).
+const SHARDS: usize = 64;
+/// How long one request may take before it counts as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The SDK key header.
+const SDK_KEY_HEADER: &str = "x-optimizely-sdk-key";
+
+/// Runs the command; the exit code is 1 when a threshold is violated or a
+/// notification was lost.
+pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let plan = Arc::new(Plan::new(args, &run_id)?);
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("building the HTTP client")?;
+
+    let verifier = if args.verify {
+        Some(verify::Verifier::start(args, &plan.user_prefix).await?)
+    } else {
+        None
+    };
+
+    let start = Instant::now();
+    let recorder = Arc::new(Recorder::new(start, args.timeseries, args.verify));
+    let limit = match (args.requests, args.duration) {
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_REQUESTS),
+    };
+    let deadline = args.duration.map(|d| start + d);
+    let progress = Progress::start(Arc::clone(&recorder), limit, args.duration);
+
+    let concurrency = match args.rate {
+        Some(rate) => {
+            let cap = args.concurrency.unwrap_or(DEFAULT_OPEN_CAP);
+            open_model(&client, &plan, &recorder, rate, cap, limit, deadline).await?;
+            cap
+        }
+        None => {
+            let workers = args.concurrency.unwrap_or(1);
+            closed_model(&client, &plan, &recorder, workers, limit, deadline).await;
+            workers
+        }
+    };
+    progress.finish().await;
+    let send_end = Instant::now();
+
+    let verification = match verifier {
+        Some(verifier) => {
+            let sent = recorder.sent();
+            Some(verifier.finish(&plan, &sent, start, send_end).await)
+        }
+        None => None,
+    };
+    let report = report::Report::build(args, &plan, &recorder, concurrency, verification);
+    if args.json {
+        super::print_json(&report)?;
+    } else {
+        super::print(&report.text())?;
+    }
+    let mut failed = false;
+    for check in &report.thresholds {
+        if !check.ok {
+            eprintln!(
+                "agentctl: threshold {} violated: {} is {}",
+                check.threshold, check.metric, check.actual
+            );
+            failed = true;
+        }
+    }
+    if let Some(lost) = report.verify.as_ref().map(|v| v.lost).filter(|&l| l > 0) {
+        eprintln!("agentctl: {lost} notification deliveries lost");
+        failed = true;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What one request is, derived from its sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Decide,
+    Track,
+    Activate,
+}
+
+/// Everything needed to build request `seq`, computed once.
+pub(crate) struct Plan {
+    endpoint: BurstEndpoint,
+    sdk_key: HeaderValue,
+    decide_urls: Vec<String>,
+    activate_urls: Vec<String>,
+    track_url: String,
+    flags: Vec<String>,
+    event_key: Option<String>,
+    users: Option<u64>,
+    /// `,"userAttributes":{...}` or empty.
+    attributes: String,
+    /// `burst-<run>-`: every user id of this run starts with it.
+    pub(crate) user_prefix: String,
+    /// The base URL (for the report).
+    pub(crate) url: String,
+}
+
+impl Plan {
+    fn new(args: &BurstArgs, run_id: &str) -> anyhow::Result<Plan> {
+        let base = args.url.trim_end_matches('/').to_owned();
+        let needs_event = matches!(args.endpoint, BurstEndpoint::Track | BurstEndpoint::Mix);
+        if needs_event && args.event_key.is_none() {
+            anyhow::bail!("--endpoint track and mix need --event-key");
+        }
+        let needs_flag = matches!(args.endpoint, BurstEndpoint::Activate | BurstEndpoint::Mix);
+        if needs_flag && args.flags.is_empty() {
+            anyhow::bail!("--endpoint activate and mix need --flags");
+        }
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let decide_urls = if args.flags.is_empty() {
+            vec![format!("{base}/v1/decide")]
+        } else {
+            args.flags
+                .iter()
+                .map(|f| format!("{base}/v1/decide?keys={}", encode(f)))
+                .collect()
+        };
+        let activate_urls = args
+            .flags
+            .iter()
+            .map(|f| format!("{base}/v1/activate?featureKey={}", encode(f)))
+            .collect();
+        let track_url = format!(
+            "{base}/v1/track?eventKey={}",
+            encode(args.event_key.as_deref().unwrap_or_default())
+        );
+        let attributes = match &args.attributes {
+            Some(map) => format!(
+                ",\"userAttributes\":{}",
+                serde_json::to_string(map).context("encoding --attributes")?
+            ),
+            None => String::new(),
+        };
+        Ok(Plan {
+            endpoint: args.endpoint,
+            sdk_key: HeaderValue::from_str(&args.sdk_key)
+                .context("--sdk-key is not a header value")?,
+            decide_urls,
+            activate_urls,
+            track_url,
+            flags: args.flags.clone(),
+            event_key: args.event_key.clone(),
+            users: args.users,
+            attributes,
+            user_prefix: format!("burst-{run_id}-"),
+            url: base,
+        })
+    }
+
+    /// The kind of request `seq` and the index of its flag.
+    fn kind(&self, seq: u64) -> (Kind, usize) {
+        let (kind, round) = match self.endpoint {
+            BurstEndpoint::Decide => (Kind::Decide, seq),
+            BurstEndpoint::Track => (Kind::Track, seq),
+            BurstEndpoint::Activate => (Kind::Activate, seq),
+            BurstEndpoint::Mix => match seq % 3 {
+                0 => (Kind::Decide, seq / 3),
+                1 => (Kind::Track, seq / 3),
+                _ => (Kind::Activate, seq / 3),
+            },
+        };
+        let flags = self.flags.len().max(1) as u64;
+        (kind, (round % flags) as usize)
+    }
+
+    /// The user id of request `seq`.
+    fn user(&self, seq: u64) -> String {
+        match self.users {
+            Some(n) => format!("{}user-{}", self.user_prefix, seq % n),
+            None => format!("{}{seq}", self.user_prefix),
+        }
+    }
+
+    /// URL and JSON body of request `seq`.
+    fn request(&self, seq: u64) -> (&str, String) {
+        let (kind, flag) = self.kind(seq);
+        let user = serde_json::Value::String(self.user(seq));
+        let url = match kind {
+            Kind::Decide => &self.decide_urls[flag.min(self.decide_urls.len() - 1)],
+            Kind::Activate => &self.activate_urls[flag],
+            Kind::Track => &self.track_url,
+        };
+        (url, format!("{{\"userId\":{user}{}}}", self.attributes))
+    }
+
+    /// The notifications request `seq` is known to publish (`flag:K`, `event:K`);
+    /// empty when only the server knows (decide of every flag, activate).
+    pub(crate) fn known_items(&self, seq: u64) -> Vec<String> {
+        match self.kind(seq) {
+            (Kind::Decide, flag) => self
+                .flags
+                .get(flag)
+                .map(|f| vec![format!("flag:{f}")])
+                .unwrap_or_default(),
+            (Kind::Track, _) => self
+                .event_key
+                .iter()
+                .map(|k| format!("event:{k}"))
+                .collect(),
+            (Kind::Activate, _) => Vec::new(),
+        }
+    }
+}
+
+/// How one request ended.
+enum Outcome {
+    /// An HTTP answer: its status, and the error text when it is not a 2xx.
+    Status(u16, Option<String>),
+    /// No HTTP answer.
+    Failed(String),
+}
+
+async fn send(client: &reqwest::Client, plan: &Plan, seq: u64) -> Outcome {
+    let (url, body) = plan.request(seq);
+    let result = client
+        .post(url)
+        .header(SDK_KEY_HEADER, plan.sdk_key.clone())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(response) => {
+            let status = response.status();
+            match response.bytes().await {
+                Ok(_) if status.is_success() => Outcome::Status(status.as_u16(), None),
+                Ok(body) => {
+                    let text = String::from_utf8_lossy(&body);
+                    let text: String = text.trim().chars().take(120).collect();
+                    Outcome::Status(
+                        status.as_u16(),
+                        Some(format!("HTTP {}: {text}", status.as_u16())),
+                    )
+                }
+                Err(err) => Outcome::Failed(error_text(err)),
+            }
+        }
+        Err(err) => Outcome::Failed(error_text(err)),
+    }
+}
+
+/// A reqwest error with its causes, without the URL (so that messages group).
+fn error_text(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn closed_model(
+    client: &reqwest::Client,
+    plan: &Arc<Plan>,
+    recorder: &Arc<Recorder>,
+    workers: u32,
+    limit: Option<u64>,
+    deadline: Option<Instant>,
+) {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..workers as usize {
+        let (client, plan, recorder, next) = (
+            client.clone(),
+            Arc::clone(plan),
+            Arc::clone(recorder),
+            Arc::clone(&next),
+        );
+        tasks.spawn(async move {
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if limit.is_some_and(|n| seq >= n) {
+                    break;
+                }
+                let sent = Instant::now();
+                let outcome = send(&client, &plan, seq).await;
+                recorder.record(worker % SHARDS, seq, sent, sent, Instant::now(), outcome);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn open_model(
+    client: &reqwest::Client,
+    plan: &Arc<Plan>,
+    recorder: &Arc<Recorder>,
+    rate: f64,
+    cap: u32,
+    limit: Option<u64>,
+    deadline: Option<Instant>,
+) -> anyhow::Result<()> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(cap as usize));
+    let period = 1.0 / rate;
+    let start = recorder.start;
+    for seq in 0.. {
+        if limit.is_some_and(|n| seq >= n) {
+            break;
+        }
+        let intended = start + Duration::from_secs_f64(seq as f64 * period);
+        if deadline.is_some_and(|d| intended >= d) {
+            break;
+        }
+        tokio::time::sleep_until(intended.into()).await;
+        let permit = Arc::clone(&permits).acquire_owned().await?;
+        let (client, plan, recorder) = (client.clone(), Arc::clone(plan), Arc::clone(recorder));
+        tokio::spawn(async move {
+            let sent = Instant::now();
+            let outcome = send(&client, &plan, seq).await;
+            let shard = (seq % SHARDS as u64) as usize;
+            recorder.record(shard, seq, intended, sent, Instant::now(), outcome);
+            drop(permit);
+        });
+    }
+    // Every permit back means every request answered.
+    let _all = permits.acquire_many(cap).await?;
+    Ok(())
+}
+
+/// A latency histogram in microseconds (1 µs to 1 h, 3 significant digits).
+pub(crate) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+/// One `--timeseries` interval.
+pub(crate) struct Interval {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) latency: Histogram<u64>,
+}
+
+/// The statistics of one shard.
+pub(crate) struct Shard {
+    /// Latency from the intended send time (equals `raw` in the closed model).
+    pub(crate) latency: Histogram<u64>,
+    /// Latency from the actual send time.
+    pub(crate) raw: Histogram<u64>,
+    pub(crate) statuses: BTreeMap<u16, u64>,
+    pub(crate) errors: BTreeMap<String, u64>,
+    pub(crate) intervals: Vec<Interval>,
+    /// With --verify: sequence number, actual send time, whether it succeeded.
+    pub(crate) sent: Vec<(u64, Instant, bool)>,
+}
+
+/// Every request's result, sharded.
+pub(crate) struct Recorder {
+    pub(crate) start: Instant,
+    interval: Option<Duration>,
+    verify: bool,
+    pub(crate) shards: Vec<Mutex<Shard>>,
+    pub(crate) done: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    /// Nanoseconds from `start` to the last answer.
+    last_done: AtomicU64,
+}
+
+impl Recorder {
+    fn new(start: Instant, interval: Option<Duration>, verify: bool) -> Recorder {
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    latency: histogram(),
+                    raw: histogram(),
+                    statuses: BTreeMap::new(),
+                    errors: BTreeMap::new(),
+                    intervals: Vec::new(),
+                    sent: Vec::new(),
+                })
+            })
+            .collect();
+        Recorder {
+            start,
+            interval,
+            verify,
+            shards,
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            last_done: AtomicU64::new(0),
+        }
+    }
+
+    fn record(
+        &self,
+        shard: usize,
+        seq: u64,
+        intended: Instant,
+        sent: Instant,
+        done: Instant,
+        outcome: Outcome,
+    ) {
+        let corrected = micros(done.saturating_duration_since(intended));
+        let raw = micros(done.saturating_duration_since(sent));
+        let since_start = done.saturating_duration_since(self.start);
+        let (code, error) = match outcome {
+            Outcome::Status(code, error) => (Some(code), error),
+            Outcome::Failed(text) => (None, Some(text)),
+        };
+        let mut s = lock(&self.shards[shard]);
+        if let Some(code) = code {
+            *s.statuses.entry(code).or_default() += 1;
+        }
+        s.latency.saturating_record(corrected);
+        s.raw.saturating_record(raw);
+        if let Some(interval) = self.interval {
+            let index = (since_start.as_nanos() / interval.as_nanos().max(1)) as usize;
+            while s.intervals.len() <= index {
+                s.intervals.push(Interval {
+                    requests: 0,
+                    errors: 0,
+                    latency: histogram(),
+                });
+            }
+            let row = &mut s.intervals[index];
+            row.requests += 1;
+            row.errors += u64::from(error.is_some());
+            row.latency.saturating_record(corrected);
+        }
+        if self.verify {
+            s.sent.push((seq, sent, error.is_none()));
+        }
+        if let Some(text) = error {
+            *s.errors.entry(text).or_default() += 1;
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(s);
+        self.done.fetch_add(1, Ordering::Relaxed);
+        self.last_done.fetch_max(
+            u64::try_from(since_start.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Time from the start to the last answer.
+    pub(crate) fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.last_done.load(Ordering::Relaxed))
+    }
+
+    /// The corrected latency over every shard so far.
+    pub(crate) fn merged(&self, pick: impl Fn(&Shard) -> &Histogram<u64>) -> Histogram<u64> {
+        let mut all = histogram();
+        for shard in &self.shards {
+            let _ = all.add(pick(&lock(shard)));
+        }
+        all
+    }
+
+    /// With --verify: every request's send time and success, by sequence number.
+    fn sent(&self) -> BTreeMap<u64, (Instant, bool)> {
+        let mut all = BTreeMap::new();
+        for shard in &self.shards {
+            for &(seq, at, ok) in &lock(shard).sent {
+                all.insert(seq, (at, ok));
+            }
+        }
+        all
+    }
+}
+
+/// The progress bar on stderr (hidden when stderr is not a terminal).
+struct Progress {
+    bar: ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(recorder: Arc<Recorder>, limit: Option<u64>, duration: Option<Duration>) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = if !terminal {
+            ProgressBar::hidden()
+        } else if let Some(n) = limit {
+            ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+        } else {
+            let ms = duration.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            ProgressBar::with_draw_target(Some(ms), ProgressDrawTarget::stderr())
+        };
+        let template = if limit.is_some() {
+            "{bar:30} {pos}/{len} {msg}"
+        } else {
+            "{bar:30} {elapsed} {msg}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style);
+        }
+        let ticker = {
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                if bar.is_hidden() {
+                    return;
+                }
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tick.tick().await;
+                    let done = recorder.done.load(Ordering::Relaxed);
+                    let elapsed = recorder.start.elapsed();
+                    if limit.is_some() {
+                        bar.set_position(done);
+                    } else {
+                        bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+                    }
+                    let p99 = recorder.merged(|s| &s.latency).value_at_quantile(0.99);
+                    let errors = recorder.failed.load(Ordering::Relaxed);
+                    bar.set_message(format!(
+                        "{:.0} req/s  errors {errors}  p99 {}",
+                        done as f64 / elapsed.as_secs_f64().max(1e-9),
+                        report::ms_text(p99),
+                    ));
+                }
+            })
+        };
+        Progress { bar, ticker }
+    }
+
+    async fn finish(self) {
+        self.ticker.abort();
+        let _ = self.ticker.await;
+        self.bar.finish_and_clear();
+    }
+}
