@@ -1,0 +1,694 @@
+//! Load driver of `bench/sync.sh`: cross-instance notification delivery through
+//! Redis Streams, measured from `POST /v1/decide` on one `serve` instance to the
+//! SSE frame read on another.
+//!
+//! Every decide carries its userId `sb<phase>-<seq>-<send time, unix ns>`, the
+//! moment the request is handed to the HTTP client; the subscribers find it in the
+//! frame (`"ID":"sb…"`), so latency is publish→delivery per subscriber event. The
+//! sender follows an open-model schedule (a 1 ms tick dispatches whatever is due);
+//! how late each send was against its schedule is reported beside the latency
+//! ("send lag"), so a saturated client shows up instead of hiding (coordinated
+//! omission). Loss is `2xx decides − distinct ids received`, per subscriber, after a
+//! drain.
+//!
+//! Modes: `latency` (fixed rate), `max-rate` (rate steps, stops at the first step
+//! that is not sustained), `fanout` (many subscribers, modest rate), `idle` (RSS of a
+//! `serve` process per idle SSE subscriber, from `/proc/<pid>/status`).
+//!
+//! The driver, Redis and the servers share the machine's cores: quote that with
+//! every figure.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use hdrhistogram::Histogram;
+use reqwest::Client;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+#[derive(Parser)]
+#[command(about = "Cross-instance notification delivery benchmark driver")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Base URL of the instance that gets the decides (`http://127.0.0.1:PORT`).
+    #[arg(long)]
+    publish: String,
+    /// Base URL of the instance the SSE subscribers read from.
+    #[arg(long)]
+    subscribe: String,
+    /// SSE subscribers to open.
+    #[arg(long, default_value_t = 1)]
+    subscribers: usize,
+    /// Concurrent decide requests at most (= HTTP/1.1 keep-alive connections).
+    #[arg(long, default_value_t = 128)]
+    connections: usize,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Decides at a fixed rate; latency percentiles, loss, duplicates.
+    Latency {
+        #[command(flatten)]
+        common: Common,
+        /// Decides per second.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Print whether p99 is within this many milliseconds.
+        #[arg(long)]
+        goal_p99_ms: Option<f64>,
+    },
+    /// Steps the rate up; reports the highest step sustained with zero loss.
+    MaxRate {
+        #[command(flatten)]
+        common: Common,
+        /// Rates to try, in order.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "5000,10000,20000,30000,40000"
+        )]
+        steps: Vec<u64>,
+        /// Seconds per step.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Print whether the highest sustained rate reaches this.
+        #[arg(long)]
+        goal: Option<u64>,
+    },
+    /// Many subscribers on one instance at a modest rate.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        /// Decides per second (deliveries/s = rate × subscribers).
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// RSS of a serve process per idle SSE subscriber.
+    Idle {
+        /// Base URL of the instance to subscribe to.
+        #[arg(long)]
+        subscribe: String,
+        /// Admin base URL of that instance (checks `agentctl_sse_subscribers`).
+        #[arg(long)]
+        admin: Option<String>,
+        /// Pid of that instance.
+        #[arg(long)]
+        pid: u32,
+        /// Idle subscribers to open.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Print whether KiB per subscriber is within this.
+        #[arg(long)]
+        goal_kib: Option<f64>,
+    },
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One subscriber's view of one phase.
+#[derive(Default)]
+struct SubPhase {
+    seen: Vec<u8>,
+    distinct: u64,
+    dups: u64,
+    last_recv_ns: u64,
+}
+
+/// Everything received in one phase (one rate step) by all subscribers.
+struct PhaseAgg {
+    hist: Histogram<u64>,
+    subs: Vec<SubPhase>,
+}
+
+impl PhaseAgg {
+    fn new(subscribers: usize) -> Self {
+        let hist = Histogram::new_with_bounds(1, 300_000_000, 3).expect("valid histogram bounds");
+        let subs = (0..subscribers).map(|_| SubPhase::default()).collect();
+        Self { hist, subs }
+    }
+}
+
+/// Shared by the subscriber tasks; locked once per chunk read.
+struct Collector {
+    subscribers: usize,
+    phases: Mutex<HashMap<u32, PhaseAgg>>,
+    ended: Mutex<Vec<Option<String>>>,
+    foreign: AtomicU64,
+}
+
+impl Collector {
+    fn new(subscribers: usize) -> Arc<Self> {
+        Arc::new(Self {
+            subscribers,
+            phases: Mutex::new(HashMap::new()),
+            ended: Mutex::new(vec![None; subscribers]),
+            foreign: AtomicU64::new(0),
+        })
+    }
+
+    fn record(&self, sub: usize, recv_ns: u64, ids: &[(u32, u64, u64)]) {
+        let mut phases = lock(&self.phases);
+        for &(tag, seq, sent_ns) in ids {
+            let Some(phase) = phases.get_mut(&tag) else {
+                self.foreign.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let latency_us = recv_ns.saturating_sub(sent_ns) / 1000;
+            phase.hist.saturating_record(latency_us.max(1));
+            let s = &mut phase.subs[sub];
+            let i = seq as usize;
+            if s.seen.len() <= i {
+                s.seen.resize((i + 1).max(s.seen.len() * 2), 0);
+            }
+            if s.seen[i] == 0 {
+                s.seen[i] = 1;
+                s.distinct += 1;
+            } else {
+                s.dups += 1;
+            }
+            s.last_recv_ns = s.last_recv_ns.max(recv_ns);
+        }
+    }
+
+    fn start_phase(&self, tag: u32) {
+        lock(&self.phases).insert(tag, PhaseAgg::new(self.subscribers));
+    }
+
+    fn min_distinct(&self, tag: u32) -> u64 {
+        lock(&self.phases)
+            .get(&tag)
+            .map_or(0, |p| p.subs.iter().map(|s| s.distinct).min().unwrap_or(0))
+    }
+
+    fn disconnected(&self) -> Vec<String> {
+        lock(&self.ended).iter().flatten().cloned().collect()
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `(phase, seq, sent ns)` of a frame whose userId is one of ours.
+fn parse_id(frame: &[u8]) -> Option<(u32, u64, u64)> {
+    const KEY: &[u8] = b"\"ID\":\"sb";
+    let start = find(frame, KEY)? + KEY.len();
+    let rest = &frame[start..];
+    let end = rest.iter().position(|&b| b == b'"')?;
+    let id = std::str::from_utf8(&rest[..end]).ok()?;
+    let mut parts = id.splitn(3, '-');
+    let tag = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let sent = parts.next()?.parse().ok()?;
+    Some((tag, seq, sent))
+}
+
+fn sse_client() -> anyhow::Result<Client> {
+    Ok(Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(0)
+        .build()?)
+}
+
+async fn open_one(client: &Client, url: &str) -> anyhow::Result<reqwest::Response> {
+    let response = client
+        .get(format!(
+            "{url}/v1/notifications/event-stream?filter=decision"
+        ))
+        .header("X-Optimizely-SDK-Key", "demo")
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response)
+}
+
+async fn read_stream(mut response: reqwest::Response, sub: usize, collector: Arc<Collector>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut ids = Vec::new();
+    let reason = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let recv_ns = now_ns();
+                buf.extend_from_slice(&chunk);
+                let mut start = 0;
+                let mut ended = None;
+                while let Some(len) = find(&buf[start..], b"\n\n") {
+                    let frame = &buf[start..start + len];
+                    if let Some(id) = parse_id(frame) {
+                        ids.push(id);
+                    } else if frame.starts_with(b": disconnected") {
+                        ended = Some(String::from_utf8_lossy(frame).into_owned());
+                    }
+                    start += len + 2;
+                }
+                buf.drain(..start);
+                if !ids.is_empty() {
+                    collector.record(sub, recv_ns, &ids);
+                    ids.clear();
+                }
+                if let Some(reason) = ended {
+                    break reason;
+                }
+            }
+            Ok(None) => break "stream ended".to_owned(),
+            Err(err) => break format!("read error: {err}"),
+        }
+    };
+    lock(&collector.ended)[sub] = Some(reason);
+}
+
+/// Opens `n` subscribers (at most 100 connecting at once), each read by its own
+/// task; returns once all have their response headers (= are subscribed).
+async fn open_subscribers(
+    url: &str,
+    n: usize,
+    collector: &Arc<Collector>,
+) -> anyhow::Result<(JoinSet<()>, Duration)> {
+    let client = sse_client()?;
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(100));
+    let mut opening = JoinSet::new();
+    for sub in 0..n {
+        let (client, url, gate) = (client.clone(), url.to_owned(), gate.clone());
+        opening.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (sub, open_one(&client, &url).await)
+        });
+    }
+    let mut readers = JoinSet::new();
+    while let Some(done) = opening.join_next().await {
+        let (sub, response) = done?;
+        let response = response.with_context(|| format!("opening subscriber {sub}"))?;
+        readers.spawn(read_stream(response, sub, collector.clone()));
+    }
+    Ok((readers, started.elapsed()))
+}
+
+struct Sent {
+    target_rate: u64,
+    dispatched: u64,
+    ok: u64,
+    failed: u64,
+    dispatch_secs: f64,
+    start_ns: u64,
+    /// Send time − scheduled time, µs.
+    lag: Histogram<u64>,
+}
+
+/// Open-model sender: a 1 ms tick dispatches every decide due by then, each with
+/// its send time in the userId; at most `connections` in flight.
+async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Result<Sent> {
+    let client = Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(common.connections)
+        .build()?;
+    let url = format!("{}/v1/decide?keys=promo_banner", common.publish);
+    let gate = Arc::new(Semaphore::new(common.connections));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
+    let total = rate * seconds;
+    let start = Instant::now();
+    let start_ns = now_ns();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 300_000_000, 3)?;
+    let mut seq = 0u64;
+    while seq < total {
+        ticker.tick().await;
+        let due =
+            ((start.elapsed().as_nanos() * u128::from(rate) / 1_000_000_000) as u64 + 1).min(total);
+        while seq < due {
+            let intended_ns =
+                start_ns + (u128::from(seq) * 1_000_000_000 / u128::from(rate)) as u64;
+            let permit = gate.clone().acquire_owned().await?;
+            let sent_ns = now_ns();
+            lag.saturating_record((sent_ns.saturating_sub(intended_ns) / 1000).max(1));
+            let body = format!(r#"{{"userId":"sb{tag}-{seq}-{sent_ns}"}}"#);
+            let (client, url) = (client.clone(), url.clone());
+            let (ok, failed, first_error) = (ok.clone(), failed.clone(), first_error.clone());
+            tokio::spawn(async move {
+                let result = async {
+                    let response = client
+                        .post(&url)
+                        .header("X-Optimizely-SDK-Key", "demo")
+                        .header("Content-Type", "application/json")
+                        .body(body)
+                        .send()
+                        .await?;
+                    let status = response.status();
+                    response.bytes().await?;
+                    anyhow::ensure!(status.is_success(), "decide answered {status}");
+                    Ok(())
+                }
+                .await;
+                match result {
+                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(err) => {
+                        lock(&first_error).get_or_insert_with(|| format!("{err:#}"));
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                drop(permit);
+            });
+            seq += 1;
+        }
+    }
+    let dispatch_secs = start.elapsed().as_secs_f64();
+    let _all = gate.acquire_many(common.connections as u32).await?;
+    if let Some(err) = lock(&first_error).as_ref() {
+        eprintln!("sync_bench: first failed decide: {err}");
+    }
+    Ok(Sent {
+        target_rate: rate,
+        dispatched: seq,
+        ok: ok.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        dispatch_secs,
+        start_ns,
+        lag,
+    })
+}
+
+/// Waits until every subscriber has all `expected` ids of `tag`, or no progress
+/// for 3 s (at most 30 s).
+async fn drain(collector: &Collector, tag: u32, expected: u64) {
+    let started = Instant::now();
+    let mut last = (collector.min_distinct(tag), Instant::now());
+    while started.elapsed() < Duration::from_secs(30) {
+        let now = collector.min_distinct(tag);
+        if now >= expected {
+            return;
+        }
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(3) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Outcome {
+    lost: u64,
+    dups: u64,
+    p99_ms: f64,
+    lag_p99_ms: f64,
+    achieved: f64,
+    e2e: f64,
+    disconnected: usize,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+const HEADER: &str = "target/s   sent/s  decides  subs  recv/sub(min)  lost  dup    e2e/s   p50 ms   p99 ms p99.9 ms   max ms  send lag p99 ms";
+
+fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
+    let phases = lock(&collector.phases);
+    let Some(phase) = phases.get(&tag) else {
+        return Outcome {
+            lost: sent.ok,
+            dups: 0,
+            p99_ms: f64::INFINITY,
+            lag_p99_ms: f64::INFINITY,
+            achieved: 0.0,
+            e2e: 0.0,
+            disconnected: 0,
+        };
+    };
+    let lost: u64 = phase
+        .subs
+        .iter()
+        .map(|s| sent.ok.saturating_sub(s.distinct))
+        .sum();
+    let dups: u64 = phase.subs.iter().map(|s| s.dups).sum();
+    let min_recv = phase.subs.iter().map(|s| s.distinct).min().unwrap_or(0);
+    // End-to-end rate: distinct deliveries to the slowest subscriber over the time
+    // from the first intended send to its last delivery.
+    let e2e = phase
+        .subs
+        .iter()
+        .map(|s| {
+            let span = s.last_recv_ns.saturating_sub(sent.start_ns) as f64 / 1e9;
+            if span > 0.0 {
+                s.distinct as f64 / span
+            } else {
+                0.0
+            }
+        })
+        .fold(f64::INFINITY, f64::min);
+    let h = &phase.hist;
+    let achieved = sent.dispatched as f64 / sent.dispatch_secs;
+    let failed = if sent.failed > 0 {
+        format!("  ({} decides failed)", sent.failed)
+    } else {
+        String::new()
+    };
+    println!(
+        "{:>8} {:>8.0} {:>8} {:>5} {:>14} {:>5} {:>4} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>16.2}{failed}",
+        sent.target_rate,
+        achieved,
+        sent.ok,
+        phase.subs.len(),
+        min_recv,
+        lost,
+        dups,
+        if e2e.is_finite() { e2e } else { 0.0 },
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+        ms(sent.lag.value_at_quantile(0.99)),
+    );
+    let disconnected = collector.disconnected();
+    if !disconnected.is_empty() {
+        println!(
+            "  {} subscriber(s) disconnected, first: {}",
+            disconnected.len(),
+            disconnected[0].trim()
+        );
+    }
+    Outcome {
+        lost,
+        dups,
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        lag_p99_ms: ms(sent.lag.value_at_quantile(0.99)),
+        achieved,
+        e2e,
+        disconnected: disconnected.len(),
+    }
+}
+
+async fn phase(
+    common: &Common,
+    collector: &Collector,
+    tag: u32,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<Outcome> {
+    collector.start_phase(tag);
+    let sent = send(common, tag, rate, seconds).await?;
+    drain(collector, tag, sent.ok).await;
+    Ok(report(collector, tag, &sent))
+}
+
+async fn with_subscribers(common: &Common) -> anyhow::Result<(Arc<Collector>, JoinSet<()>)> {
+    let collector = Collector::new(common.subscribers);
+    let (readers, took) =
+        open_subscribers(&common.subscribe, common.subscribers, &collector).await?;
+    if common.subscribers > 1 {
+        println!(
+            "{} SSE subscribers open in {:.0} ms",
+            common.subscribers,
+            took.as_secs_f64() * 1000.0
+        );
+    }
+    // The instance's stream reader is already running; a moment for the
+    // subscriptions to settle before the first decide.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok((collector, readers))
+}
+
+fn vm_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS line")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("no VmRSS value")?
+        .parse()?)
+}
+
+async fn gauge(admin: &str, name: &str) -> anyhow::Result<f64> {
+    let text = Client::new()
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .with_context(|| format!("{name} not in /metrics"))
+}
+
+async fn idle(
+    subscribe: &str,
+    admin: Option<&str>,
+    pid: u32,
+    n: usize,
+    goal_kib: Option<f64>,
+) -> anyhow::Result<()> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = vm_rss_kib(pid)?;
+    let collector = Collector::new(n);
+    let (mut readers, took) = open_subscribers(subscribe, n, &collector).await?;
+    if let Some(admin) = admin {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let open = gauge(admin, "agentctl_sse_subscribers").await?;
+            if open >= n as f64 {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("agentctl_sse_subscribers is {open}, expected {n}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = vm_rss_kib(pid)?;
+    readers.abort_all();
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    println!(
+        "{n} idle SSE subscribers (opened in {:.0} ms): VmRSS {before} KiB -> {after} KiB, {per:.1} KiB per subscriber",
+        took.as_secs_f64() * 1000.0
+    );
+    if let Some(goal) = goal_kib {
+        println!(
+            "goal: <= {goal} KiB per idle subscriber: {}",
+            if per <= goal { "met" } else { "MISSED" }
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    match cli.mode {
+        Mode::Latency {
+            common,
+            rate,
+            seconds,
+            goal_p99_ms,
+        } => {
+            let (collector, mut readers) = with_subscribers(&common).await?;
+            println!("{HEADER}");
+            let out = phase(&common, &collector, 1, rate, seconds).await?;
+            if let Some(goal) = goal_p99_ms {
+                let met = out.p99_ms <= goal && out.lost == 0 && out.disconnected == 0;
+                println!(
+                    "goal: p99 <= {goal} ms at {rate}/s, zero loss: {}",
+                    if met { "met" } else { "MISSED" }
+                );
+            }
+            readers.abort_all();
+        }
+        Mode::MaxRate {
+            common,
+            steps,
+            seconds,
+            goal,
+        } => {
+            let (collector, mut readers) = with_subscribers(&common).await?;
+            println!("{HEADER}");
+            let mut best: Option<(u64, f64, f64)> = None;
+            for (i, &rate) in steps.iter().enumerate() {
+                let out = phase(&common, &collector, i as u32 + 1, rate, seconds).await?;
+                // Sustained: nothing lost or duplicated, no subscriber dropped, the
+                // sender kept within 5% of the target rate and 100 ms of its
+                // schedule (p99), and delivery kept up (p99 under 1 s rather than
+                // a growing backlog).
+                let sustained = out.lost == 0
+                    && out.dups == 0
+                    && out.disconnected == 0
+                    && out.achieved >= 0.95 * rate as f64
+                    && out.lag_p99_ms < 100.0
+                    && out.p99_ms < 1000.0;
+                if !sustained {
+                    println!("  {rate}/s not sustained; stopping");
+                    break;
+                }
+                best = Some((rate, out.achieved, out.e2e));
+            }
+            match best {
+                Some((rate, achieved, e2e)) => println!(
+                    "highest sustained step: {rate}/s (sent {achieved:.0}/s, delivered {e2e:.0}/s end to end, zero loss)"
+                ),
+                None => println!("highest sustained step: none"),
+            }
+            if let Some(goal) = goal {
+                let met = best.is_some_and(|(rate, _, _)| rate >= goal);
+                println!(
+                    "goal: >= {goal}/s sustained end to end with zero loss: {}",
+                    if met { "met" } else { "MISSED" }
+                );
+            }
+            readers.abort_all();
+        }
+        Mode::Fanout {
+            common,
+            rate,
+            seconds,
+        } => {
+            let (collector, mut readers) = with_subscribers(&common).await?;
+            println!("{HEADER}");
+            let out = phase(&common, &collector, 1, rate, seconds).await?;
+            println!(
+                "fan-out: {:.0} deliveries/s to {} subscribers",
+                out.e2e * common.subscribers as f64,
+                common.subscribers
+            );
+            readers.abort_all();
+        }
+        Mode::Idle {
+            subscribe,
+            admin,
+            pid,
+            subscribers,
+            goal_kib,
+        } => idle(&subscribe, admin.as_deref(), pid, subscribers, goal_kib).await?,
+    }
+    Ok(())
+}
