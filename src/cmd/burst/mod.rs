@@ -19,9 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
 
 use crate::cli::{BurstArgs, BurstEndpoint};
 use crate::util::lock;
@@ -36,6 +38,8 @@ const SHARDS: usize = 64;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The SDK key header.
 const SDK_KEY_HEADER: &str = "x-optimizely-sdk-key";
+/// With `--users` up to this many, every request body is built once.
+const PREBUILT_USERS: u64 = 4096;
 
 /// Runs the command; the exit code is 1 when a threshold is violated or a
 /// notification was lost.
@@ -43,11 +47,6 @@ pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let plan = Arc::new(Plan::new(args, &run_id)?);
-    let client = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("building the HTTP client")?;
 
     let verifier = if args.verify {
         Some(verify::Verifier::start(args, &plan.user_prefix).await?)
@@ -56,7 +55,12 @@ pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
     };
 
     let start = Instant::now();
-    let recorder = Arc::new(Recorder::new(start, args.timeseries, args.verify));
+    let recorder = Arc::new(Recorder::new(
+        start,
+        args.timeseries,
+        args.verify,
+        args.rate.is_some(),
+    ));
     let limit = match (args.requests, args.duration) {
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
@@ -68,12 +72,13 @@ pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
     let concurrency = match args.rate {
         Some(rate) => {
             let cap = args.concurrency.unwrap_or(DEFAULT_OPEN_CAP);
+            let client = http_client()?;
             open_model(&client, &plan, &recorder, rate, cap, limit, deadline).await?;
             cap
         }
         None => {
             let workers = args.concurrency.unwrap_or(1);
-            closed_model(&client, &plan, &recorder, workers, limit, deadline).await;
+            closed_model(&plan, &recorder, workers, limit, deadline).await?;
             workers
         }
     };
@@ -125,15 +130,20 @@ pub(crate) enum Kind {
 /// Everything needed to build request `seq`, computed once.
 pub(crate) struct Plan {
     endpoint: BurstEndpoint,
-    sdk_key: HeaderValue,
-    decide_urls: Vec<String>,
-    activate_urls: Vec<String>,
-    track_url: String,
+    /// The SDK key and content type headers of every request.
+    headers: HeaderMap,
+    decide_urls: Vec<Target>,
+    activate_urls: Vec<Target>,
+    track_url: Target,
     flags: Vec<String>,
     event_key: Option<String>,
     users: Option<u64>,
-    /// `,"userAttributes":{...}` or empty.
-    attributes: String,
+    /// `{"userId":"burst-<run>-`: the start of every body.
+    body_head: String,
+    /// `"` and the attributes and `}`: the end of every body.
+    body_tail: String,
+    /// With a small `--users`: the body of each user.
+    bodies: Vec<Bytes>,
     /// `burst-<run>-`: every user id of this run starts with it.
     pub(crate) user_prefix: String,
     /// The base URL (for the report).
@@ -153,22 +163,22 @@ impl Plan {
         }
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let decide_urls = if args.flags.is_empty() {
-            vec![format!("{base}/v1/decide")]
+            vec![Target::new(format!("{base}/v1/decide"))]
         } else {
             args.flags
                 .iter()
-                .map(|f| format!("{base}/v1/decide?keys={}", encode(f)))
+                .map(|f| Target::new(format!("{base}/v1/decide?keys={}", encode(f))))
                 .collect()
         };
         let activate_urls = args
             .flags
             .iter()
-            .map(|f| format!("{base}/v1/activate?featureKey={}", encode(f)))
+            .map(|f| Target::new(format!("{base}/v1/activate?featureKey={}", encode(f))))
             .collect();
-        let track_url = format!(
+        let track_url = Target::new(format!(
             "{base}/v1/track?eventKey={}",
             encode(args.event_key.as_deref().unwrap_or_default())
-        );
+        ));
         let attributes = match &args.attributes {
             Some(map) => format!(
                 ",\"userAttributes\":{}",
@@ -176,20 +186,39 @@ impl Plan {
             ),
             None => String::new(),
         };
-        Ok(Plan {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static(SDK_KEY_HEADER),
+            HeaderValue::from_str(&args.sdk_key).context("--sdk-key is not a header value")?,
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let user_prefix = format!("burst-{run_id}-");
+        // The quoted prefix without its closing quote: user ids are the prefix and
+        // characters that need no escaping.
+        let quoted = serde_json::to_string(&user_prefix).context("encoding the user id")?;
+        let body_head = format!("{{\"userId\":{}", &quoted[..quoted.len() - 1]);
+        let body_tail = format!("\"{attributes}}}");
+        let mut plan = Plan {
             endpoint: args.endpoint,
-            sdk_key: HeaderValue::from_str(&args.sdk_key)
-                .context("--sdk-key is not a header value")?,
+            headers,
             decide_urls,
             activate_urls,
             track_url,
             flags: args.flags.clone(),
             event_key: args.event_key.clone(),
             users: args.users,
-            attributes,
-            user_prefix: format!("burst-{run_id}-"),
+            body_head,
+            body_tail,
+            bodies: Vec::new(),
+            user_prefix,
             url: base,
-        })
+        };
+        if let Some(n) = args.users.filter(|&n| n <= PREBUILT_USERS) {
+            plan.bodies = (0..n)
+                .map(|seq| Bytes::from(plan.build_body(seq)))
+                .collect();
+        }
+        Ok(plan)
     }
 
     /// The kind of request `seq` and the index of its flag.
@@ -208,24 +237,32 @@ impl Plan {
         (kind, (round % flags) as usize)
     }
 
-    /// The user id of request `seq`.
-    fn user(&self, seq: u64) -> String {
-        match self.users {
-            Some(n) => format!("{}user-{}", self.user_prefix, seq % n),
-            None => format!("{}{seq}", self.user_prefix),
-        }
+    /// The JSON body of request `seq`, built from scratch.
+    fn build_body(&self, seq: u64) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut body = Vec::with_capacity(self.body_head.len() + self.body_tail.len() + 24);
+        body.extend_from_slice(self.body_head.as_bytes());
+        let _ = match self.users {
+            Some(n) => write!(body, "user-{}", seq % n),
+            None => write!(body, "{seq}"),
+        };
+        body.extend_from_slice(self.body_tail.as_bytes());
+        body
     }
 
     /// URL and JSON body of request `seq`.
-    fn request(&self, seq: u64) -> (&str, String) {
+    fn request(&self, seq: u64) -> (&Target, Bytes) {
         let (kind, flag) = self.kind(seq);
-        let user = serde_json::Value::String(self.user(seq));
         let url = match kind {
             Kind::Decide => &self.decide_urls[flag.min(self.decide_urls.len() - 1)],
             Kind::Activate => &self.activate_urls[flag],
             Kind::Track => &self.track_url,
         };
-        (url, format!("{{\"userId\":{user}{}}}", self.attributes))
+        let body = match self.users {
+            Some(n) if !self.bodies.is_empty() => self.bodies[(seq % n) as usize].clone(),
+            _ => Bytes::from(self.build_body(seq)),
+        };
+        (url, body)
     }
 
     /// The notifications request `seq` is known to publish (`flag:K`, `event:K`);
@@ -255,15 +292,42 @@ enum Outcome {
     Failed(String),
 }
 
+/// A request URL, parsed once; or why reqwest refuses it.
+struct Target(Result<Url, String>);
+
+impl Target {
+    fn new(url: String) -> Target {
+        match Url::parse(&url) {
+            Ok(parsed) if parsed.has_host() => Target(Ok(parsed)),
+            // Let reqwest word the error, as it would for every request.
+            _ => Target(Err(reqwest::Client::new()
+                .post(url)
+                .build()
+                .err()
+                .map_or_else(|| "builder error".to_owned(), error_text))),
+        }
+    }
+}
+
+/// The HTTP client: HTTP/1.1 keep-alive connections, pooled.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .context("building the HTTP client")
+}
+
 async fn send(client: &reqwest::Client, plan: &Plan, seq: u64) -> Outcome {
-    let (url, body) = plan.request(seq);
-    let result = client
-        .post(url)
-        .header(SDK_KEY_HEADER, plan.sdk_key.clone())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(body)
-        .send()
-        .await;
+    let (target, body) = plan.request(seq);
+    let url = match &target.0 {
+        Ok(url) => url.clone(),
+        Err(text) => return Outcome::Failed(text.clone()),
+    };
+    let mut request = reqwest::Request::new(Method::POST, url);
+    *request.headers_mut() = plan.headers.clone();
+    *request.body_mut() = Some(body.into());
+    let result = client.execute(request).await;
     match result {
         Ok(response) => {
             let status = response.status();
@@ -297,39 +361,65 @@ fn error_text(err: reqwest::Error) -> String {
     text
 }
 
+/// The closed model, as wrk runs it: one single-threaded runtime per core, each
+/// with its own client and its share of the workers, so that no request crosses
+/// threads and each runtime records into its own shard.
 async fn closed_model(
-    client: &reqwest::Client,
     plan: &Arc<Plan>,
     recorder: &Arc<Recorder>,
     workers: u32,
     limit: Option<u64>,
     deadline: Option<Instant>,
-) {
+) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(SHARDS).min(workers.max(1) as usize);
     let next = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..workers as usize {
-        let (client, plan, recorder, next) = (
-            client.clone(),
-            Arc::clone(plan),
-            Arc::clone(recorder),
-            Arc::clone(&next),
-        );
-        tasks.spawn(async move {
-            loop {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    break;
+    let mut runners = Vec::new();
+    for thread in 0..threads {
+        // Workers thread, thread + threads, ...
+        let share = (workers as usize + threads - 1 - thread) / threads;
+        let (plan, recorder, next) = (Arc::clone(plan), Arc::clone(recorder), Arc::clone(&next));
+        runners.push(tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(async move {
+                let client = http_client()?;
+                let mut tasks = tokio::task::JoinSet::new();
+                for _ in 0..share {
+                    let (client, plan, recorder, next) = (
+                        client.clone(),
+                        Arc::clone(&plan),
+                        Arc::clone(&recorder),
+                        Arc::clone(&next),
+                    );
+                    tasks.spawn(async move {
+                        let mut now = Instant::now();
+                        loop {
+                            if deadline.is_some_and(|d| now >= d) {
+                                break;
+                            }
+                            let seq = next.fetch_add(1, Ordering::Relaxed);
+                            if limit.is_some_and(|n| seq >= n) {
+                                break;
+                            }
+                            let sent = now;
+                            let outcome = send(&client, &plan, seq).await;
+                            now = Instant::now();
+                            recorder.record(thread, seq, sent, sent, now, outcome);
+                        }
+                    });
                 }
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                if limit.is_some_and(|n| seq >= n) {
-                    break;
-                }
-                let sent = Instant::now();
-                let outcome = send(&client, &plan, seq).await;
-                recorder.record(worker % SHARDS, seq, sent, sent, Instant::now(), outcome);
-            }
-        });
+                while tasks.join_next().await.is_some() {}
+                anyhow::Ok(())
+            })
+        }));
     }
-    while tasks.join_next().await.is_some() {}
+    for runner in runners {
+        runner.await.context("a load thread failed")??;
+    }
+    Ok(())
 }
 
 async fn open_model(
@@ -402,6 +492,8 @@ pub(crate) struct Recorder {
     pub(crate) start: Instant,
     interval: Option<Duration>,
     verify: bool,
+    /// Whether to record `raw` apart from `latency` (they differ in the open model only).
+    raw: bool,
     pub(crate) shards: Vec<Mutex<Shard>>,
     pub(crate) done: AtomicU64,
     pub(crate) failed: AtomicU64,
@@ -410,7 +502,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    fn new(start: Instant, interval: Option<Duration>, verify: bool) -> Recorder {
+    fn new(start: Instant, interval: Option<Duration>, verify: bool, raw: bool) -> Recorder {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
@@ -427,6 +519,7 @@ impl Recorder {
             start,
             interval,
             verify,
+            raw,
             shards,
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -455,7 +548,9 @@ impl Recorder {
             *s.statuses.entry(code).or_default() += 1;
         }
         s.latency.saturating_record(corrected);
-        s.raw.saturating_record(raw);
+        if self.raw {
+            s.raw.saturating_record(raw);
+        }
         if let Some(interval) = self.interval {
             let index = (since_start.as_nanos() / interval.as_nanos().max(1)) as usize;
             while s.intervals.len() <= index {
