@@ -33,3 +33,12 @@ pub fn write<T>(rwlock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// Installs ring as rustls's process-wide crypto provider unless one is installed:
+/// reqwest is built without a bundled provider and panics without one. Call it
+/// before building any HTTP client. Losing a race with another installer is fine.
+pub fn ensure_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

@@ -82,7 +82,7 @@ pub async fn run(args: &SubscribeArgs) -> anyhow::Result<()> {
 
 /// The HTTP client: `--cacert`, `--insecure`, no overall timeout (the stream lives on).
 fn http_client(args: &SubscribeArgs) -> anyhow::Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::util::ensure_tls_provider();
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .danger_accept_invalid_certs(args.insecure);

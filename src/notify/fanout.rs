@@ -63,6 +63,16 @@ pub struct ResumeError {
     pub id: String,
 }
 
+/// Reads a `Last-Event-ID`: absent or blank means "no resume".
+pub(crate) fn parse_last_event_id(text: Option<&str>) -> Result<Option<StreamId>, ResumeError> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse::<StreamId>().map(Some).map_err(|_| ResumeError {
+            id: text.to_owned(),
+        }),
+    }
+}
+
 /// The per-SDK-key fan-out of one instance.
 pub struct Fanout {
     buffer: usize,
@@ -173,12 +183,7 @@ impl Fanout {
         filter: Filter,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, SubscriptionError> {
-        let after = match last_event_id.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(text.parse::<StreamId>().map_err(|_| ResumeError {
-                id: text.to_owned(),
-            })?),
-        };
+        let after = parse_last_event_id(last_event_id)?;
         let channel = self.channel(sdk_key);
         let state = lock(&channel.state);
         let live = state.live.subscribe();

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::groups::{GroupCounters, GroupStats};
-use super::{Event, Fanout, Filter, Notification, ResumeError, Subscription, SubscriptionError};
+use super::{Event, Fanout, Filter, Notification, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
 use crate::store::{self, Store, StreamId, stream_key};
 use crate::util::{lock, now_ms};
@@ -330,12 +330,7 @@ impl StreamsHub {
         filter: Filter,
         last_event_id: Option<&str>,
     ) -> Result<Subscription, SubscriptionError> {
-        let after = match last_event_id.map(str::trim) {
-            None | Some("") => None,
-            Some(text) => Some(text.parse::<StreamId>().map_err(|_| ResumeError {
-                id: text.to_owned(),
-            })?),
-        };
+        let after = super::fanout::parse_last_event_id(last_event_id)?;
         self.ensure_reader(sdk_key).await;
         let guard = Box::new(ReaderGuard {
             hub: Arc::clone(self),

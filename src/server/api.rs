@@ -650,17 +650,34 @@ struct ProfileAnswer {
     experiment_bucket_map: std::collections::BTreeMap<String, BucketEntry>,
 }
 
+/// The UPS and the parsed body of a `/v1/lookup` or `/v1/save` request.
+fn profile_request<'a>(
+    state: &Shared,
+    project: &'a Project,
+    headers: &HeaderMap,
+    body: &RawBody,
+) -> Result<
+    (
+        &'a std::sync::Mutex<super::projects::MemoryUps>,
+        ProfileBody,
+    ),
+    ApiError,
+> {
+    let ups = profile_service(state, project, headers)?;
+    let body: ProfileBody = body.json()?;
+    if body.user_id.is_empty() {
+        return Err(ApiError::bad_request(MISSING_USER_ID));
+    }
+    Ok((ups, body))
+}
+
 async fn lookup(
     State(state): State<Shared>,
     axum::Extension(project): axum::Extension<Arc<Project>>,
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let ups = profile_service(&state, &project, &headers)?;
-    let body: ProfileBody = body.json()?;
-    if body.user_id.is_empty() {
-        return Err(ApiError::bad_request(MISSING_USER_ID));
-    }
+    let (ups, body) = profile_request(&state, &project, &headers, &body)?;
     let profile = lock(ups).lookup(&body.user_id).unwrap_or_default();
     Ok(ok(ProfileAnswer {
         user_id: body.user_id,
@@ -677,11 +694,7 @@ async fn save(
     headers: HeaderMap,
     body: RawBody,
 ) -> Result<Response, ApiError> {
-    let ups = profile_service(&state, &project, &headers)?;
-    let body: ProfileBody = body.json()?;
-    if body.user_id.is_empty() {
-        return Err(ApiError::bad_request(MISSING_USER_ID));
-    }
+    let (ups, body) = profile_request(&state, &project, &headers, &body)?;
     let profile: UserProfile = body
         .experiment_bucket_map
         .into_iter()

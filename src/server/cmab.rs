@@ -125,7 +125,7 @@ impl CmabClient {
                 retry.backoff_multiplier,
             ));
         }
-        super::ensure_tls_provider();
+        crate::util::ensure_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
             .build()

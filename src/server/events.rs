@@ -321,7 +321,7 @@ fn parse_url(raw: &str) -> Result<reqwest::Url, EventError> {
 }
 
 fn http_client(timeout: Duration) -> Result<reqwest::Client, EventError> {
-    super::ensure_tls_provider();
+    crate::util::ensure_tls_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .build()

@@ -326,16 +326,6 @@ async fn serve(
     })
 }
 
-/// reqwest is built without a bundled rustls crypto provider and panics when none
-/// is installed, so every HTTP client is built after this installs ring (the
-/// crate's one rustls backend) unless some provider already is.
-pub(crate) fn ensure_tls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race with another installer is fine: any provider will do.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 /// Settings whose behaviour `serve` does not implement and must not silently ignore.
 fn refuse_unsupported(settings: &Settings) -> Result<(), ServeError> {
     for (key, auth) in [

@@ -254,7 +254,7 @@ impl Projects {
         metrics: Arc<Metrics>,
         cancel: CancellationToken,
     ) -> Self {
-        super::ensure_tls_provider();
+        crate::util::ensure_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .build()

@@ -44,7 +44,7 @@ const PREBUILT_USERS: u64 = 4096;
 /// Runs the command; the exit code is 1 when a threshold is violated or a
 /// notification was lost.
 pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::util::ensure_tls_provider();
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let plan = Arc::new(Plan::new(args, &run_id)?);
 
