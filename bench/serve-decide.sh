@@ -12,43 +12,14 @@ set -euo pipefail
 SECONDS_PER_RUN=${1:-10}
 CONNECTIONS=${2:-64}
 cd "$(dirname "$0")/.."
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk" >&2
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y wrk >/dev/null
-fi
-cargo build --release --quiet
-BIN=$PWD/target/release/agentctl
-WORK=$(mktemp -d)
-SERVE_PID=""; SUB_PID=""
-cleanup() {
-  [ -n "$SUB_PID" ] && kill "$SUB_PID" 2>/dev/null || true
-  [ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-cat > "$WORK/config.yaml" <<'YAML'
-log:
-  level: warn
-api:
-  enableNotifications: true
-client:
-  eventURL: ""
-  datafileURLTemplate: ""
-YAML
-"$BIN" serve --config "$WORK/config.yaml" --datafiles datafiles \
-  --api-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --webhook-addr 127.0.0.1:0 \
-  > "$WORK/serve.out" 2> "$WORK/serve.err" &
-SERVE_PID=$!
-for _ in $(seq 100); do [ -s "$WORK/serve.out" ] && break; sleep 0.05; done
-API=$(sed -E 's/.*api=([^ ]+).*/\1/' "$WORK/serve.out")
-ADMIN=$(sed -E 's/.*admin=([^ ]+).*/\1/' "$WORK/serve.out")
-[ -n "$API" ] || { cat "$WORK/serve.err"; exit 1; }
+. bench/lib.sh
+ensure_wrk
+prepare
+start_serve
 
 curl -sN -H 'X-Optimizely-SDK-Key: demo' "http://$API/v1/notifications/event-stream" \
   > "$WORK/sse.out" &
-SUB_PID=$!
+CLEANUP_PIDS+=($!)
 
 cat > "$WORK/decide.lua" <<'LUA'
 wrk.method = "POST"
