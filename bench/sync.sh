@@ -144,7 +144,7 @@ for name in A B; do
   admin_var="ADMIN_$name"
   echo "instance $name:"
   curl -s "${!admin_var}/metrics" \
-    | grep -E '^agentctl_(redis_streams_published_total|notifications_delivered_total|notifications_dropped_total|sse_overflow_disconnects_total|sse_subscribers)' \
+    | grep -E '^agentctl_(redis_streams_(published|batches|dropped)_total|redis_streams_(batch_size|publish_latency_seconds)_(sum|count)|notifications_delivered_total|notifications_dropped_total|sse_overflow_disconnects_total|sse_subscribers)' \
     | sed 's/^/  /' || true
 done
 echo "stream length: $(redis-cli -p "$REDIS_PORT" xlen stream:optimizely-sync-demo)"

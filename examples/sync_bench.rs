@@ -556,9 +556,20 @@ async fn gauge(admin: &str, name: &str) -> anyhow::Result<f64> {
         .await?
         .text()
         .await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .with_context(|| format!("{name} not in /metrics"))
+    // The sum over the metric's label sets (`{hub="…"}`), if it has any.
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse().ok()
+        })
+        .collect();
+    anyhow::ensure!(!values.is_empty(), "{name} not in /metrics");
+    Ok(values.iter().sum())
 }
 
 async fn idle(

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod decide;
+pub mod histogram;
 pub mod notify;
 pub mod server;
 pub mod store;

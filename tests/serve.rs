@@ -1592,7 +1592,8 @@ async fn admin_reports_health_info_and_metrics() {
         "{}",
         before.body
     );
-    assert_eq!(sample(&before.body, "agentctl_sse_subscribers"), Some(0.0));
+    let subscribers = "agentctl_sse_subscribers{hub=\"memory\"}";
+    assert_eq!(sample(&before.body, subscribers), Some(0.0));
 
     let _sse = Sse::open(&serve, REF_KEY, "", None).await;
     serve
@@ -1600,7 +1601,7 @@ async fn admin_reports_health_info_and_metrics() {
         .await;
     let after = admin("/metrics").await;
     assert_eq!(sample(&after.body, decisions), Some(1.0), "{}", after.body);
-    assert_eq!(sample(&after.body, "agentctl_sse_subscribers"), Some(1.0));
+    assert_eq!(sample(&after.body, subscribers), Some(1.0));
     assert!(after.body.contains("# TYPE agentctl_sse_subscribers gauge"));
 }
 
@@ -1617,7 +1618,7 @@ async fn metrics_can_be_expvar_json() {
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let metrics = reply.json();
     assert!(metrics.is_object(), "{metrics}");
-    assert!(reply.body.contains("sse.subscribers"), "{}", reply.body);
+    assert_eq!(metrics["sse.subscribers{hub=memory}"], 0.0, "{metrics}");
 }
 
 // ---------------------------------------------------------------------------------

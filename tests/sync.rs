@@ -168,7 +168,7 @@ async fn assert_next_is_marker(serve: &Serve, readers: &mut [Sse], marker: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_subscriber_of_every_instance_receives_every_decision() {
-    const DECISIONS: usize = 300;
+    const DECISIONS: usize = 1_000;
     let redis = RedisServer::start();
     let servers = instances(3, &redis.addr(), "redis");
     let mut collectors = Vec::new();
@@ -346,6 +346,42 @@ async fn notifications_made_while_redis_is_down_are_published_after_it_restarts(
     assert_increasing(&got, "subscriber");
     assert_eq!(got, stored, "the subscriber saw the stream's entries");
     assert_next_is_marker(&servers[1], std::slice::from_mut(&mut subscriber), "marker").await;
+
+    // The publisher's metrics tell the story: its connection was re-opened, and the
+    // notifications made during the outage waited more than a second for Redis.
+    // (Counted when the XADD reply arrives, a moment after the entry is readable.)
+    let serve = &servers[0];
+    let metrics = eventually(STEP_TIMEOUT, || async move {
+        let url = format!("{}/metrics", serve.admin);
+        let body = serve.send(serve.http().get(url)).await.body;
+        (metric_sum(&body, "agentctl_redis_streams_published_total") == Some(75.0)).then_some(body)
+    })
+    .await;
+    let value = |name: &str| {
+        metric_sum(&metrics, name).unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    let published = value("agentctl_redis_streams_published_total");
+    assert!(
+        value("agentctl_redis_streams_reconnects_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("agentctl_redis_streams_publish_errors_total") >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(value("agentctl_redis_streams_dropped_total"), 0.0);
+    assert_eq!(value("agentctl_redis_streams_batch_size_sum"), published);
+    assert_eq!(
+        value("agentctl_redis_streams_batch_size_count"),
+        value("agentctl_redis_streams_batches_total")
+    );
+    let latency = "agentctl_redis_streams_publish_latency_seconds";
+    assert_eq!(value(&format!("{latency}_count")), published);
+    let within_a_second = value(&format!("{latency}_bucket{{le=\"1.0\"}}"));
+    assert!(
+        within_a_second <= published - 25.0,
+        "the 25 decisions of the outage's first half waited over a second\n{metrics}"
+    );
 }
 
 // (e) -----------------------------------------------------------------------------
@@ -399,6 +435,23 @@ async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
     }
     let exists: i64 = redis.cmd(&["EXISTS", DEMO_STREAM]);
     assert_eq!(exists, 0, "nothing was written to a stream");
+    // Each instance published its one decision, as one batch of one.
+    for serve in servers {
+        let metrics = eventually(STEP_TIMEOUT, || async move {
+            let url = format!("{}/metrics", serve.admin);
+            let body = serve.send(serve.http().get(url)).await.body;
+            (metric_sum(&body, "agentctl_redis_pubsub_published_total") == Some(1.0))
+                .then_some(body)
+        })
+        .await;
+        for name in [
+            "agentctl_redis_pubsub_batch_size_sum",
+            "agentctl_redis_pubsub_publish_latency_seconds_count",
+            "agentctl_sse_subscribers{hub=\"redis-pubsub\"}",
+        ] {
+            assert_eq!(metric_sum(&metrics, name), Some(1.0), "{name}\n{metrics}");
+        }
+    }
 
     let reply = stream_request(&servers[0], "", Some("1700000000000-0")).await;
     assert_eq!(reply.status, 400, "{}", reply.body);
@@ -459,6 +512,11 @@ async fn corrupt_entries_are_skipped_and_counted() {
         "three corrupt entries counted (got {errors:?}):\n{}",
         metrics.body
     );
+    let logged = serve
+        .stderr()
+        .matches("skipping an entry that is not a notification")
+        .count();
+    assert_eq!(logged, 1, "logged once for the stream:\n{}", serve.stderr());
 }
 
 // (g) -----------------------------------------------------------------------------

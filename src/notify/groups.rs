@@ -21,7 +21,7 @@
 //! Nothing is acknowledged when it is read: the caller acknowledges with
 //! [`GroupSubscription::ack`] once the entries were written (the SSE layer does it
 //! when the body is polled for the next chunk). Entries the subscription's filter
-//! rejects, entries that are not notification envelopes (counted, logged sparingly)
+//! rejects, entries that are not notification envelopes (counted, logged once per stream)
 //! and entries deleted from the stream while pending are acknowledged at once
 //! without being delivered.
 //!
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use super::{Event, Filter, Notification};
+use super::{Event, Filter, LogOnce, Notification};
 use crate::config::RedisSettings;
 use crate::store::{self, Store, StreamId, stream_key};
 use crate::util::now_ms;
@@ -90,6 +90,8 @@ pub(super) struct GroupCounters {
     decode_errors: AtomicU64,
     filtered: AtomicU64,
     errors: AtomicU64,
+    /// Streams whose undecodable group entries were logged (each is logged once).
+    pub(super) undecodable_logged: LogOnce,
 }
 
 impl GroupCounters {
@@ -353,13 +355,10 @@ pub(super) async fn subscribe(
         sweep_every,
         next_sweep: Instant::now(),
         block_ms,
-        retry_delay: settings.retry_delay.max(Duration::from_millis(10)),
-        max_retry_delay: settings.max_retry_delay,
         attempt: 0,
         failing: false,
         unacked: Vec::new(),
         counters: Arc::clone(counters),
-        decode_errors_logged: 0,
     })
 }
 
@@ -393,14 +392,11 @@ pub struct GroupSubscription {
     sweep_every: Option<Duration>,
     next_sweep: Instant,
     block_ms: u64,
-    retry_delay: Duration,
-    max_retry_delay: Duration,
     attempt: u32,
     failing: bool,
     /// Ids to XACK (delivered and written, or skipped) that Redis has not taken yet.
     unacked: Vec<String>,
     counters: Arc<GroupCounters>,
-    decode_errors_logged: u64,
 }
 
 impl std::fmt::Debug for GroupSubscription {
@@ -676,8 +672,7 @@ impl GroupSubscription {
                 }
                 other => {
                     self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                    self.decode_errors_logged += 1;
-                    if self.decode_errors_logged.is_power_of_two() {
+                    if self.counters.undecodable_logged.first(&self.key) {
                         let reason = match other {
                             Some(Err(reason)) => reason,
                             _ => "no `data` field".to_owned(),
@@ -686,8 +681,8 @@ impl GroupSubscription {
                             stream = self.key,
                             group = self.group,
                             entry = %id,
-                            skipped = self.decode_errors_logged,
-                            "acknowledging and skipping an entry that is not a notification: {reason}"
+                            "acknowledging and skipping an entry that is not a notification \
+                             (further ones in this stream are only counted): {reason}"
                         );
                     }
                     self.unacked.push(id.to_string());
@@ -711,12 +706,8 @@ impl GroupSubscription {
             );
             self.failing = true;
         }
-        let pause = self
-            .retry_delay
-            .saturating_mul(1 << self.attempt.min(16))
-            .min(self.max_retry_delay.max(self.retry_delay));
         self.attempt = self.attempt.saturating_add(1);
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(self.store.policy().pause(self.attempt)).await;
     }
 }
 

@@ -12,21 +12,42 @@
 
 mod fanout;
 mod groups;
+mod outbox;
 pub mod pubsub;
 mod streams;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
 pub use groups::{GroupError, GroupRequest, GroupStats, GroupSubscription};
+pub use outbox::PublisherStats;
 pub use pubsub::{PubSubHub, PubSubStats};
 pub use streams::{StreamsHub, StreamsStats};
 
 use crate::store::{Backend, choose_backend};
+use crate::util::lock;
+
+/// Streams or channels remembered by [`LogOnce`]; bounds the memory someone writing
+/// garbage under many keys could make us use (past it, nothing more is logged).
+const MAX_LOGGED: usize = 10_000;
+
+/// Remembers which streams or channels already had bad data logged, so each is
+/// logged once and the rest only counted.
+#[derive(Debug, Default)]
+pub(crate) struct LogOnce(Mutex<HashSet<String>>);
+
+impl LogOnce {
+    /// True the first time `key` is seen (and while fewer than 10,000 keys were).
+    pub(crate) fn first(&self, key: &str) -> bool {
+        let mut seen = lock(&self.0);
+        seen.len() < MAX_LOGGED && !seen.contains(key) && seen.insert(key.to_owned())
+    }
+}
 
 /// The kind of a notification, as named on the wire (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,7 +245,7 @@ enum Transport {
 }
 
 /// Counters of the hub, for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HubStats {
     /// The local fan-out.
     pub fanout: FanoutStats,

@@ -5,9 +5,9 @@
 //! Pub/Sub is fire-and-forget: no ids, no resume, and a message published while an
 //! instance is not subscribed never reaches it. What this hub does guarantee:
 //!
-//! * **Publishing never blocks a request.** [`PubSubHub::publish`] only queues; one
-//!   publisher task sends what is waiting as pipelined `PUBLISH` batches through the
-//!   shared multiplexed connection of a [`Store`] (adaptive batching, DESIGN §3.4).
+//! * **Publishing never blocks a request.** [`PubSubHub::publish`] only queues; the
+//!   shared [`Outbox`] sends what is waiting as pipelined `PUBLISH` batches through
+//!   the multiplexed connection of a [`Store`] (adaptive batching, DESIGN §3.4).
 //! * **Redis being down loses nothing up to a bound** (DESIGN §6): the failed batch is
 //!   kept and retried with the policy's capped back-off, forever, while new
 //!   notifications wait in a queue of `buffer_size`; past it they are dropped and
@@ -21,17 +21,17 @@
 //! This module uses [`crate::store`] for connections and [`super`] for the model; it
 //! knows nothing about HTTP.
 
-use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Fanout, Notification};
+use super::outbox::{Outbox, PublisherStats};
+use super::{Fanout, LogOnce, Notification};
 use crate::config::RedisSettings;
 use crate::store::{RetryPolicy, Store};
 
@@ -52,30 +52,22 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Datafile announcements a slow receiver may fall behind before it sees `Lagged`.
 const DATAFILE_CAPACITY: usize = 1024;
-/// Channels remembered for "log a decode error once per channel"; bounds the memory
-/// someone publishing garbage on many channels could make us use.
-const MAX_LOGGED_CHANNELS: usize = 10_000;
 
 /// Counters for /metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct PubSubStats {
-    /// Messages (notifications and datafile announcements) Redis accepted.
-    pub published: u64,
-    /// Messages given up: refused by [`PubSubHub::publish`] because the queue was
-    /// full (or the hub stopped), or still unsent when the shutdown flush ran out.
-    pub dropped: u64,
-    /// `PUBLISH` pipelines sent successfully.
-    pub batches: u64,
+    /// The publisher: messages (notifications and datafile announcements) Redis
+    /// accepted, pipelines, drops, buffer, histograms.
+    pub publisher: PublisherStats,
     /// Messages received on the subscription and decoded (notifications delivered to
     /// the local fan-out, plus datafile announcements).
     pub received: u64,
     /// Messages received that could not be decoded (skipped).
     pub decode_errors: u64,
-    /// Times the subscription was re-established after its connection was lost.
+    /// Times the subscription or the publishing connection was re-established
+    /// after its connection was lost.
     pub reconnects: u64,
-    /// Messages waiting now: queued, or in the batch being sent or retried.
-    pub buffered: u64,
 }
 
 /// One message waiting to be published.
@@ -84,61 +76,12 @@ struct Outgoing {
     payload: String,
 }
 
-#[derive(Default)]
-struct Queue {
-    items: VecDeque<Outgoing>,
-    /// Set when the publisher has ended: nothing would ever send a new item.
-    closed: bool,
-}
-
-/// State shared by the handle and its two tasks.
+/// State shared by the handle and the subscriber task.
 struct Shared {
-    queue: Mutex<Queue>,
-    /// Wakes the publisher; `notify_one` keeps a permit, so no wake-up is lost.
-    wake: Notify,
-    /// Queued plus in flight. Increased under the queue lock (so the bound is exact),
-    /// decreased when a batch is accepted by Redis.
-    waiting: AtomicU64,
-    buffer_size: u64,
-    batch_size: usize,
     datafile: broadcast::Sender<String>,
-    published: AtomicU64,
-    dropped: AtomicU64,
-    batches: AtomicU64,
     received: AtomicU64,
     decode_errors: AtomicU64,
-    reconnects: AtomicU64,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Every critical section leaves the queue consistent, so a poisoned lock
-        // (another thread panicked while holding it) still guards valid data.
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn enqueue(&self, channel: String, payload: String) -> bool {
-        let mut queue = self.lock();
-        if queue.closed || self.waiting.load(Ordering::Acquire) >= self.buffer_size {
-            drop(queue);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        queue.items.push_back(Outgoing { channel, payload });
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        drop(queue);
-        self.wake.notify_one();
-        true
-    }
-
-    /// Takes up to `batch_size` waiting messages (they stay counted in `waiting`).
-    fn take_batch(&self) -> Vec<Outgoing> {
-        let mut queue = self.lock();
-        let n = queue.items.len().min(self.batch_size);
-        queue.items.drain(..n).collect()
-    }
+    reconnects: Arc<AtomicU64>,
 }
 
 /// The Redis Pub/Sub notification hub of one instance. See the module docs.
@@ -146,6 +89,7 @@ impl Shared {
 /// Dropping the last handle cancels its tasks (the publisher still flushes, bounded).
 pub struct PubSubHub {
     shared: Arc<Shared>,
+    outbox: Outbox<Outgoing>,
     tasks: TaskTracker,
     /// A child of the caller's token, so dropping the hub stops its tasks too.
     cancel: CancellationToken,
@@ -188,27 +132,19 @@ impl PubSubHub {
         cancel: CancellationToken,
         flush_on_cancel: Duration,
     ) -> Result<Arc<PubSubHub>, crate::store::Error> {
-        let store = Store::lazy(settings)?;
-        let policy = RetryPolicy::from_settings(settings);
+        let reconnects = Arc::<AtomicU64>::default();
+        let store = Store::lazy(settings)?.count_reconnects_in(Arc::clone(&reconnects));
+        let policy = store.policy();
         let timeout = Some(settings.connection_timeout)
             .filter(|t| !t.is_zero())
             .unwrap_or(DEFAULT_TIMEOUT);
         let address = store.address().to_owned();
         let (datafile, _) = broadcast::channel(DATAFILE_CAPACITY);
         let shared = Arc::new(Shared {
-            queue: Mutex::default(),
-            wake: Notify::new(),
-            waiting: AtomicU64::new(0),
-            // A zero bound would drop everything; one slot is the least that works.
-            buffer_size: u64::try_from(settings.buffer_size.max(1)).unwrap_or(u64::MAX),
-            batch_size: settings.batch_size.max(1),
             datafile,
-            published: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
             received: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
-            reconnects: AtomicU64::new(0),
+            reconnects,
         });
         let cancel = cancel.child_token();
         let tasks = TaskTracker::new();
@@ -220,20 +156,21 @@ impl PubSubHub {
             timeout,
             address: address.clone(),
             cancel: cancel.clone(),
+            undecodable_logged: LogOnce::default(),
         };
-        let publisher = Publisher {
-            shared: Arc::clone(&shared),
-            store,
-            policy,
-            address: address.clone(),
-            cancel: cancel.clone(),
-            flush_on_cancel,
-        };
+        let outbox = Outbox::new(settings);
+        let publisher = outbox.clone();
+        let stop = cancel.clone();
         tasks.spawn(subscriber.run());
-        tasks.spawn(publisher.run());
+        tasks.spawn(async move {
+            publisher
+                .run(&store, &stop, flush_on_cancel, publish_pipeline)
+                .await;
+        });
         tasks.close();
         Ok(Arc::new(PubSubHub {
             shared,
+            outbox,
             tasks,
             cancel,
             address,
@@ -247,17 +184,19 @@ impl PubSubHub {
     /// This instance's own subscribers receive it through the subscription, like
     /// every other instance's, not directly.
     pub fn publish(&self, sdk_key: &str, notification: Notification) -> bool {
-        self.shared.enqueue(
-            format!("{CHANNEL_PREFIX}{sdk_key}"),
-            notification.envelope(),
-        )
+        self.outbox.offer(Outgoing {
+            channel: format!("{CHANNEL_PREFIX}{sdk_key}"),
+            payload: notification.envelope(),
+        })
     }
 
     /// Publishes an SDK key on `optimizely-sync-datafile` (datafile sync between
     /// instances), through the same bounded queue as [`PubSubHub::publish`].
     pub fn publish_datafile_change(&self, sdk_key: &str) -> bool {
-        self.shared
-            .enqueue(DATAFILE_CHANNEL.to_owned(), sdk_key.to_owned())
+        self.outbox.offer(Outgoing {
+            channel: DATAFILE_CHANNEL.to_owned(),
+            payload: sdk_key.to_owned(),
+        })
     }
 
     /// A receiver of SDK keys announced on `optimizely-sync-datafile` by any
@@ -271,13 +210,10 @@ impl PubSubHub {
     pub fn stats(&self) -> PubSubStats {
         let s = &self.shared;
         PubSubStats {
-            published: s.published.load(Ordering::Relaxed),
-            dropped: s.dropped.load(Ordering::Relaxed),
-            batches: s.batches.load(Ordering::Relaxed),
+            publisher: self.outbox.stats(),
             received: s.received.load(Ordering::Relaxed),
             decode_errors: s.decode_errors.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
-            buffered: s.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -305,101 +241,16 @@ impl Drop for PubSubHub {
     }
 }
 
-/// The publishing task: drains the queue in pipelined batches.
-struct Publisher {
-    shared: Arc<Shared>,
-    store: Store,
-    policy: RetryPolicy,
-    address: String,
-    cancel: CancellationToken,
-    flush_on_cancel: Duration,
-}
-
-impl Publisher {
-    async fn run(self) {
-        let cancel = self.cancel.clone();
-        let limit = self.flush_on_cancel;
-        let hard_stop = async move {
-            cancel.cancelled().await;
-            tokio::time::sleep(limit).await;
-        };
-        tokio::select! {
-            () = self.publish_loop() => {}
-            () = hard_stop => {}
-        }
-        // Refuse new messages and give up on what is left (queued or in flight).
-        let mut queue = self.shared.lock();
-        queue.closed = true;
-        queue.items.clear();
-        let left = self.shared.waiting.swap(0, Ordering::AcqRel);
-        drop(queue);
-        if left > 0 {
-            self.shared.dropped.fetch_add(left, Ordering::Relaxed);
-            tracing::warn!(
-                addr = %self.address,
-                dropped = left,
-                "Redis Pub/Sub publisher stopped with notifications unsent"
-            );
-        }
+/// One `PUBLISH` per message of `batch`.
+fn publish_pipeline(batch: &[Outgoing]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for message in batch {
+        pipe.cmd("PUBLISH")
+            .arg(&message.channel)
+            .arg(&message.payload)
+            .ignore();
     }
-
-    /// Sends batches until the queue is empty after cancel. Each batch is what was
-    /// waiting (up to `batch_size`), sent as soon as the previous one returned: no
-    /// waiting to fill a batch, so `flush_interval` is never reached.
-    async fn publish_loop(&self) {
-        // Set while Redis is unreachable: the dropped count when the outage began.
-        let mut outage: Option<u64> = None;
-        loop {
-            let batch = self.shared.take_batch();
-            if batch.is_empty() {
-                if self.cancel.is_cancelled() {
-                    return;
-                }
-                tokio::select! {
-                    () = self.shared.wake.notified() => {}
-                    () = self.cancel.cancelled() => {}
-                }
-                continue;
-            }
-            let mut pipe = redis::pipe();
-            for message in &batch {
-                pipe.cmd("PUBLISH")
-                    .arg(&message.channel)
-                    .arg(&message.payload)
-                    .ignore();
-            }
-            let mut attempt = 0;
-            // Store::pipeline already retries (and reconnects) per the policy; past
-            // that, keep the batch and go on retrying, capped, until it goes out or
-            // the shutdown flush runs out. A reply lost with the connection means the
-            // batch may be published twice; Pub/Sub promises no more than that.
-            while let Err(err) = self.store.pipeline::<redis::Value>(&pipe).await {
-                if outage.is_none() {
-                    tracing::warn!(
-                        addr = %self.address,
-                        error = %err,
-                        "Redis unreachable: notifications are buffered (up to {}) until it is back",
-                        self.shared.buffer_size
-                    );
-                    outage = Some(self.shared.dropped.load(Ordering::Relaxed));
-                }
-                attempt += 1;
-                tokio::time::sleep(self.policy.delay(attempt)).await;
-            }
-            let sent = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-            let buffered = self.shared.waiting.fetch_sub(sent, Ordering::AcqRel);
-            self.shared.published.fetch_add(sent, Ordering::Relaxed);
-            self.shared.batches.fetch_add(1, Ordering::Relaxed);
-            if let Some(dropped_before) = outage.take() {
-                tracing::warn!(
-                    addr = %self.address,
-                    buffered,
-                    dropped = self.shared.dropped.load(Ordering::Relaxed) - dropped_before,
-                    "Redis reachable again: publishing buffered notifications"
-                );
-            }
-        }
-    }
+    pipe
 }
 
 /// The subscribing task: one dedicated Pub/Sub connection, re-made when it drops.
@@ -411,6 +262,8 @@ struct Subscriber {
     timeout: Duration,
     address: String,
     cancel: CancellationToken,
+    /// Channels whose undecodable messages were logged (each is logged once).
+    undecodable_logged: LogOnce,
 }
 
 /// How one subscribed session ended.
@@ -424,7 +277,6 @@ impl Subscriber {
         let mut attempt = 0;
         let mut ever_subscribed = false;
         let mut down = false;
-        let mut logged_channels = HashSet::new();
         loop {
             let connected = tokio::select! {
                 () = self.cancel.cancelled() => return,
@@ -443,7 +295,7 @@ impl Subscriber {
                         tracing::debug!(addr = %self.address, pattern = PATTERN, "subscribed");
                     }
                     ever_subscribed = true;
-                    self.session(pubsub, &mut logged_channels).await
+                    self.session(pubsub).await
                 }
                 Err(err) => SessionEnd::Lost(err),
             };
@@ -462,7 +314,7 @@ impl Subscriber {
             attempt += 1;
             tokio::select! {
                 () = self.cancel.cancelled() => return,
-                () = tokio::time::sleep(self.policy.delay(attempt)) => {}
+                () = tokio::time::sleep(self.policy.pause(attempt)) => {}
             }
         }
     }
@@ -482,11 +334,7 @@ impl Subscriber {
         }
     }
 
-    async fn session(
-        &self,
-        pubsub: redis::aio::PubSub,
-        logged_channels: &mut HashSet<String>,
-    ) -> SessionEnd {
+    async fn session(&self, pubsub: redis::aio::PubSub) -> SessionEnd {
         let (mut sink, mut messages) = pubsub.split();
         let mut keepalive = tokio::time::interval(KEEPALIVE);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -500,7 +348,7 @@ impl Subscriber {
                 }
                 message = messages.next() => match message {
                     Some(message) => {
-                        self.handle(&message, logged_channels);
+                        self.handle(&message);
                         keepalive.reset();
                     }
                     None => return SessionEnd::Lost("connection closed".to_owned()),
@@ -521,7 +369,7 @@ impl Subscriber {
         }
     }
 
-    fn handle(&self, message: &redis::Msg, logged_channels: &mut HashSet<String>) {
+    fn handle(&self, message: &redis::Msg) {
         let channel = message.get_channel_name();
         let Some(key) = channel
             .strip_prefix(CHANNEL_PREFIX)
@@ -555,9 +403,7 @@ impl Subscriber {
             Ok(()) => {}
             Err(reason) => {
                 self.shared.decode_errors.fetch_add(1, Ordering::Relaxed);
-                if logged_channels.len() < MAX_LOGGED_CHANNELS
-                    && logged_channels.insert(channel.to_owned())
-                {
+                if self.undecodable_logged.first(channel) {
                     tracing::warn!(
                         channel,
                         reason,
@@ -714,10 +560,6 @@ mod tests {
             .unwrap()
     }
 
-    fn is_closed(hub: &PubSubHub) -> bool {
-        hub.shared.lock().closed
-    }
-
     fn note(kind: Kind, text: &str) -> Notification {
         Notification {
             kind,
@@ -759,19 +601,21 @@ mod tests {
             fa.stats().published == 2 && fb.stats().published == 2
         })
         .await;
-        wait_until("publisher counted", || a.stats().published == 2).await;
+        wait_until("publisher counted", || a.stats().publisher.published == 2).await;
         for sub in &mut subs_k {
             assert!(sub.try_next().is_none(), "nothing after the marker");
         }
-        assert_eq!(a.stats().buffered, 0);
+        assert_eq!(a.stats().publisher.buffered, 0);
         assert_eq!((a.stats().received, b.stats().received), (2, 2));
-        assert_eq!(b.stats().published, 0);
+        assert_eq!(b.stats().publisher.published, 0);
 
         cancel.cancel();
         tokio::time::timeout(DEADLINE, async { tokio::join!(a.finished(), b.finished()) })
             .await
             .unwrap();
-        assert!(is_closed(&a) && !a.publish("k", first));
+        let dropped = a.stats().publisher.dropped;
+        assert!(!a.publish("k", first), "a stopped hub refuses");
+        assert_eq!(a.stats().publisher.dropped, dropped + 1);
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -828,16 +672,16 @@ mod tests {
         }
         // Retried for a while without losing anything.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(h.stats().buffered, 3);
-        assert_eq!(h.stats().published, 0);
+        assert_eq!(h.stats().publisher.buffered, 3);
+        assert_eq!(h.stats().publisher.published, 0);
 
         let redis = RedisServer::start_on(port);
         wait_until("the buffered notifications were published", || {
-            h.stats().published == 3
+            h.stats().publisher.published == 3
         })
         .await;
-        assert_eq!(h.stats().buffered, 0);
-        assert_eq!(h.stats().dropped, 0);
+        assert_eq!(h.stats().publisher.buffered, 0);
+        assert_eq!(h.stats().publisher.dropped, 0);
         wait_subscribers(&redis, 1).await;
 
         let live = note(Kind::Decision, "live");
@@ -868,6 +712,8 @@ mod tests {
         let again = note(Kind::Decision, "again");
         assert!(h.publish("k", again.clone()));
         assert_eq!(next(&mut sub).await.notification, again);
+        // The publisher's connection broke too, and was re-opened to send `again`.
+        assert_eq!(h.stats().reconnects, 2);
         cancel.cancel();
         tokio::time::timeout(DEADLINE, h.finished()).await.unwrap();
     }
@@ -888,14 +734,21 @@ mod tests {
         assert!(!h.publish("k", note(Kind::Track, "6")));
         assert!(!h.publish_datafile_change("k"));
         let stats = h.stats();
-        assert_eq!((stats.buffered, stats.dropped, stats.published), (5, 2, 0));
+        assert_eq!(
+            (
+                stats.publisher.buffered,
+                stats.publisher.dropped,
+                stats.publisher.published
+            ),
+            (5, 2, 0)
+        );
 
         cancel.cancel();
         let started = Instant::now();
         tokio::time::timeout(DEADLINE, h.finished()).await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
         let stats = h.stats();
-        assert_eq!((stats.buffered, stats.dropped), (0, 7));
+        assert_eq!((stats.publisher.buffered, stats.publisher.dropped), (0, 7));
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -912,13 +765,17 @@ mod tests {
         tokio::time::timeout(DEADLINE, h.finished()).await.unwrap();
         let stats = h.stats();
         assert_eq!(
-            (stats.published, stats.dropped, stats.buffered),
+            (
+                stats.publisher.published,
+                stats.publisher.dropped,
+                stats.publisher.buffered
+            ),
             (1000, 0, 0)
         );
         assert!(
-            stats.batches >= 20,
+            stats.publisher.batches >= 20,
             "batches of at most 50: {}",
-            stats.batches
+            stats.publisher.batches
         );
     }
 

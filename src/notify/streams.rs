@@ -1,12 +1,9 @@
 //! The Redis Streams hub: notifications of every instance reach every subscriber.
 //!
-//! - **Publisher** (DESIGN §3.4): one task owns the shared multiplexed connection and
-//!   XADDs upstream-shaped entries (`data` = envelope, `timestamp` = unix seconds) to
-//!   `stream:optimizely-sync-<sdkKey>` in pipelined batches: it takes whatever is
-//!   waiting (up to `batch_size`) as soon as the previous pipeline returned, so an
-//!   idle system publishes at once and a busy one in large pipelines. While Redis is
-//!   unreachable the batch is retried with back-off and new notifications wait in a
-//!   bounded queue (`buffer_size`); past it they are dropped and counted.
+//! - **Publisher** (DESIGN §3.4): the shared [`Outbox`] XADDs upstream-shaped entries
+//!   (`data` = envelope, `timestamp` = unix seconds) to
+//!   `stream:optimizely-sync-<sdkKey>` in adaptive pipelined batches over one
+//!   multiplexed connection, buffering (bounded) while Redis is down.
 //!   Retention: `max_len` (XADD `MAXLEN ~`) and `max_age` (`MINID ~`).
 //! - **Reader** (DESIGN §3.1): one task per SDK key that has local subscribers, on
 //!   its own connection, blocking in XREAD; it starts with the first subscriber and
@@ -21,12 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Value;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::groups::{GroupCounters, GroupStats};
-use super::{Event, Fanout, Filter, Notification, Subscription, SubscriptionError};
+use super::outbox::{Outbox, PublisherStats};
+use super::{Event, Fanout, Filter, LogOnce, Notification, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
 use crate::store::{self, Store, StreamId, stream_key};
 use crate::util::{lock, now_ms};
@@ -38,22 +35,18 @@ const READ_COUNT: usize = 500;
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
 /// Counters for `/metrics` (upstream's `redis_streams.*` names where they exist).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamsStats {
-    /// Entries XADDed.
-    pub published: u64,
-    /// Pipelines sent.
-    pub batches: u64,
-    /// Notifications dropped because the buffer was full.
-    pub dropped: u64,
-    /// Notifications waiting to be published now.
-    pub buffered: u64,
+    /// The publisher: entries XADDed, pipelines, drops, buffer, histograms.
+    pub publisher: PublisherStats,
     /// Entries read by the readers.
     pub read: u64,
     /// Entries that were not valid envelopes (skipped).
     pub decode_errors: u64,
-    /// Failed Redis operations (each retried).
-    pub errors: u64,
+    /// Failed reads (each retried).
+    pub read_errors: u64,
+    /// Connections of the publisher and the readers re-opened after breaking.
+    pub reconnects: u64,
     /// Readers running now (one per SDK key with local subscribers).
     pub readers: u64,
     /// Entries replayed to resuming subscribers.
@@ -64,13 +57,9 @@ pub struct StreamsStats {
 
 #[derive(Default)]
 struct Counters {
-    published: AtomicU64,
-    batches: AtomicU64,
-    dropped: AtomicU64,
-    buffered: AtomicU64,
     read: AtomicU64,
     decode_errors: AtomicU64,
-    errors: AtomicU64,
+    read_errors: AtomicU64,
     readers: AtomicU64,
     replayed: AtomicU64,
 }
@@ -86,13 +75,72 @@ pub struct StreamsHub {
     pub(super) settings: RedisSettings,
     store: Arc<Store>,
     fanout: Arc<Fanout>,
-    queue: mpsc::Sender<(String, Notification)>,
+    outbox: Outbox<(String, Notification)>,
     readers: Mutex<HashMap<String, Reader>>,
     counters: Arc<Counters>,
+    /// Reconnects of every connection of this hub (publisher and readers).
+    reconnects: Arc<AtomicU64>,
+    /// Streams whose undecodable entries were logged (each is logged once).
+    undecodable_logged: LogOnce,
     /// Counters of the durable group subscriptions made on this hub.
     pub(super) groups: Arc<GroupCounters>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+}
+
+/// What every XADD carries to bound its stream: `max_len` and `max_age`.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    max_len: usize,
+    max_age: Duration,
+}
+
+impl Retention {
+    fn from_settings(settings: &RedisSettings) -> Self {
+        Retention {
+            max_len: settings.max_len,
+            max_age: settings.max_age,
+        }
+    }
+
+    /// The pipeline XADDing `batch`: `MAXLEN ~` when `max_len` is set, else
+    /// `MINID ~` when `max_age` is; with both, age is one XTRIM per key and batch.
+    fn xadd(&self, batch: &[(String, Notification)]) -> redis::Pipeline {
+        let seconds = now_ms() / 1000;
+        let min_id = (!self.max_age.is_zero()).then(|| {
+            let age = u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX);
+            format!("{}-0", now_ms().saturating_sub(age))
+        });
+        let mut pipe = redis::pipe();
+        let mut trimmed: Vec<&str> = Vec::new();
+        for (sdk_key, notification) in batch {
+            let key = stream_key(sdk_key);
+            let cmd = pipe.cmd("XADD").arg(&key);
+            if self.max_len > 0 {
+                cmd.arg("MAXLEN").arg("~").arg(self.max_len);
+            } else if let Some(min_id) = &min_id {
+                cmd.arg("MINID").arg("~").arg(min_id);
+            }
+            cmd.arg("*")
+                .arg("data")
+                .arg(notification.envelope())
+                .arg("timestamp")
+                .arg(seconds);
+            if self.max_len > 0
+                && let Some(min_id) = &min_id
+                && !trimmed.contains(&sdk_key.as_str())
+            {
+                pipe.cmd("XTRIM")
+                    .arg(&key)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(min_id)
+                    .ignore();
+                trimmed.push(sdk_key);
+            }
+        }
+        pipe
+    }
 }
 
 /// Decrements a key's reader count when a subscription ends.
@@ -122,55 +170,46 @@ impl StreamsHub {
         fanout: Arc<Fanout>,
         cancel: CancellationToken,
     ) -> Result<Arc<StreamsHub>, store::Error> {
-        let store = Arc::new(Store::lazy(settings)?);
-        let (queue, rx) = mpsc::channel(settings.buffer_size.max(1));
+        let reconnects = Arc::<AtomicU64>::default();
+        let store = Arc::new(Store::lazy(settings)?.count_reconnects_in(Arc::clone(&reconnects)));
+        let outbox = Outbox::new(settings);
         let hub = Arc::new(StreamsHub {
             settings: settings.clone(),
-            store,
+            store: Arc::clone(&store),
             fanout,
-            queue,
+            outbox: outbox.clone(),
             readers: Mutex::new(HashMap::new()),
             counters: Arc::default(),
+            reconnects,
+            undecodable_logged: LogOnce::default(),
             groups: Arc::default(),
-            cancel,
+            cancel: cancel.clone(),
             tasks: TaskTracker::new(),
         });
-        hub.tasks.spawn(Arc::clone(&hub).publish_loop(rx));
+        let retention = Retention::from_settings(settings);
+        hub.tasks.spawn(async move {
+            outbox
+                .run(&store, &cancel, FINAL_FLUSH, |batch| retention.xadd(batch))
+                .await;
+        });
         Ok(hub)
     }
 
     /// Queues a notification for XADD. Never waits; false (and counted) when the
     /// buffer is full.
     pub fn publish(&self, sdk_key: &str, notification: Notification) -> bool {
-        match self.queue.try_send((sdk_key.to_owned(), notification)) {
-            Ok(()) => {
-                self.counters.buffered.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(_) => {
-                let before = self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                if before.is_power_of_two() || before == 0 {
-                    tracing::warn!(
-                        dropped = before + 1,
-                        "notification buffer full (synchronization.pubsub.redis.buffer_size): dropping"
-                    );
-                }
-                false
-            }
-        }
+        self.outbox.offer((sdk_key.to_owned(), notification))
     }
 
     /// Counters now.
     pub fn stats(&self) -> StreamsStats {
         let c = &self.counters;
         StreamsStats {
-            published: c.published.load(Ordering::Relaxed),
-            batches: c.batches.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            buffered: c.buffered.load(Ordering::Relaxed),
+            publisher: self.outbox.stats(),
             read: c.read.load(Ordering::Relaxed),
             decode_errors: c.decode_errors.load(Ordering::Relaxed),
-            errors: c.errors.load(Ordering::Relaxed),
+            read_errors: c.read_errors.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
             readers: c.readers.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
             groups: self.groups.stats(),
@@ -181,145 +220,6 @@ impl StreamsHub {
     pub async fn finished(&self) {
         self.tasks.close();
         self.tasks.wait().await;
-    }
-
-    /// Pause between attempts while Redis fails.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let first = self.settings.retry_delay.max(Duration::from_millis(10));
-        let cap = self.settings.max_retry_delay.max(first);
-        first.saturating_mul(1 << attempt.min(16)).min(cap)
-    }
-
-    async fn publish_loop(self: Arc<Self>, mut rx: mpsc::Receiver<(String, Notification)>) {
-        let batch_size = self.settings.batch_size.max(1);
-        let mut deadline: Option<tokio::time::Instant> = None;
-        loop {
-            let first = tokio::select! {
-                biased;
-                next = rx.recv() => match next {
-                    Some(item) => item,
-                    None => return,
-                },
-                () = self.cancel.cancelled(), if deadline.is_none() => {
-                    // Flush what is queued, then stop.
-                    rx.close();
-                    deadline = Some(tokio::time::Instant::now() + FINAL_FLUSH);
-                    continue;
-                }
-            };
-            let mut batch = vec![first];
-            while batch.len() < batch_size {
-                match rx.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
-            }
-            if !self.send(&batch, deadline).await {
-                let lost = batch.len() as u64 + rx.len() as u64;
-                tracing::warn!(
-                    lost,
-                    "shutting down with notifications Redis did not accept"
-                );
-                self.counters.dropped.fetch_add(lost, Ordering::Relaxed);
-                return;
-            }
-        }
-    }
-
-    /// XADDs one batch, retrying until Redis takes it. False only when the final
-    /// flush deadline passed.
-    async fn send(
-        &self,
-        batch: &[(String, Notification)],
-        deadline: Option<tokio::time::Instant>,
-    ) -> bool {
-        let pipe = self.xadd_pipeline(batch);
-        let mut attempt = 0;
-        let mut down_since: Option<std::time::Instant> = None;
-        loop {
-            match self.store.pipeline::<Value>(&pipe).await {
-                Ok(_) => {
-                    let n = batch.len() as u64;
-                    self.counters.published.fetch_add(n, Ordering::Relaxed);
-                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
-                    self.counters.buffered.fetch_sub(n, Ordering::Relaxed);
-                    if let Some(since) = down_since {
-                        tracing::info!(
-                            after = ?since.elapsed(),
-                            "Redis is back: publishing buffered notifications"
-                        );
-                    }
-                    return true;
-                }
-                Err(err) => {
-                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    if down_since.is_none() {
-                        tracing::warn!(
-                            "publishing notifications failed, buffering until Redis answers: {err}"
-                        );
-                        down_since = Some(std::time::Instant::now());
-                    }
-                    let pause = self.backoff(attempt);
-                    attempt = attempt.saturating_add(1);
-                    match deadline {
-                        Some(d) if tokio::time::Instant::now() + pause > d => return false,
-                        Some(_) => tokio::time::sleep(pause).await,
-                        None => {
-                            tokio::select! {
-                                () = tokio::time::sleep(pause) => {}
-                                // On shutdown, keep trying only until the flush deadline.
-                                () = self.cancel.cancelled() => {
-                                    return Box::pin(self.send(
-                                        batch,
-                                        Some(tokio::time::Instant::now() + FINAL_FLUSH),
-                                    ))
-                                    .await;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn xadd_pipeline(&self, batch: &[(String, Notification)]) -> redis::Pipeline {
-        let seconds = now_ms() / 1000;
-        let min_id = (!self.settings.max_age.is_zero()).then(|| {
-            let age = u64::try_from(self.settings.max_age.as_millis()).unwrap_or(u64::MAX);
-            format!("{}-0", now_ms().saturating_sub(age))
-        });
-        let mut pipe = redis::pipe();
-        let mut trimmed: Vec<&str> = Vec::new();
-        for (sdk_key, notification) in batch {
-            let key = stream_key(sdk_key);
-            let cmd = pipe.cmd("XADD").arg(&key);
-            if self.settings.max_len > 0 {
-                cmd.arg("MAXLEN").arg("~").arg(self.settings.max_len);
-            } else if let Some(min_id) = &min_id {
-                cmd.arg("MINID").arg("~").arg(min_id);
-            }
-            cmd.arg("*")
-                .arg("data")
-                .arg(notification.envelope())
-                .arg("timestamp")
-                .arg(seconds);
-            // With both limits set, MAXLEN rides on XADD and age is an XTRIM, once
-            // per key and batch.
-            if self.settings.max_len > 0
-                && let Some(min_id) = &min_id
-                && !trimmed.contains(&sdk_key.as_str())
-            {
-                pipe.cmd("XTRIM")
-                    .arg(&key)
-                    .arg("MINID")
-                    .arg("~")
-                    .arg(min_id)
-                    .ignore();
-                trimmed.push(sdk_key);
-            }
-        }
-        pipe
     }
 
     /// Subscribes to `sdk_key`, starting its reader if this is the first local
@@ -422,8 +322,8 @@ impl StreamsHub {
                 notification,
             }),
             other => {
-                let before = self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
-                if before.is_power_of_two() || before == 0 {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                if self.undecodable_logged.first(sdk_key) {
                     let reason = match other {
                         Some(Err(err)) => err.to_string(),
                         _ => "no `data` field".to_owned(),
@@ -431,7 +331,8 @@ impl StreamsHub {
                     tracing::warn!(
                         stream = stream_key(sdk_key),
                         entry = %id,
-                        "skipping an entry that is not a notification: {reason}"
+                        "skipping an entry that is not a notification (further ones in this \
+                         stream are only counted): {reason}"
                     );
                 }
                 None
@@ -503,7 +404,7 @@ impl StreamsHub {
         // A blocking read must not share the publisher's connection (every XADD
         // would queue behind it), and must return before the response timeout.
         let store = match Store::lazy(&self.settings) {
-            Ok(store) => store,
+            Ok(store) => store.count_reconnects_in(Arc::clone(&self.reconnects)),
             Err(err) => {
                 tracing::error!("reader for {key}: {err}");
                 self.counters.readers.fetch_sub(1, Ordering::Relaxed);
@@ -548,13 +449,13 @@ impl StreamsHub {
                     }
                 }
                 Err(err) => {
-                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
                     if !failing {
                         tracing::warn!(stream = key, "reader: {err}; retrying");
                         failing = true;
                     }
-                    let pause = self.backoff(attempt);
                     attempt = attempt.saturating_add(1);
+                    let pause = store.policy().pause(attempt);
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(pause) => {}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::Shared;
 use super::json::ok;
 use super::metrics::{Sample, expvar_json, prometheus_text};
+use crate::notify::PublisherStats;
 
 /// The admin router.
 pub(crate) fn router(state: Shared) -> Router {
@@ -85,6 +86,42 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The samples of a Redis hub's publisher, named `<prefix>.<what>`.
+fn publisher_samples(out: &mut Vec<Sample>, prefix: &str, stats: &PublisherStats) {
+    for (name, help, value) in [
+        ("published", "Notifications Redis accepted", stats.published),
+        ("batches", "Pipelines Redis accepted", stats.batches),
+        (
+            "dropped",
+            "Notifications dropped: buffer full while Redis was unreachable, or unsent at \
+             shutdown",
+            stats.dropped,
+        ),
+        (
+            "publish_errors",
+            "Pipelines Redis did not accept (retried)",
+            stats.errors,
+        ),
+    ] {
+        out.push(Sample::counter(format!("{prefix}.{name}"), help, value));
+    }
+    out.push(Sample::gauge(
+        format!("{prefix}.buffered"),
+        "Notifications waiting to be published",
+        stats.buffered as f64,
+    ));
+    out.push(Sample::histogram(
+        format!("{prefix}.batch_size"),
+        "Notifications per pipeline Redis accepted",
+        stats.batch_sizes.clone(),
+    ));
+    out.push(Sample::histogram(
+        format!("{prefix}.publish_latency_seconds"),
+        "Seconds from a notification's hand-off to the hub until Redis accepted it",
+        stats.latency.clone(),
+    ));
+}
+
 /// Every sample of the process, read now.
 fn samples(state: &Shared) -> Vec<Sample> {
     let mut out = state.metrics.samples();
@@ -99,28 +136,17 @@ fn samples(state: &Shared) -> Vec<Sample> {
         "SSE subscribers disconnected for falling behind",
         hub.fanout.overflowed,
     ));
-    out.push(Sample::gauge(
-        "sse.subscribers",
-        "Open notification streams",
-        hub.fanout.subscribers as f64,
-    ));
+    out.push(
+        Sample::gauge(
+            "sse.subscribers",
+            "Open notification streams, by the hub carrying them",
+            hub.fanout.subscribers as f64,
+        )
+        .label("hub", state.hub.name()),
+    );
     if let Some(streams) = hub.streams {
+        publisher_samples(&mut out, "redis_streams", &streams.publisher);
         for (name, help, value) in [
-            (
-                "redis_streams.published",
-                "Notifications XADDed to Redis",
-                streams.published,
-            ),
-            (
-                "redis_streams.batches",
-                "XADD pipelines sent",
-                streams.batches,
-            ),
-            (
-                "redis_streams.dropped",
-                "Notifications dropped: buffer full while Redis was unreachable",
-                streams.dropped,
-            ),
             (
                 "redis_streams.read",
                 "Entries read by this instance's readers",
@@ -132,9 +158,14 @@ fn samples(state: &Shared) -> Vec<Sample> {
                 streams.decode_errors,
             ),
             (
-                "redis_streams.errors",
-                "Failed Redis operations (retried)",
-                streams.errors,
+                "redis_streams.read_errors",
+                "Failed stream reads (retried)",
+                streams.read_errors,
+            ),
+            (
+                "redis_streams.reconnects",
+                "Connections of the publisher and readers re-opened after breaking",
+                streams.reconnects,
             ),
             (
                 "redis_streams.replayed",
@@ -144,11 +175,6 @@ fn samples(state: &Shared) -> Vec<Sample> {
         ] {
             out.push(Sample::counter(name, help, value));
         }
-        out.push(Sample::gauge(
-            "redis_streams.buffered",
-            "Notifications waiting to be published",
-            streams.buffered as f64,
-        ));
         out.push(Sample::gauge(
             "redis_streams.readers",
             "Stream readers running (one per SDK key with subscribers)",
@@ -201,22 +227,8 @@ fn samples(state: &Shared) -> Vec<Sample> {
         ));
     }
     if let Some(pubsub) = hub.pubsub {
+        publisher_samples(&mut out, "redis_pubsub", &pubsub.publisher);
         for (name, help, value) in [
-            (
-                "redis_pubsub.published",
-                "Notifications PUBLISHed to Redis",
-                pubsub.published,
-            ),
-            (
-                "redis_pubsub.batches",
-                "PUBLISH pipelines sent",
-                pubsub.batches,
-            ),
-            (
-                "redis_pubsub.dropped",
-                "Notifications dropped: buffer full while Redis was unreachable",
-                pubsub.dropped,
-            ),
             (
                 "redis_pubsub.received",
                 "Messages received on the subscription",
@@ -229,17 +241,12 @@ fn samples(state: &Shared) -> Vec<Sample> {
             ),
             (
                 "redis_pubsub.reconnects",
-                "Subscription reconnects",
+                "Subscription and publishing connections re-established",
                 pubsub.reconnects,
             ),
         ] {
             out.push(Sample::counter(name, help, value));
         }
-        out.push(Sample::gauge(
-            "redis_pubsub.buffered",
-            "Notifications waiting to be published",
-            pubsub.buffered as f64,
-        ));
     }
     let events = state.events.stats();
     for (name, help, value) in [

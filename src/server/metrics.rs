@@ -4,26 +4,31 @@
 //! handler serves. Both are rendered from the same [`Sample`] list taken at scrape
 //! time, so the two formats never disagree.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::histogram::Snapshot;
 use crate::notify::Kind;
 use crate::util::{read, write};
 
-/// Whether a sample only goes up or may go down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleKind {
+/// What a sample measures, with its value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValue {
     /// Monotonic count.
-    Counter,
+    Counter(f64),
     /// Current value.
-    Gauge,
+    Gauge(f64),
+    /// A distribution.
+    Histogram(Snapshot),
 }
 
 /// One value at scrape time.
@@ -31,38 +36,42 @@ pub enum SampleKind {
 pub struct Sample {
     /// Metric name without the `agentctl_` prefix, dot-separated in expvar style
     /// (`notifications.published`); Prometheus gets underscores.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// One line of help.
     pub help: &'static str,
-    /// Counter or gauge.
-    pub kind: SampleKind,
     /// Label pairs.
     pub labels: Vec<(&'static str, String)>,
-    /// The value.
-    pub value: f64,
+    /// The kind and value.
+    pub value: SampleValue,
 }
 
 impl Sample {
-    /// A counter sample without labels.
-    pub fn counter(name: &'static str, help: &'static str, value: u64) -> Self {
+    fn new(name: impl Into<Cow<'static, str>>, help: &'static str, value: SampleValue) -> Self {
         Sample {
-            name,
+            name: name.into(),
             help,
-            kind: SampleKind::Counter,
-            labels: Vec::new(),
-            value: value as f64,
-        }
-    }
-
-    /// A gauge sample without labels.
-    pub fn gauge(name: &'static str, help: &'static str, value: f64) -> Self {
-        Sample {
-            name,
-            help,
-            kind: SampleKind::Gauge,
             labels: Vec::new(),
             value,
         }
+    }
+
+    /// A counter sample without labels.
+    pub fn counter(name: impl Into<Cow<'static, str>>, help: &'static str, value: u64) -> Self {
+        Self::new(name, help, SampleValue::Counter(value as f64))
+    }
+
+    /// A gauge sample without labels.
+    pub fn gauge(name: impl Into<Cow<'static, str>>, help: &'static str, value: f64) -> Self {
+        Self::new(name, help, SampleValue::Gauge(value))
+    }
+
+    /// A histogram sample without labels.
+    pub fn histogram(
+        name: impl Into<Cow<'static, str>>,
+        help: &'static str,
+        value: Snapshot,
+    ) -> Self {
+        Self::new(name, help, SampleValue::Histogram(value))
     }
 
     /// The same sample with one more label.
@@ -168,55 +177,71 @@ impl Metrics {
 }
 
 #[derive(Debug)]
-struct Snapshot(Vec<Sample>);
+struct Scrape(Vec<Sample>);
 
-impl Collector for Snapshot {
+/// A histogram snapshot as `prometheus-client` encodes histograms.
+struct ConstHistogram<'a>(&'a Snapshot);
+
+impl EncodeMetric for ConstHistogram<'_> {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let Snapshot {
+            sum,
+            count,
+            buckets,
+        } = self.0;
+        encoder.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+impl SampleValue {
+    fn metric_type(&self) -> MetricType {
+        match self {
+            SampleValue::Counter(_) => MetricType::Counter,
+            SampleValue::Gauge(_) => MetricType::Gauge,
+            SampleValue::Histogram(_) => MetricType::Histogram,
+        }
+    }
+
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        match self {
+            SampleValue::Counter(value) => ConstCounter::new(*value).encode(encoder),
+            SampleValue::Gauge(value) => ConstGauge::new(*value).encode(encoder),
+            SampleValue::Histogram(snapshot) => ConstHistogram(snapshot).encode(encoder),
+        }
+    }
+}
+
+impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        // Samples of one metric are adjacent; each metric gets one descriptor.
+        // Samples of one metric are adjacent: one descriptor (HELP, TYPE), then each
+        // label set.
         let mut at = 0;
         while let Some(first) = self.0.get(at) {
-            let family: Vec<&Sample> = self.0[at..]
+            let family = self.0[at..]
                 .iter()
                 .take_while(|s| s.name == first.name)
-                .collect();
-            at += family.len();
+                .count();
+            let samples = &self.0[at..at + family];
+            at += family;
             let name = first.name.replace('.', "_");
-            for sample in family {
+            let mut described =
+                encoder.encode_descriptor(&name, first.help, None, first.value.metric_type())?;
+            for sample in samples {
                 let labels: Vec<(&str, &str)> = sample
                     .labels
                     .iter()
                     .map(|(k, v)| (*k, v.as_str()))
                     .collect();
-                match sample.kind {
-                    SampleKind::Counter => {
-                        let metric = ConstCounter::new(sample.value);
-                        let mut described = encoder.encode_descriptor(
-                            &name,
-                            first.help,
-                            None,
-                            metric.metric_type(),
-                        )?;
-                        if labels.is_empty() {
-                            metric.encode(described)?;
-                        } else {
-                            metric.encode(described.encode_family(&labels)?)?;
-                        }
-                    }
-                    SampleKind::Gauge => {
-                        let metric = ConstGauge::new(sample.value);
-                        let mut described = encoder.encode_descriptor(
-                            &name,
-                            first.help,
-                            None,
-                            metric.metric_type(),
-                        )?;
-                        if labels.is_empty() {
-                            metric.encode(described)?;
-                        } else {
-                            metric.encode(described.encode_family(&labels)?)?;
-                        }
-                    }
+                if labels.is_empty() {
+                    // An unlabelled metric has exactly one sample.
+                    sample.value.encode(described)?;
+                    break;
                 }
+                sample.value.encode(described.encode_family(&labels)?)?;
             }
         }
         Ok(())
@@ -226,7 +251,7 @@ impl Collector for Snapshot {
 /// Prometheus text exposition of `samples`, each name prefixed `agentctl_`.
 pub fn prometheus_text(samples: Vec<Sample>) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("agentctl");
-    registry.register_collector(Box::new(Snapshot(samples)));
+    registry.register_collector(Box::new(Scrape(samples)));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(out)
@@ -242,7 +267,7 @@ pub fn expvar_json(samples: &[Sample]) -> serde_json::Value {
     );
     for sample in samples {
         let key = if sample.labels.is_empty() {
-            sample.name.to_owned()
+            sample.name.to_string()
         } else {
             let labels: Vec<String> = sample
                 .labels
@@ -251,7 +276,28 @@ pub fn expvar_json(samples: &[Sample]) -> serde_json::Value {
                 .collect();
             format!("{}{{{}}}", sample.name, labels.join(","))
         };
-        map.insert(key, serde_json::json!(sample.value));
+        let value = match &sample.value {
+            SampleValue::Counter(value) | SampleValue::Gauge(value) => serde_json::json!(value),
+            SampleValue::Histogram(snapshot) => {
+                let buckets: serde_json::Map<String, serde_json::Value> = snapshot
+                    .cumulative()
+                    .map(|(bound, n)| {
+                        let le = if bound == f64::MAX {
+                            "+Inf".to_owned()
+                        } else {
+                            bound.to_string()
+                        };
+                        (le, serde_json::json!(n))
+                    })
+                    .collect();
+                serde_json::json!({
+                    "count": snapshot.count,
+                    "sum": snapshot.sum,
+                    "buckets": buckets,
+                })
+            }
+        };
+        map.insert(key, value);
     }
     serde_json::Value::Object(map)
 }
@@ -268,7 +314,38 @@ mod tests {
         metrics.published(Kind::Track);
         let mut samples = metrics.samples();
         samples.push(Sample::gauge("sse.subscribers", "Open streams", 3.0));
+        let latency = crate::histogram::Histogram::latencies();
+        latency.observe_duration(std::time::Duration::from_millis(2));
+        latency.observe_duration(std::time::Duration::from_millis(20));
+        samples.push(Sample::histogram(
+            "publish.latency_seconds",
+            "Hand-off to acknowledgement",
+            latency.snapshot(),
+        ));
         let text = prometheus_text(samples.clone()).unwrap();
+        // One HELP/TYPE per metric, however many label sets it has.
+        assert_eq!(
+            text.matches("# TYPE agentctl_http_requests counter")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE agentctl_publish_latency_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentctl_publish_latency_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentctl_publish_latency_seconds_bucket{le=\"0.0025\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentctl_publish_latency_seconds_bucket{le=\"+Inf\"} 2"),
+            "{text}"
+        );
         assert!(
             text.contains("agentctl_http_requests_total{route=\"/v1/decide\",code=\"200\"} 2"),
             "{text}"
@@ -281,5 +358,8 @@ mod tests {
         let json = expvar_json(&samples);
         assert_eq!(json["http.requests{route=/v1/decide,code=200}"], 2.0);
         assert_eq!(json["sse.subscribers"], 3.0);
+        assert_eq!(json["publish.latency_seconds"]["count"], 2);
+        assert_eq!(json["publish.latency_seconds"]["buckets"]["0.0025"], 1);
+        assert_eq!(json["publish.latency_seconds"]["buckets"]["+Inf"], 2);
     }
 }

@@ -14,7 +14,8 @@ pub mod streams;
 mod value;
 mod version;
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
@@ -172,6 +173,10 @@ pub struct Store {
     conn: Mutex<Option<MultiplexedConnection>>,
     policy: RetryPolicy,
     target: Target,
+    /// Set when a broken connection was dropped: the next one opened is a reconnect.
+    broken: AtomicBool,
+    /// Reconnects, possibly shared with other stores (see [`Store::count_reconnects_in`]).
+    reconnects: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -220,7 +225,27 @@ impl Store {
             conn: Mutex::new(None),
             policy: RetryPolicy::from_settings(settings),
             target,
+            broken: AtomicBool::new(false),
+            reconnects: Arc::default(),
         })
+    }
+
+    /// The same store, counting its reconnects into `counter`, which other stores
+    /// may share (a hub adds up the reconnects of all its connections).
+    pub fn count_reconnects_in(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.reconnects = counter;
+        self
+    }
+
+    /// Connections opened after the first one (into a shared counter: see
+    /// [`Store::count_reconnects_in`]).
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// The retry policy every command runs with.
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
     }
 
     /// The redis client, for connections of other kinds (Pub/Sub) to the same target.
@@ -242,6 +267,9 @@ impl Store {
             .client
             .get_multiplexed_async_connection_with_config(&self.config)
             .await?;
+        if self.broken.swap(false, Ordering::Relaxed) {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
         *self.lock() = Some(conn.clone());
         Ok(conn)
     }
@@ -298,6 +326,7 @@ impl Store {
                 {
                     // Drop the broken connection; the next attempt opens a new one.
                     *self.lock() = None;
+                    self.broken.store(true, Ordering::Relaxed);
                 }
                 result
             })

@@ -8,6 +8,9 @@ use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::config::RedisSettings;
 
+/// The least pause between attempts of an unbounded retry loop.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
 /// When and how often to retry a Redis operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -36,6 +39,14 @@ impl RetryPolicy {
             .checked_shl(attempt.saturating_sub(1))
             .unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)
+    }
+
+    /// The pause before attempt `attempt` (1-based) of a loop that retries for as
+    /// long as it takes (a publisher or reader waiting out an outage): the
+    /// [`RetryPolicy::delay`], but never below 10 ms, so a zero `retry_delay`
+    /// cannot spin.
+    pub fn pause(&self, attempt: u32) -> Duration {
+        self.delay(attempt).max(MIN_PAUSE)
     }
 
     /// Runs `op` until it succeeds, fails with a non-retryable error, or the
@@ -97,6 +108,17 @@ mod tests {
             max: Duration::from_secs(5),
             max_retries: 3,
         }
+    }
+
+    #[test]
+    fn unbounded_loops_never_spin() {
+        let zero = RetryPolicy {
+            initial: Duration::ZERO,
+            max: Duration::ZERO,
+            max_retries: 0,
+        };
+        assert_eq!(zero.pause(1), MIN_PAUSE);
+        assert_eq!(policy().pause(2), policy().delay(2));
     }
 
     #[test]
