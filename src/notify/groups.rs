@@ -303,6 +303,7 @@ async fn create_group(
 pub(super) async fn subscribe(
     settings: &RedisSettings,
     counters: &Arc<GroupCounters>,
+    reconnects: &Arc<AtomicU64>,
     sdk_key: &str,
     filter: Filter,
     request: GroupRequest,
@@ -317,7 +318,9 @@ pub(super) async fn subscribe(
         group: group.clone(),
         reason: err.to_string(),
     };
-    let store = Store::lazy(settings).map_err(unavailable)?;
+    let store = Store::lazy(settings)
+        .map_err(unavailable)?
+        .count_reconnects_in(Arc::clone(reconnects));
     let key = stream_key(sdk_key);
     if create_group(&store, &key, &group, &start)
         .await

@@ -355,7 +355,15 @@ impl Hub {
         let Transport::Streams(streams) = &self.transport else {
             return Err(GroupError::NeedsStreams);
         };
-        groups::subscribe(&streams.settings, &streams.groups, sdk_key, filter, request).await
+        groups::subscribe(
+            &streams.settings,
+            &streams.groups,
+            &streams.reconnects,
+            sdk_key,
+            filter,
+            request,
+        )
+        .await
     }
 
     /// Counters of the hub.

@@ -45,7 +45,8 @@ pub struct StreamsStats {
     pub decode_errors: u64,
     /// Failed reads (each retried).
     pub read_errors: u64,
-    /// Connections of the publisher and the readers re-opened after breaking.
+    /// Connections of the publisher, readers and group subscriptions re-opened after
+    /// breaking.
     pub reconnects: u64,
     /// Readers running now (one per SDK key with local subscribers).
     pub readers: u64,
@@ -78,8 +79,8 @@ pub struct StreamsHub {
     outbox: Outbox<(String, Notification)>,
     readers: Mutex<HashMap<String, Reader>>,
     counters: Arc<Counters>,
-    /// Reconnects of every connection of this hub (publisher and readers).
-    reconnects: Arc<AtomicU64>,
+    /// Reconnects of every connection of this hub (publisher, readers, groups).
+    pub(super) reconnects: Arc<AtomicU64>,
     /// Streams whose undecodable entries were logged (each is logged once).
     undecodable_logged: LogOnce,
     /// Counters of the durable group subscriptions made on this hub.

@@ -164,7 +164,7 @@ fn samples(state: &Shared) -> Vec<Sample> {
             ),
             (
                 "redis_streams.reconnects",
-                "Connections of the publisher and readers re-opened after breaking",
+                "Connections of the publisher, readers and groups re-opened after breaking",
                 streams.reconnects,
             ),
             (

@@ -13,8 +13,10 @@
 //! [`crate::notify::GroupSubscription`]): connections sharing a group split the
 //! entries, and each entry is acknowledged only after it was written. The consumer
 //! name (given or generated) is sent in the `X-Consumer-Name` header and a first
-//! `: group … consumer …` comment. `group` with `Last-Event-ID` is a 400: a group
-//! keeps its own position.
+//! `: group … consumer …` comment. A group keeps its own position, so with `group`
+//! the `Last-Event-ID` *header* is ignored (browsers send it on every automatic
+//! reconnect; a named consumer gets its pending entries again anyway), while the
+//! `lastEventId` query parameter, which someone wrote on purpose, is a 400.
 
 use std::time::Duration;
 
@@ -63,16 +65,6 @@ async fn event_stream(
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let raw = params.iter().any(|(k, _)| k == "raw");
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            params
-                .iter()
-                .find(|(k, _)| k == "lastEventId")
-                .map(|(_, v)| v.clone())
-        });
     let param = |name: &str| {
         params
             .iter()
@@ -81,13 +73,10 @@ async fn event_stream(
     };
     let keep_alive = state.settings.api.notification_keep_alive;
     if let Some(group) = param("group") {
-        if last_event_id
-            .as_deref()
-            .is_some_and(|id| !id.trim().is_empty())
-        {
+        if param("lastEventId").is_some_and(|id| !id.trim().is_empty()) {
             return Err(ApiError::bad_request(
-                "group and Last-Event-ID (or lastEventId) cannot be combined: a consumer group \
-                 keeps its own position (pending entries are delivered again on reconnect)",
+                "group and lastEventId cannot be combined: a consumer group keeps its own \
+                 position (pending entries are delivered again on reconnect)",
             ));
         }
         let mut request = GroupRequest::new(group)
@@ -127,6 +116,11 @@ async fn event_stream(
             "{name} is only meaningful with group (a durable consumer group subscription)"
         )));
     }
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| param("lastEventId"));
     let subscription = match state
         .hub
         .subscribe(&sdk_key, filter, last_event_id.as_deref())
