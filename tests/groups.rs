@@ -337,7 +337,6 @@ async fn bad_group_requests_are_400s() {
 
     let redis = RedisServer::start();
     let serve = Serve::start(&config(&redis, "30s"));
-    let stream = format!("{}/v1/notifications/event-stream", serve.api);
     for (query, needle) in [
         ("?group=g&lastEventId=1-0", "keeps its own position"),
         ("?group=a%20b", "1 to 64 characters"),
