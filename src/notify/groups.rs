@@ -41,6 +41,7 @@ use redis::Value;
 
 use super::{Event, Filter, LogOnce, Notification};
 use crate::config::RedisSettings;
+use crate::store::streams::read_data;
 use crate::store::{self, Store, StreamId, stream_key};
 use crate::util::now_ms;
 
@@ -594,7 +595,10 @@ impl GroupSubscription {
         }
         cmd.arg("STREAMS").arg(&self.key).arg(id);
         match self.store.query::<Value>(&cmd).await {
-            Ok(value) => Ok(group_entries(&value)),
+            Ok(value) => Ok(read_data(&value)
+                .into_iter()
+                .map(|(id, data)| (id, data.map(|d| d.map(<[u8]>::to_vec))))
+                .collect()),
             Err(err) if error_code(&err) == Some("NOGROUP") => {
                 tracing::warn!(
                     stream = self.key,
@@ -714,69 +718,9 @@ impl GroupSubscription {
     }
 }
 
-/// The entries of an XREADGROUP reply for one stream (RESP2 array or RESP3 map);
-/// an entry whose fields are nil was deleted while pending.
-fn group_entries(value: &Value) -> Vec<Read> {
-    let per_stream: Vec<&Value> = match value {
-        Value::Array(streams) => streams
-            .iter()
-            .filter_map(|s| match s {
-                Value::Array(pair) => pair.get(1),
-                _ => None,
-            })
-            .collect(),
-        Value::Map(pairs) => pairs.iter().map(|(_, v)| v).collect(),
-        _ => Vec::new(),
-    };
-    let mut out = Vec::new();
-    for entries in per_stream {
-        let Value::Array(items) = entries else {
-            continue;
-        };
-        for item in items {
-            let Value::Array(parts) = item else { continue };
-            let id = match parts.first() {
-                Some(Value::BulkString(b)) => {
-                    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok())
-                }
-                Some(Value::SimpleString(s)) => s.parse().ok(),
-                _ => None,
-            };
-            let Some(id) = id else { continue };
-            let fields = match parts.get(1) {
-                Some(Value::Array(fields)) => Some(
-                    fields
-                        .chunks(2)
-                        .find(|pair| matches!(&pair[0], Value::BulkString(k) if k == b"data"))
-                        .and_then(|pair| match pair.get(1) {
-                            Some(Value::BulkString(v)) => Some(v.clone()),
-                            _ => None,
-                        }),
-                ),
-                Some(Value::Map(fields)) => Some(
-                    fields
-                        .iter()
-                        .find(|(k, _)| matches!(k, Value::BulkString(k) if k == b"data"))
-                        .and_then(|(_, v)| match v {
-                            Value::BulkString(v) => Some(v.clone()),
-                            _ => None,
-                        }),
-                ),
-                _ => None,
-            };
-            out.push((id, fields));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
 
     #[test]
     fn names_follow_the_rule() {
@@ -804,30 +748,5 @@ mod tests {
             start_id(Some("x")),
             Err(GroupError::InvalidFrom(_))
         ));
-    }
-
-    #[test]
-    fn xreadgroup_replies_keep_deleted_entries_apart() {
-        let reply = Value::Array(vec![Value::Array(vec![
-            bulk("stream:optimizely-sync-k"),
-            Value::Array(vec![
-                Value::Array(vec![
-                    bulk("5-1"),
-                    Value::Array(vec![bulk("data"), bulk("{}"), bulk("timestamp"), bulk("1")]),
-                ]),
-                Value::Array(vec![bulk("6-0"), Value::Nil]),
-                Value::Array(vec![bulk("7-0"), Value::Array(vec![bulk("x"), bulk("y")])]),
-            ]),
-        ])]);
-        let got = group_entries(&reply);
-        assert_eq!(
-            got,
-            vec![
-                (StreamId::new(5, 1), Some(Some(b"{}".to_vec()))),
-                (StreamId::new(6, 0), None),
-                (StreamId::new(7, 0), Some(None)),
-            ]
-        );
-        assert!(group_entries(&Value::Nil).is_empty());
     }
 }

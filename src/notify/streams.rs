@@ -25,6 +25,7 @@ use super::groups::{GroupCounters, GroupStats};
 use super::outbox::{Outbox, PublisherStats};
 use super::{Event, Fanout, Filter, LogOnce, Notification, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
+use crate::store::streams::{decode_stream_info, range_data, read_data};
 use crate::store::{self, Store, StreamId, stream_key};
 use crate::util::{lock, now_ms};
 
@@ -274,15 +275,14 @@ impl StreamsHub {
             )
             .await
             .map_err(unavailable)?;
-        let oldest = entries(&first).first().map(|(id, _)| *id);
+        let oldest = range_data(&first).first().map(|(id, _)| *id);
         let trimmed_ever = match self
             .store
             .query::<Value>(redis::cmd("XINFO").arg("STREAM").arg(&key))
             .await
+            .and_then(decode_stream_info)
         {
-            Ok(info) => info_field(&info, "entries-added")
-                .zip(info_field(&info, "length"))
-                .is_none_or(|(added, length)| added > length),
+            Ok(info) => info.entries_added.is_none_or(|added| added > info.length),
             Err(_) => true,
         };
         let gap =
@@ -303,11 +303,11 @@ impl StreamsHub {
                 )
                 .await
                 .map_err(unavailable)?;
-            let page = entries(&page);
+            let page = range_data(&page);
             let Some((last, _)) = page.last() else { break };
             from = *last;
             for (id, data) in page {
-                if let Some(event) = self.decode(sdk_key, id, data) {
+                if let Some(event) = self.decode(sdk_key, id, data.flatten()) {
                     out.push(Arc::new(event));
                 }
             }
@@ -365,7 +365,9 @@ impl StreamsHub {
             )
             .await;
         let start = match &last {
-            Ok(value) => entries(value).first().map_or(StreamId::ZERO, |(id, _)| *id),
+            Ok(value) => range_data(value)
+                .first()
+                .map_or(StreamId::ZERO, |(id, _)| *id),
             Err(err) => {
                 tracing::warn!("reading the position of {key}: {err}; starting from new entries");
                 StreamId::new(now_ms(), 0)
@@ -441,10 +443,10 @@ impl StreamsHub {
                         failing = false;
                     }
                     attempt = 0;
-                    for (id, data) in xread_entries(&value) {
+                    for (id, data) in read_data(&value) {
                         last = last.max(id);
                         self.counters.read.fetch_add(1, Ordering::Relaxed);
-                        if let Some(event) = self.decode(&sdk_key, id, data) {
+                        if let Some(event) = self.decode(&sdk_key, id, data.flatten()) {
                             self.fanout.deliver(&sdk_key, id, event.notification);
                         }
                     }
@@ -465,106 +467,5 @@ impl StreamsHub {
             }
         }
         self.counters.readers.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// An integer field of an XINFO STREAM reply (RESP2 flat array or RESP3 map).
-fn info_field(info: &Value, name: &str) -> Option<i64> {
-    let as_int = |v: &Value| match v {
-        Value::Int(n) => Some(*n),
-        _ => None,
-    };
-    let is_name = |v: &Value| match v {
-        Value::BulkString(b) => b == name.as_bytes(),
-        Value::SimpleString(s) => s == name,
-        _ => false,
-    };
-    match info {
-        Value::Array(items) => items
-            .chunks(2)
-            .find(|pair| is_name(&pair[0]))
-            .and_then(|pair| pair.get(1).and_then(as_int)),
-        Value::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| is_name(k))
-            .and_then(|(_, v)| as_int(v)),
-        _ => None,
-    }
-}
-
-/// `(id, data field)` of each entry of an XRANGE/XREVRANGE reply.
-fn entries(value: &Value) -> Vec<(StreamId, Option<&[u8]>)> {
-    let Value::Array(items) = value else {
-        return Vec::new();
-    };
-    items.iter().filter_map(entry).collect()
-}
-
-fn entry(item: &Value) -> Option<(StreamId, Option<&[u8]>)> {
-    let Value::Array(parts) = item else {
-        return None;
-    };
-    let id = match parts.first()? {
-        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok()?,
-        Value::SimpleString(s) => s.parse().ok()?,
-        _ => return None,
-    };
-    let data = match parts.get(1) {
-        Some(Value::Array(fields)) => fields
-            .chunks(2)
-            .find(|pair| matches!(&pair[0], Value::BulkString(k) if k == b"data"))
-            .and_then(|pair| match pair.get(1) {
-                Some(Value::BulkString(v)) => Some(v.as_slice()),
-                _ => None,
-            }),
-        _ => None,
-    };
-    Some((id, data))
-}
-
-/// The entries of an XREAD reply for one stream (RESP2 array or RESP3 map).
-fn xread_entries(value: &Value) -> Vec<(StreamId, Option<&[u8]>)> {
-    match value {
-        Value::Array(streams) => streams
-            .iter()
-            .filter_map(|s| match s {
-                Value::Array(pair) => pair.get(1).map(entries),
-                _ => None,
-            })
-            .flatten()
-            .collect(),
-        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| entries(v)).collect(),
-        _ => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn replies_are_decoded_with_their_data_field() {
-        let reply = Value::Array(vec![Value::Array(vec![
-            bulk("stream:optimizely-sync-k"),
-            Value::Array(vec![
-                Value::Array(vec![
-                    bulk("5-1"),
-                    Value::Array(vec![bulk("data"), bulk("{}"), bulk("timestamp"), bulk("1")]),
-                ]),
-                Value::Array(vec![
-                    bulk("6-0"),
-                    Value::Array(vec![bulk("other"), bulk("x")]),
-                ]),
-            ]),
-        ])]);
-        let got = xread_entries(&reply);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0], (StreamId::new(5, 1), Some(&b"{}"[..])));
-        assert_eq!(got[1], (StreamId::new(6, 0), None));
-        assert!(xread_entries(&Value::Nil).is_empty());
     }
 }

@@ -222,6 +222,68 @@ const SCAN_COUNT: u64 = 1000;
 /// Entries fetched per XRANGE page when counting.
 const RANGE_PAGE: u64 = 1000;
 
+/// One entry as the notification readers take it: its id and its `data` field, not
+/// copied. The field is `Some(None)` when the entry has no `data`, and the whole is
+/// `None` when the entry was deleted while pending (XREADGROUP answers nil fields).
+pub type DataEntry<'a> = (StreamId, Option<Option<&'a [u8]>>);
+
+/// The entries of an XRANGE / XREVRANGE reply (RESP2 or RESP3), lenient: what is not
+/// an entry with a readable id is left out.
+pub fn range_data(value: &Value) -> Vec<DataEntry<'_>> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items.iter().filter_map(data_entry).collect()
+}
+
+/// The entries of every stream of an XREAD / XREADGROUP reply (RESP2 array of
+/// `[key, entries]` or RESP3 map), as [`range_data`].
+pub fn read_data(value: &Value) -> Vec<DataEntry<'_>> {
+    match value {
+        Value::Array(streams) => streams
+            .iter()
+            .filter_map(|s| match s {
+                Value::Array(pair) => pair.get(1).map(range_data),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| range_data(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn bulk_bytes(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+fn data_entry(item: &Value) -> Option<DataEntry<'_>> {
+    let Value::Array(parts) = item else {
+        return None;
+    };
+    let id = id("stream entry", parts.first()?).ok()?;
+    let is_data = |k: &Value| matches!(k, Value::BulkString(k) if k == b"data");
+    let data = match parts.get(1) {
+        Some(Value::Array(fields)) => Some(
+            fields
+                .chunks(2)
+                .find(|pair| is_data(&pair[0]))
+                .and_then(|pair| pair.get(1).and_then(bulk_bytes)),
+        ),
+        Some(Value::Map(fields)) => Some(
+            fields
+                .iter()
+                .find(|(k, _)| is_data(k))
+                .and_then(|(_, v)| bulk_bytes(v)),
+        ),
+        _ => None,
+    };
+    Some((id, data))
+}
+
 pub(crate) fn decode_entry(what: &str, value: Value) -> Result<StreamEntry, Error> {
     let mut parts = array(what, value)?.into_iter();
     let (Some(raw_id), Some(raw_fields)) = (parts.next(), parts.next()) else {
@@ -883,6 +945,42 @@ mod tests {
             args(&scan_cmd(42, "p*", false)),
             ["SCAN", "42", "MATCH", "p*", "COUNT", "1000"]
         );
+    }
+
+    #[test]
+    fn xread_replies_give_the_data_field_and_keep_deleted_entries_apart() {
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("stream:optimizely-sync-k"),
+            Value::Array(vec![
+                Value::Array(vec![
+                    bulk("5-1"),
+                    Value::Array(vec![bulk("data"), bulk("{}"), bulk("timestamp"), bulk("1")]),
+                ]),
+                Value::Array(vec![bulk("6-0"), Value::Nil]),
+                Value::Array(vec![
+                    bulk("7-0"),
+                    Value::Array(vec![bulk("other"), bulk("x")]),
+                ]),
+                Value::Array(vec![
+                    bulk("8-0"),
+                    Value::Map(vec![(bulk("data"), bulk("[]"))]),
+                ]),
+            ]),
+        ])]);
+        let got = read_data(&reply);
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], (StreamId::new(5, 1), Some(Some(&b"{}"[..]))));
+        assert_eq!(got[1], (StreamId::new(6, 0), None));
+        assert_eq!(got[2], (StreamId::new(7, 0), Some(None)));
+        assert_eq!(got[3], (StreamId::new(8, 0), Some(Some(&b"[]"[..]))));
+        assert!(read_data(&Value::Nil).is_empty());
+        let Value::Array(streams) = &reply else {
+            unreachable!()
+        };
+        let Value::Array(pair) = &streams[0] else {
+            unreachable!()
+        };
+        assert_eq!(range_data(&pair[1]), got);
     }
 
     fn bulk(s: &str) -> Value {
