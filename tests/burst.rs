@@ -5,19 +5,13 @@
 use serde_json::Value;
 
 use crate::harness::Agentctl;
-use crate::harness::serve::{DEMO_KEY, Serve};
+use crate::harness::serve::{DEMO_KEY, Serve, sample};
 
 /// Runs `agentctl burst --url API --sdk-key demo ARGS…`.
 fn burst(serve: &Serve, args: &[&str]) -> crate::harness::Run {
     let mut all = vec!["burst", "--url", &serve.api, "--sdk-key", DEMO_KEY];
     all.extend_from_slice(args);
     Agentctl::new().run(&all)
-}
-
-/// The value of one Prometheus sample line (`name{labels} value`).
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::serve::{DEMO_KEY, Serve, Sse, SseEvent, eventually};
+use crate::harness::serve::{DEMO_KEY, Serve, Sse, decide_demo, eventually, user_of};
 use crate::harness::{Agentctl, RedisServer};
 
 /// The stream every notification of the demo SDK key goes to.
@@ -31,26 +31,6 @@ synchronization:
 "#,
         redis.addr()
     )
-}
-
-/// `POST /v1/decide?keys=promo_banner` for `user` on the demo key.
-async fn decide(serve: &Serve, user: &str) {
-    let reply = serve
-        .post(
-            "/v1/decide?keys=promo_banner",
-            DEMO_KEY,
-            &json!({"userId": user}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "decide for {user}: {}", reply.body);
-}
-
-/// The user of a demo decision event.
-#[track_caller]
-fn user_of(event: &SseEvent) -> String {
-    let json = event.json();
-    assert_eq!(json["DecisionInfo"]["flagKey"], "promo_banner", "{json}");
-    json["UserContext"]["ID"].as_str().unwrap().to_owned()
 }
 
 /// XPENDING's count for `group`.
@@ -158,7 +138,7 @@ async fn a_group_splits_entries_and_separate_groups_each_get_all() {
     let mut all = Vec::new();
     for i in 0..20 {
         let user = format!("user-{i}");
-        decide(&serve, &user).await;
+        decide_demo(&serve, &user).await;
         let event = h.next_event().await;
         assert_eq!(user_of(&event), user, "group h gets every entry, in order");
         all.push(event);
@@ -203,7 +183,7 @@ async fn entries_left_by_a_dead_consumer_are_claimed_by_a_live_one() {
     let serve = Serve::start(&config(&redis, "1s"));
     let _: String = redis.cmd(&["XGROUP", "CREATE", STREAM, "g", "$", "MKSTREAM"]);
     for i in 0..4 {
-        decide(&serve, &format!("early-{i}")).await;
+        decide_demo(&serve, &format!("early-{i}")).await;
     }
     wait_len(&redis, 4).await;
     // A corrupt entry written by someone else: acknowledged and skipped.
@@ -226,7 +206,7 @@ async fn entries_left_by_a_dead_consumer_are_claimed_by_a_live_one() {
     wait_pending_zero(&redis, "g").await;
 
     // New entries follow.
-    decide(&serve, "later").await;
+    decide_demo(&serve, "later").await;
     assert_eq!(user_of(&live.next_event().await), "later");
     wait_pending_zero(&redis, "g").await;
 
@@ -255,21 +235,21 @@ async fn a_reconnecting_consumer_gets_its_own_pending_entries_first() {
 
     // Connected, then gone: what is published meanwhile waits in the group.
     let mut first = Sse::open(&serve, DEMO_KEY, "?group=g&consumer=c1", None).await;
-    decide(&serve, "seen").await;
+    decide_demo(&serve, "seen").await;
     let seen = first.next_event().await;
     assert_eq!(user_of(&seen), "seen");
     wait_pending_zero(&redis, "g").await;
     drop(first);
     wait_no_group_readers(&redis).await;
-    decide(&serve, "offline-0").await;
-    decide(&serve, "offline-1").await;
+    decide_demo(&serve, "offline-0").await;
+    decide_demo(&serve, "offline-1").await;
     wait_len(&redis, 3).await;
 
     // c1 read those two and died before writing them (by hand: hard to force).
     read_as(&redis, "g", "c1");
     let left: Vec<String> = pending_of(&redis, "g", "c1");
     assert_eq!(left.len(), 2);
-    decide(&serve, "new-0").await;
+    decide_demo(&serve, "new-0").await;
     wait_len(&redis, 4).await;
 
     // Another consumer does not get c1's entries (not idle for claim_min_idle).
@@ -288,7 +268,7 @@ async fn a_reconnecting_consumer_gets_its_own_pending_entries_first() {
     );
     assert_eq!(user_of(&first_two[0]), "offline-0");
     assert_eq!(user_of(&first_two[1]), "offline-1");
-    decide(&serve, "new-1").await;
+    decide_demo(&serve, "new-1").await;
     assert_eq!(user_of(&again.next_event().await), "new-1");
     wait_pending_zero(&redis, "g").await;
     assert_eq!(
@@ -302,7 +282,7 @@ async fn filters_apply_and_rejected_entries_are_acknowledged() {
     let redis = RedisServer::start();
     let serve = Serve::start(&config(&redis, "30s"));
     let mut tracks = Sse::open(&serve, DEMO_KEY, "?group=g&filter=track", None).await;
-    decide(&serve, "not-sent").await;
+    decide_demo(&serve, "not-sent").await;
     let reply = serve
         .post(
             "/v1/track?eventKey=purchase",
@@ -363,7 +343,7 @@ async fn bad_group_requests_are_400s() {
 async fn from_zero_delivers_history_and_inspect_shows_the_group() {
     let redis = RedisServer::start();
     let serve = Serve::start(&config(&redis, "30s"));
-    decide(&serve, "history").await;
+    decide_demo(&serve, "history").await;
     wait_len(&redis, 1).await;
 
     // A generated consumer name, told in a header.
@@ -439,7 +419,7 @@ async fn sigterm_ends_open_group_streams_and_exits_zero() {
     let redis = RedisServer::start();
     let mut serve = Serve::start(&config(&redis, "1s"));
     let mut sse = Sse::open(&serve, DEMO_KEY, "?group=g&consumer=c", None).await;
-    decide(&serve, "before").await;
+    decide_demo(&serve, "before").await;
     assert_eq!(user_of(&sse.next_event().await), "before");
     wait_pending_zero(&redis, "g").await;
     let status = serve.terminate().await;

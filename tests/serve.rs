@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 
 use crate::harness::free_port;
-use crate::harness::serve::{DEMO_KEY, REF_KEY, Reply, Serve, Sse, repo_root};
+use crate::harness::serve::{DEMO_KEY, REF_KEY, Reply, Serve, Sse, repo_root, sample};
 
 /// The reference user of decision-facts §4.10.
 fn matjaz(options: &[&str]) -> Value {
@@ -1551,12 +1551,6 @@ async fn sigterm_ends_open_streams_and_exits_zero() {
 // ---------------------------------------------------------------------------------
 // 10. Admin
 // ---------------------------------------------------------------------------------
-
-/// The value of one Prometheus sample line `name value`.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-}
 
 #[tokio::test]
 async fn admin_reports_health_info_and_metrics() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::serve::{DEMO_KEY, Serve, eventually, eventually_or};
+use crate::harness::serve::{DEMO_KEY, Serve, decide_demo, eventually, eventually_or, sync_config};
 use crate::harness::{Agentctl, RedisServer, free_port};
 
 /// How long a subscriber may take to get what a test expects.
@@ -120,18 +120,6 @@ impl Drop for Subscriber {
     }
 }
 
-/// `POST /v1/decide?keys=promo_banner` for `user` on the demo key.
-async fn decide(serve: &Serve, user: &str) {
-    let reply = serve
-        .post(
-            "/v1/decide?keys=promo_banner",
-            DEMO_KEY,
-            &json!({"userId": user}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "decide for {user}: {}", reply.body);
-}
-
 /// `POST /v1/track?eventKey=purchase` for `user` on the demo key.
 async fn track(serve: &Serve, user: &str) {
     let reply = serve
@@ -178,28 +166,13 @@ fn parse_id(id: &str) -> (u64, u64) {
     (ms.parse().unwrap(), seq.parse().unwrap())
 }
 
-/// Config turning Redis notification sync on with `transport`.
-fn sync_config(host: &str, transport: &str) -> String {
-    format!(
-        r#"
-synchronization:
-  notification: {{enable: true, default: "{transport}"}}
-  pubsub:
-    redis:
-      host: "{host}"
-      retry_delay: 50ms
-      max_retry_delay: 200ms
-"#
-    )
-}
-
 #[tokio::test]
 async fn json_lines_with_count() {
     let serve = Serve::start("");
     let mut sub = Subscriber::start(&serve.api, &["--count", "3"]);
     let code = publish_until_exit(&mut sub, |i| {
         let serve = &serve;
-        async move { decide(serve, &format!("user-{i}")).await }
+        async move { decide_demo(serve, &format!("user-{i}")).await }
     })
     .await;
     assert_eq!(code, 0, "stderr:\n{}", sub.stderr());
@@ -230,7 +203,7 @@ async fn raw_prints_the_data_payload() {
     let mut sub = Subscriber::start(&serve.api, &["--format", "raw", "--count", "2"]);
     let code = publish_until_exit(&mut sub, |i| {
         let serve = &serve;
-        async move { decide(serve, &format!("user-{i}")).await }
+        async move { decide_demo(serve, &format!("user-{i}")).await }
     })
     .await;
     assert_eq!(code, 0, "stderr:\n{}", sub.stderr());
@@ -250,7 +223,7 @@ async fn pretty_names_the_fields_that_matter_without_colour_when_piped() {
         let serve = &serve;
         async move {
             if i % 2 == 0 {
-                decide(serve, &format!("user-{i}")).await;
+                decide_demo(serve, &format!("user-{i}")).await;
             } else {
                 track(serve, &format!("user-{i}")).await;
             }
@@ -283,7 +256,7 @@ async fn filter_passes_only_the_kinds_asked_for() {
     let code = publish_until_exit(&mut sub, |i| {
         let serve = &serve;
         async move {
-            decide(serve, &format!("d-{i}")).await;
+            decide_demo(serve, &format!("d-{i}")).await;
             track(serve, &format!("t-{i}")).await;
         }
     })
@@ -378,7 +351,7 @@ async fn ctrl_c_prints_a_summary_and_exits_zero() {
         let serve = &serve;
         let sub = &sub;
         async move {
-            decide(serve, &format!("user-{i}")).await;
+            decide_demo(serve, &format!("user-{i}")).await;
             (sub.lines().len() >= 2).then_some(())
         }
     })
@@ -404,7 +377,7 @@ async fn resumes_without_loss_or_duplicates_after_the_server_restarts_on_streams
     let config = sync_config(&redis.addr(), "redis");
     let mut first = Serve::builder().config(&config).api_addr(&addr).start();
     for i in 0..10 {
-        decide(&first, &format!("user-{i:02}")).await;
+        decide_demo(&first, &format!("user-{i:02}")).await;
     }
     // --from-start: no race with the decisions above.
     let mut sub = Subscriber::start(&first.api, &["--from-start", "--count", "20"]);
@@ -412,7 +385,7 @@ async fn resumes_without_loss_or_duplicates_after_the_server_restarts_on_streams
     assert_eq!(first.terminate().await.code(), Some(0));
     let second = Serve::builder().config(&config).api_addr(&addr).start();
     for i in 10..20 {
-        decide(&second, &format!("user-{i:02}")).await;
+        decide_demo(&second, &format!("user-{i:02}")).await;
     }
     assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.stderr());
     let lines = sub.json_lines();
@@ -447,11 +420,17 @@ async fn from_start_until_caught_up_prints_exactly_the_stream() {
     let redis = RedisServer::start();
     let serve = Serve::start(&sync_config(&redis.addr(), "redis"));
     for i in 0..5 {
-        decide(&serve, &format!("user-{i}")).await;
+        decide_demo(&serve, &format!("user-{i}")).await;
         track(&serve, &format!("user-{i}")).await;
     }
-    let stored: Vec<(String, Vec<(String, String)>)> =
-        redis.cmd(&["XRANGE", DEMO_STREAM, "-", "+"]);
+    // Publishing is asynchronous: a 200 may come before its XADD.
+    let redis_ref = &redis;
+    let stored = eventually(DEADLINE, || async move {
+        let stored: Vec<(String, Vec<(String, String)>)> =
+            redis_ref.cmd(&["XRANGE", DEMO_STREAM, "-", "+"]);
+        (stored.len() >= 10).then_some(stored)
+    })
+    .await;
     assert_eq!(stored.len(), 10);
     let mut sub = Subscriber::start(&serve.api, &["--from-start", "--until-caught-up"]);
     assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.stderr());
@@ -471,7 +450,7 @@ async fn pubsub_refuses_resume_and_the_subscriber_goes_on_without() {
     let mut sub = Subscriber::start(&serve.api, &["--last-event-id", "0-0", "--count", "2"]);
     let code = publish_until_exit(&mut sub, |i| {
         let serve = &serve;
-        async move { decide(serve, &format!("user-{i}")).await }
+        async move { decide_demo(serve, &format!("user-{i}")).await }
     })
     .await;
     assert_eq!(code, 0, "stderr:\n{}", sub.stderr());

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::harness::RedisServer;
 use crate::harness::proxy::VersionProxy;
 use crate::harness::serve::{
-    DEMO_KEY, REF_KEY, Reply, STEP_TIMEOUT, Serve, Sse, SseEvent, eventually, eventually_or,
+    DEMO_KEY, REF_KEY, Reply, STEP_TIMEOUT, Serve, Sse, SseEvent, decide_demo, eventually,
+    eventually_or, sync_config, user_of,
 };
 
 /// The demo stream every decision for `demo` is XADDed to.
@@ -25,50 +26,11 @@ const DEMO_STREAM: &str = "stream:optimizely-sync-demo";
 /// reader also fails on any [`STEP_TIMEOUT`] of silence).
 const COLLECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Config turning Redis notification sync on, with `transport` as
-/// `synchronization.notification.default` and a short retry policy.
-fn sync_config(host: &str, transport: &str) -> String {
-    format!(
-        r#"
-synchronization:
-  notification: {{enable: true, default: "{transport}"}}
-  pubsub:
-    redis:
-      host: "{host}"
-      retry_delay: 50ms
-      max_retry_delay: 200ms
-"#
-    )
-}
-
 /// `n` instances syncing through `host`.
 fn instances(n: usize, host: &str, transport: &str) -> Vec<Serve> {
     (0..n)
         .map(|_| Serve::start(&sync_config(host, transport)))
         .collect()
-}
-
-/// `POST /v1/decide?keys=promo_banner` for `user` on the demo key; asserts the 200.
-async fn decide(serve: &Serve, user: &str) {
-    let reply = serve
-        .post(
-            "/v1/decide?keys=promo_banner",
-            DEMO_KEY,
-            &json!({"userId": user}),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "decide for {user}: {}", reply.body);
-}
-
-/// The `UserContext.ID` of a decision event (and checks it is a promo_banner one).
-#[track_caller]
-fn user_of(event: &SseEvent) -> String {
-    let json = event.json();
-    assert_eq!(
-        json["DecisionInfo"]["flagKey"], "promo_banner",
-        "not a demo decision: {json}"
-    );
-    json["UserContext"]["ID"].as_str().unwrap().to_owned()
 }
 
 /// A stream id `ms-seq` as a comparable pair.
@@ -153,7 +115,7 @@ async fn stream_request(serve: &Serve, query: &str, last_event_id: Option<&str>)
 /// Sends a marker decision and asserts it is the next event of every reader: no
 /// event arrived between the last one counted and the marker.
 async fn assert_next_is_marker(serve: &Serve, readers: &mut [Sse], marker: &str) {
-    decide(serve, marker).await;
+    decide_demo(serve, marker).await;
     for (i, sse) in readers.iter_mut().enumerate() {
         let event = sse.next_event().await;
         assert_eq!(
@@ -183,7 +145,9 @@ async fn every_subscriber_of_every_instance_receives_every_decision() {
 
     let users: Vec<String> = (0..DECISIONS).map(|i| format!("user-{i}")).collect();
     futures_util::stream::iter(users.iter().enumerate())
-        .for_each_concurrent(16, |(i, user)| decide(&servers[i % servers.len()], user))
+        .for_each_concurrent(16, |(i, user)| {
+            decide_demo(&servers[i % servers.len()], user)
+        })
         .await;
 
     let mut readers = Vec::new();
@@ -227,7 +191,7 @@ async fn a_subscriber_of_a_killed_instance_resumes_on_another_without_gap() {
     // The first half is sent, and the victim is killed while its subscriber is still
     // reading it; the second half is sent while the subscriber reconnects.
     for i in 0..100 {
-        decide(&survivor, &format!("user-{i}")).await;
+        decide_demo(&survivor, &format!("user-{i}")).await;
     }
     let mut seen = Vec::new();
     while seen.len() < 20 {
@@ -242,7 +206,7 @@ async fn a_subscriber_of_a_killed_instance_resumes_on_another_without_gap() {
         let survivor = Arc::clone(&survivor);
         tokio::spawn(async move {
             for i in 100..200 {
-                decide(&survivor, &format!("user-{i}")).await;
+                decide_demo(&survivor, &format!("user-{i}")).await;
             }
         })
     };
@@ -301,7 +265,7 @@ async fn notifications_made_while_redis_is_down_are_published_after_it_restarts(
     let collector = collect(subscriber, 150);
 
     for i in 0..50 {
-        decide(&servers[i % 2], &format!("user-{i}")).await;
+        decide_demo(&servers[i % 2], &format!("user-{i}")).await;
     }
     // Nothing in flight when Redis dies (a publish lost between XADD and its reply
     // would be retried and stored twice: that is not what this test is about).
@@ -312,16 +276,16 @@ async fn notifications_made_while_redis_is_down_are_published_after_it_restarts(
     .await;
     redis.stop();
     for i in 50..100 {
-        decide(&servers[i % 2], &format!("user-{i}")).await;
+        decide_demo(&servers[i % 2], &format!("user-{i}")).await;
     }
     // The outage outlasts the retry policy's whole backoff (3 retries, 50-200 ms).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for i in 100..120 {
-        decide(&servers[i % 2], &format!("user-{i}")).await;
+        decide_demo(&servers[i % 2], &format!("user-{i}")).await;
     }
     redis.restart_with(&redis_args);
     for i in 120..150 {
-        decide(&servers[i % 2], &format!("user-{i}")).await;
+        decide_demo(&servers[i % 2], &format!("user-{i}")).await;
     }
 
     let redis_ref = &redis;
@@ -427,7 +391,7 @@ async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
 
     for (i, serve) in servers.iter().enumerate() {
         let user = format!("from-{i}");
-        decide(serve, &user).await;
+        decide_demo(serve, &user).await;
         for (j, sse) in readers.iter_mut().enumerate() {
             let event = sse.next_event().await;
             assert_eq!(user_of(&event), user, "subscriber of instance {j}");
@@ -478,7 +442,7 @@ async fn corrupt_entries_are_skipped_and_counted() {
     let serve = &servers[0];
     let mut sse = Sse::open(serve, DEMO_KEY, "", None).await;
 
-    decide(serve, "before").await;
+    decide_demo(serve, "before").await;
     assert_eq!(user_of(&sse.next_event().await), "before");
     let _: String = redis.cmd(&[
         "XADD",
@@ -499,7 +463,7 @@ async fn corrupt_entries_are_skipped_and_counted() {
         "timestamp",
         "1",
     ]);
-    decide(serve, "after").await;
+    decide_demo(serve, "after").await;
     assert_eq!(user_of(&sse.next_event().await), "after");
 
     let metrics = serve
@@ -529,7 +493,7 @@ async fn subscribers_only_get_their_sdk_key() {
     let mut reference = Sse::open(&servers[1], REF_KEY, "", None).await;
 
     for i in 0..3 {
-        decide(&servers[1], &format!("demo-{i}")).await;
+        decide_demo(&servers[1], &format!("demo-{i}")).await;
         let reply = servers[0]
             .post(
                 "/v1/decide?keys=feature_1",
@@ -561,7 +525,7 @@ async fn an_upstream_project_config_update_is_a_datafile_update() {
     let serve = &servers[0];
     let mut updates = Sse::open(serve, DEMO_KEY, "?filter=datafile-update", None).await;
 
-    decide(serve, "filtered-out").await;
+    decide_demo(serve, "filtered-out").await;
     let id: String = redis.cmd(&[
         "XADD",
         DEMO_STREAM,
@@ -642,7 +606,7 @@ async fn the_redis_flag_turns_sync_on() {
         .global_arg("--redis")
         .global_arg(&redis.addr())
         .start();
-    decide(&serve, "flagged").await;
+    decide_demo(&serve, "flagged").await;
     eventually(STEP_TIMEOUT, || async {
         let len: i64 = redis.cmd(&["XLEN", DEMO_STREAM]);
         (len == 1).then_some(())

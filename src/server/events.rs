@@ -866,10 +866,9 @@ mod tests {
         assert_eq!((stats.queued, stats.dropped), (2, 2));
     }
 
-    #[tokio::test]
-    async fn full_queue_behind_a_stuck_endpoint_drops_and_counts() {
-        // An endpoint that accepts connections but never answers: every send slot
-        // stays busy, the dispatcher stops reading, and the queue fills.
+    /// An endpoint that accepts connections but never answers; the connections stay
+    /// open while the returned holder lives.
+    async fn stuck_endpoint() -> (String, Arc<Mutex<Vec<tokio::net::TcpStream>>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/events", listener.local_addr().unwrap());
         let held = Arc::new(Mutex::new(Vec::new()));
@@ -879,6 +878,14 @@ mod tests {
                 keep.lock().unwrap().push(socket);
             }
         });
+        (url, held)
+    }
+
+    #[tokio::test]
+    async fn full_queue_behind_a_stuck_endpoint_drops_and_counts() {
+        // An endpoint that accepts connections but never answers: every send slot
+        // stays busy, the dispatcher stops reading, and the queue fills.
+        let (url, _held) = stuck_endpoint().await;
         let mut config = settings(&url, 1, HOUR);
         config.queue_size = 5;
         let cancel = CancellationToken::new();
@@ -902,15 +909,7 @@ mod tests {
 
     #[tokio::test]
     async fn final_flush_is_bounded_and_counts_what_it_could_not_send() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/events", listener.local_addr().unwrap());
-        let held = Arc::new(Mutex::new(Vec::new()));
-        let keep = Arc::clone(&held);
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                keep.lock().unwrap().push(socket);
-            }
-        });
+        let (url, _held) = stuck_endpoint().await;
         let mut config = settings(&url, 1, HOUR);
         config.request_timeout = HOUR;
         let cancel = CancellationToken::new();

@@ -639,3 +639,49 @@ impl Sse {
         }
     }
 }
+
+/// `POST /v1/decide?keys=promo_banner` for `user` on the demo key; asserts the 200.
+pub async fn decide_demo(serve: &Serve, user: &str) {
+    let reply = serve
+        .post(
+            "/v1/decide?keys=promo_banner",
+            DEMO_KEY,
+            &serde_json::json!({"userId": user}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "decide for {user}: {}", reply.body);
+}
+
+/// The `UserContext.ID` of a demo decision event (and checks it is a promo_banner one).
+#[track_caller]
+pub fn user_of(event: &SseEvent) -> String {
+    let json = event.json();
+    assert_eq!(
+        json["DecisionInfo"]["flagKey"], "promo_banner",
+        "not a demo decision: {json}"
+    );
+    json["UserContext"]["ID"].as_str().unwrap().to_owned()
+}
+
+/// Config turning Redis notification sync on through `host`, with `transport` as
+/// `synchronization.notification.default` and a short retry policy.
+pub fn sync_config(host: &str, transport: &str) -> String {
+    format!(
+        r#"
+synchronization:
+  notification: {{enable: true, default: "{transport}"}}
+  pubsub:
+    redis:
+      host: "{host}"
+      retry_delay: 50ms
+      max_retry_delay: 200ms
+"#
+    )
+}
+
+/// The value of an unlabelled sample (or of `name` written with its labels) in a
+/// Prometheus text body.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
