@@ -175,7 +175,7 @@ pub struct Store {
     target: Target,
     /// Set when a broken connection was dropped: the next one opened is a reconnect.
     broken: AtomicBool,
-    /// Reconnects, possibly shared with other stores (see [`Store::count_reconnects_in`]).
+    /// Where reconnects are counted (see [`Store::count_reconnects_in`]).
     reconnects: Arc<AtomicU64>,
 }
 
@@ -230,17 +230,12 @@ impl Store {
         })
     }
 
-    /// The same store, counting its reconnects into `counter`, which other stores
-    /// may share (a hub adds up the reconnects of all its connections).
+    /// The same store, counting its reconnects (connections re-opened after one broke)
+    /// into `counter`, which other stores may share: a hub adds up the reconnects of
+    /// all its connections and reads that counter.
     pub fn count_reconnects_in(mut self, counter: Arc<AtomicU64>) -> Self {
         self.reconnects = counter;
         self
-    }
-
-    /// Connections opened after the first one (into a shared counter: see
-    /// [`Store::count_reconnects_in`]).
-    pub fn reconnects(&self) -> u64 {
-        self.reconnects.load(Ordering::Relaxed)
     }
 
     /// The retry policy every command runs with.
