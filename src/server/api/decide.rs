@@ -1,0 +1,245 @@
+//! `/v1/decide`, `/v1/activate` and `/v1/track`: parse the request, run the engine
+//! (see [`super::engine`]), queue events, notify, answer.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::Uri;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::MISSING_USER_ID;
+use super::engine::{publish, queue_event, run_engine};
+use super::extract::{RawBody, SdkKey, query_value, query_values};
+use crate::decide::{self, ActivateQuery, DecideOptions, ForcedDecision, TrackOutcome, User};
+use crate::notify::Kind;
+use crate::server::Shared;
+use crate::server::error::ApiError;
+use crate::server::json::ok;
+use crate::server::projects::Project;
+use crate::util::now_ms;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DecideBody {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    user_attributes: Option<Map<String, Value>>,
+    #[serde(default)]
+    decide_options: Vec<String>,
+    #[serde(default)]
+    forced_decisions: Vec<ForcedBody>,
+    #[serde(default)]
+    fetch_segments: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ForcedBody {
+    #[serde(default)]
+    flag_key: String,
+    #[serde(default)]
+    rule_key: Option<String>,
+    #[serde(default)]
+    variation_key: String,
+}
+
+pub(super) async fn decide(
+    State(state): State<Shared>,
+    axum::Extension(project): axum::Extension<Arc<Project>>,
+    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    uri: Uri,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body: DecideBody = body.json()?;
+    if body.user_id.is_empty() {
+        return Err(ApiError::bad_request(MISSING_USER_ID));
+    }
+    let options = DecideOptions::parse(body.decide_options.iter().map(String::as_str))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if body.fetch_segments {
+        // No ODP segment service is reachable from here: upstream's answer when the
+        // fetch fails.
+        return Err(ApiError::internal("failed to fetch qualified segments"));
+    }
+    let keys = query_values(&uri, "keys");
+    let single = keys.len() == 1;
+    let forced: Vec<ForcedDecision> = body
+        .forced_decisions
+        .into_iter()
+        .map(|f| ForcedDecision {
+            flag_key: f.flag_key,
+            rule_key: f.rule_key.filter(|r| !r.is_empty()),
+            variation_key: f.variation_key,
+        })
+        .collect();
+    let user = User {
+        id: body.user_id,
+        attributes: body.user_attributes,
+    };
+    if options.reset_cmab_cache {
+        project.cmab_cache.clear();
+    }
+    if options.invalidate_user_cmab_cache {
+        project.cmab_cache.remove_where(|k| k.user_id == user.id);
+    }
+    let keys = if keys.is_empty() { None } else { Some(keys) };
+    let outcome = run_engine(
+        &state,
+        &project,
+        &user,
+        options.ignore_user_profile_service,
+        !options.ignore_cmab_cache,
+        |ctx| decide::decide(ctx, keys.as_deref(), &forced, &options),
+        |outcome| outcome.profile_changed,
+    )
+    .await;
+    let mut decisions = outcome.decisions;
+    for decision in &mut decisions {
+        let dispatched = if state.events.is_enabled() {
+            decision
+                .take_impression()
+                .is_some_and(|event| queue_event(&state, event))
+        } else {
+            // Dispatch is off (empty client.eventURL): the impression counts as
+            // dispatched, as a queued-then-discarded one would, without being built.
+            let due = decision.impression_due();
+            if due {
+                state.events.discard();
+            }
+            due
+        };
+        if let Some(message) = decision.notification(dispatched) {
+            publish(&state, &sdk_key, Kind::Decision, &message);
+        }
+    }
+    if single {
+        match decisions.into_iter().next() {
+            Some(decision) => Ok(ok(decision)),
+            None => Err(ApiError::internal("no decision was made")),
+        }
+    } else {
+        Ok(ok(decisions))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivateBody {
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    user_attributes: Option<Map<String, Value>>,
+}
+
+pub(super) async fn activate(
+    State(state): State<Shared>,
+    axum::Extension(project): axum::Extension<Arc<Project>>,
+    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    uri: Uri,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let body: ActivateBody = body.json()?;
+    let query = ActivateQuery::from_params(
+        &query_values(&uri, "type"),
+        &query_values(&uri, "experimentKey"),
+        &query_values(&uri, "featureKey"),
+        query_value(&uri, "disableTracking").as_deref(),
+        query_value(&uri, "enabled").as_deref(),
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if body.user_id.is_empty() {
+        return Err(ApiError::bad_request(MISSING_USER_ID));
+    }
+    let user = User {
+        id: body.user_id,
+        attributes: body.user_attributes,
+    };
+    let outcome = run_engine(
+        &state,
+        &project,
+        &user,
+        false,
+        true,
+        |ctx| decide::activate(ctx, &query),
+        |outcome| outcome.profile_changed,
+    )
+    .await;
+    for event in outcome.events {
+        queue_event(&state, event);
+    }
+    for message in &outcome.notifications {
+        publish(&state, &sdk_key, Kind::Decision, message);
+    }
+    Ok(ok(outcome.results))
+}
+
+/// Upstream's track body has no JSON tags, so Go matches field names ignoring case.
+fn field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.get(name).or_else(|| {
+        body.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrackAnswer {
+    user_id: String,
+    event_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub(super) async fn track(
+    State(state): State<Shared>,
+    axum::Extension(project): axum::Extension<Arc<Project>>,
+    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    uri: Uri,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    let event_key = query_value(&uri, "eventKey").unwrap_or_default();
+    if event_key.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing required path parameter: eventKey",
+        ));
+    }
+    let body: Map<String, Value> = body.json()?;
+    let user_id = match field(&body, "userId") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::unparsable_body()),
+    };
+    let object = |name| match field(&body, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map.clone())),
+        Some(_) => Err(ApiError::unparsable_body()),
+    };
+    let user = User {
+        id: user_id,
+        attributes: object("userAttributes")?,
+    };
+    let tags = object("eventTags")?;
+    let config = project.config();
+    let error = match decide::track(&config, &user, &event_key, tags.as_ref(), now_ms()) {
+        TrackOutcome::Tracked {
+            event,
+            notification,
+        } => {
+            // Upstream notifies only for events its queue accepted.
+            if queue_event(&state, event) {
+                publish(&state, &sdk_key, Kind::Track, &notification);
+            }
+            None
+        }
+        TrackOutcome::UnknownEvent => Some(format!("event with key \"{event_key}\" not found")),
+    };
+    Ok(ok(TrackAnswer {
+        user_id: user.id,
+        event_key,
+        error,
+    }))
+}

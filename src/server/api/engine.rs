@@ -1,0 +1,159 @@
+//! The glue between the handlers of decide, activate and track and the rest of the
+//! service: running an engine call (fetching CMAB predictions it asks for, loading
+//! and saving the user profile), queueing its events and publishing notifications.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::decide::{
+    self, CmabAnswer, CmabRequest, Context, NeedCmab, User, UserEvent, UserProfile,
+};
+use crate::notify::{Kind, Notification};
+use crate::server::Shared;
+use crate::server::projects::{CmabPrediction, Project};
+use crate::util::{lock, now_ms};
+
+/// CMAB answers for one request: this request's fresh answers first, then the
+/// project's cache of successful predictions.
+struct CmabAnswers<'a> {
+    project: &'a Project,
+    fresh: HashMap<CmabRequest, CmabAnswer>,
+    use_cache: bool,
+}
+
+impl decide::Cmab for CmabAnswers<'_> {
+    fn lookup(&self, request: &CmabRequest) -> Option<CmabAnswer> {
+        if let Some(answer) = self.fresh.get(request) {
+            return Some(answer.clone());
+        }
+        if !self.use_cache {
+            return None;
+        }
+        self.project
+            .cmab_cache
+            .get(request)
+            .map(|(variation_id, cmab_uuid)| CmabAnswer::Variation {
+                variation_id,
+                cmab_uuid,
+            })
+    }
+}
+
+impl CmabAnswers<'_> {
+    /// Asks the prediction service for what the engine needs; a failure is an answer
+    /// too (the engine turns it into upstream's CMAB error decision).
+    async fn fetch(&mut self, state: &Shared, NeedCmab(request): NeedCmab) {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let attributes: Vec<(String, Value)> = request
+            .attributes
+            .iter()
+            .map(|a| (a.id.clone(), a.value()))
+            .collect();
+        let answer = match state
+            .cmab
+            .predict(&request.rule_id, &request.user_id, &attributes, &uuid)
+            .await
+        {
+            Ok(variation_id) => {
+                let prediction: CmabPrediction = (variation_id.clone(), uuid.clone());
+                self.project.cmab_cache.insert(request.clone(), prediction);
+                CmabAnswer::Variation {
+                    variation_id,
+                    cmab_uuid: uuid,
+                }
+            }
+            Err(err) => {
+                tracing::warn!(rule = request.rule_id, "CMAB prediction failed: {err}");
+                CmabAnswer::Failed
+            }
+        };
+        self.fresh.insert(request, answer);
+    }
+}
+
+/// Runs an engine call against the project's current datafile: it is repeated after
+/// fetching each CMAB prediction it asks for, and the user profile is saved when the
+/// outcome says it changed.
+pub(super) async fn run_engine<T>(
+    state: &Shared,
+    project: &Project,
+    user: &User,
+    ignore_profile: bool,
+    use_cmab_cache: bool,
+    call: impl Fn(&mut Context<'_>) -> Result<T, NeedCmab>,
+    profile_changed: impl Fn(&T) -> bool,
+) -> T {
+    let config = project.config();
+    let mut profile = load_profile(project, &user.id, ignore_profile);
+    let mut answers = CmabAnswers {
+        project,
+        fresh: HashMap::new(),
+        use_cache: use_cmab_cache,
+    };
+    let outcome = loop {
+        // The context holds non-Send references: end it before awaiting a fetch.
+        let attempt = {
+            let mut ctx = Context {
+                config: &config,
+                user,
+                overrides: &project.overrides,
+                cmab: &answers,
+                profile: profile.as_mut(),
+                now_ms: now_ms(),
+                build_events: state.events.is_enabled(),
+            };
+            call(&mut ctx)
+        };
+        match attempt {
+            Ok(outcome) => break outcome,
+            Err(need) => answers.fetch(state, need).await,
+        }
+    };
+    if profile_changed(&outcome) {
+        save_profile(project, &user.id, profile);
+    }
+    outcome
+}
+
+/// Queues an engine event for the event endpoint; returns whether it was accepted.
+pub(super) fn queue_event(state: &Shared, event: UserEvent) -> bool {
+    let header = match serde_json::to_value(&event.context) {
+        Ok(Value::Object(map)) => map,
+        _ => return false,
+    };
+    state.events.push(crate::server::events::QueuedEvent {
+        header,
+        visitor: event.visitor,
+    })
+}
+
+/// Hands a notification to the hub.
+pub(super) fn publish(state: &Shared, sdk_key: &str, kind: Kind, message: &impl Serialize) {
+    match Notification::new(kind, message) {
+        Ok(notification) => {
+            if state.hub.publish(sdk_key, notification) {
+                state.metrics.published(kind);
+            } else {
+                state.metrics.notification_dropped();
+            }
+        }
+        Err(err) => {
+            state.metrics.notification_dropped();
+            tracing::error!("encoding a {kind} notification: {err}");
+        }
+    }
+}
+
+/// The profile to decide with: `None` without a UPS or when told to ignore it.
+fn load_profile(project: &Project, user_id: &str, ignore: bool) -> Option<UserProfile> {
+    let ups = project.ups.as_ref().filter(|_| !ignore)?;
+    Some(lock(ups).lookup(user_id).unwrap_or_default())
+}
+
+fn save_profile(project: &Project, user_id: &str, profile: Option<UserProfile>) {
+    if let (Some(ups), Some(profile)) = (project.ups.as_ref(), profile) {
+        lock(ups).save(user_id, profile);
+    }
+}
