@@ -13,8 +13,11 @@
 //!   typed stream/group/pending operations. It depends only on [`config`].
 //! - [`notify`] is the notification model and the hub that fans notifications out to
 //!   SSE subscribers: in memory, or through Redis Streams or Pub/Sub ([`store`]).
-//! - [`server`] is the `serve` HTTP service; it uses [`decide`], [`notify`] and
-//!   [`config`].
+//! - [`outbound`] holds the HTTP clients `serve` calls out with: the event
+//!   dispatcher and the CMAB prediction client. It depends only on [`config`] and
+//!   [`util`].
+//! - [`server`] is the `serve` HTTP service; it uses [`decide`], [`notify`],
+//!   [`outbound`] and [`config`].
 //! - [`cmd`] holds one thin adapter per subcommand; it may use every layer above and
 //!   is the only place that prints.
 //!
@@ -27,6 +30,7 @@ pub mod config;
 pub mod decide;
 pub mod histogram;
 pub mod notify;
+pub mod outbound;
 pub mod server;
 pub mod store;
 pub mod util;

@@ -10,9 +10,7 @@
 
 mod admin;
 mod api;
-pub mod cmab;
 mod error;
-pub mod events;
 mod json;
 mod listen;
 mod metrics;

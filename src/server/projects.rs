@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::cmab::CmabCache;
 use super::metrics::Metrics;
 use crate::config::Settings;
 use crate::decide::{CmabRequest, Overrides, ProjectConfig, UserProfile};
 use crate::notify::{Hub, Kind, Notification};
+use crate::outbound::cmab::CmabCache;
 use crate::util::{lock, read, write};
 
 /// How long fetching one datafile over HTTP may take.

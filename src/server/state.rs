@@ -8,14 +8,14 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::cmab;
-use super::events::{self, EventQueue};
 use super::listen;
 use super::metrics::Metrics;
 use super::projects::{ProjectSettings, Projects};
 use super::{ServeError, ServeOptions, Server, Shared};
 use crate::config::Settings;
 use crate::notify::Hub;
+use crate::outbound::cmab;
+use crate::outbound::events::{self, EventQueue};
 
 /// What every handler shares.
 /// What every handler shares.

@@ -123,7 +123,7 @@ pub(super) fn queue_event(state: &Shared, event: UserEvent) -> bool {
         Ok(Value::Object(map)) => map,
         _ => return false,
     };
-    state.events.push(crate::server::events::QueuedEvent {
+    state.events.push(crate::outbound::events::QueuedEvent {
         header,
         visitor: event.visitor,
     })

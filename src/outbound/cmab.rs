@@ -7,8 +7,7 @@
 //! TTL cache (`client.cmab.cache`) the decision path keeps answers in; it is generic
 //! over key and value so the caller decides what identifies a cached decision.
 //!
-//! This module imports nothing from the rest of `server` and only settings from
-//! `config`. It holds no task: a prediction runs on the caller's task, bounded by
+//! This module imports nothing from `server` and only settings from `config`. It holds no task: a prediction runs on the caller's task, bounded by
 //! `(max_retries + 1) × request_timeout` plus the back-off pauses.
 
 use std::hash::Hash;

@@ -25,23 +25,26 @@
 //! An empty `client.eventURL` disables dispatch: no task runs, and `push` only
 //! counts the event as discarded.
 //!
-//! This module imports nothing from the rest of `server` and only settings from
-//! `config`.
+//! This module imports nothing from `server` and only settings from `config`. The
+//! batching loop is in `dispatch`, the HTTP delivery of a batch in `post`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::task::{self, JoinError, JoinHandle, JoinSet};
-use tokio::time::Instant;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config;
+use dispatch::Dispatcher;
+use post::{Poster, http_client};
+
+mod dispatch;
+mod post;
 
 /// Timeout of one POST of a batch, connection included. Upstream has no setting for
 /// it; 10 s matches the other request timeouts in `client.*` and keeps a dead
@@ -320,304 +323,15 @@ fn parse_url(raw: &str) -> Result<reqwest::Url, EventError> {
     }
 }
 
-fn http_client(timeout: Duration) -> Result<reqwest::Client, EventError> {
-    crate::util::ensure_tls_provider();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(EventError::HttpClient)
-}
-
-/// Events with one header, on their way into one POST.
-#[derive(Debug)]
-struct Batch {
-    header: Map<String, Value>,
-    visitors: Vec<Value>,
-    /// When the first event was taken into this batch; the batch is sealed `flush_interval`
-    /// later at the latest.
-    since: Instant,
-}
-
-impl Batch {
-    /// The JSON body: the header fields plus `"visitors"`.
-    fn into_body(self) -> Result<Bytes, serde_json::Error> {
-        let mut object = self.header;
-        object.insert("visitors".to_owned(), Value::Array(self.visitors));
-        serde_json::to_vec(&Value::Object(object)).map(Bytes::from)
-    }
-}
-
-/// The batching loop: owns the queue's receiving end and the send tasks.
-struct Dispatcher {
-    rx: mpsc::Receiver<QueuedEvent>,
-    poster: Arc<Poster>,
-    batch_size: usize,
-    flush_interval: Duration,
-    /// The batch being filled.
-    pending: Option<Batch>,
-    /// Sealed batches waiting for a send slot. While it is not empty the queue is
-    /// not read, so it holds at most a couple of batches.
-    ready: VecDeque<Batch>,
-    in_flight: JoinSet<()>,
-    /// Events per in-flight task, to count them as failed if the task is aborted.
-    in_flight_sizes: HashMap<task::Id, usize>,
-}
-
-impl Dispatcher {
-    async fn run(mut self, cancel: CancellationToken) {
-        loop {
-            self.launch_ready();
-            let deadline = self.pending.as_ref().map(|b| b.since + self.flush_interval);
-            // A disabled branch still evaluates its expression, so give it some instant.
-            let sleep_until = deadline.unwrap_or_else(Instant::now);
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => break,
-                Some(done) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => {
-                    self.reap(done);
-                }
-                () = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {
-                    self.seal_pending();
-                }
-                received = self.rx.recv(), if self.ready.is_empty() => match received {
-                    Some(event) => self.accept(event),
-                    // Every EventQueue is gone: nothing more can arrive.
-                    None => break,
-                },
-            }
-        }
-        self.shutdown().await;
-    }
-
-    /// Adds `event` to the pending batch, sealing batches as the rules require.
-    fn accept(&mut self, event: QueuedEvent) {
-        match &mut self.pending {
-            Some(batch) if batch.header == event.header => batch.visitors.push(event.visitor),
-            _ => {
-                self.seal_pending();
-                self.pending = Some(Batch {
-                    header: event.header,
-                    visitors: vec![event.visitor],
-                    since: Instant::now(),
-                });
-            }
-        }
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|b| b.visitors.len() >= self.batch_size)
-        {
-            self.seal_pending();
-        }
-    }
-
-    fn seal_pending(&mut self) {
-        if let Some(batch) = self.pending.take() {
-            self.ready.push_back(batch);
-        }
-    }
-
-    /// Starts sending ready batches while send slots are free.
-    fn launch_ready(&mut self) {
-        while self.in_flight.len() < MAX_IN_FLIGHT {
-            let Some(batch) = self.ready.pop_front() else {
-                break;
-            };
-            let size = batch.visitors.len();
-            let task = self
-                .in_flight
-                .spawn(Arc::clone(&self.poster).deliver(batch));
-            self.in_flight_sizes.insert(task.id(), size);
-        }
-    }
-
-    /// Books a finished send task. The task itself counted success or failure; only
-    /// a task that panicked or was aborted is counted here.
-    fn reap(&mut self, done: Result<(task::Id, ()), JoinError>) {
-        match done {
-            Ok((id, ())) => {
-                self.in_flight_sizes.remove(&id);
-            }
-            Err(err) => {
-                let size = self.in_flight_sizes.remove(&err.id()).unwrap_or(0);
-                self.poster
-                    .stats
-                    .failed
-                    .fetch_add(size as u64, Ordering::Relaxed);
-                self.poster
-                    .stats
-                    .batches_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                if err.is_panic() {
-                    tracing::error!(events = size, "event send task panicked");
-                }
-            }
-        }
-    }
-
-    /// Refuses new events, then sends everything queued within the deadline.
-    async fn shutdown(mut self) {
-        self.rx.close();
-        let flushed = tokio::time::timeout(FINAL_FLUSH_DEADLINE, self.drain()).await;
-        if flushed.is_ok() {
-            return;
-        }
-        self.in_flight.abort_all();
-        while let Some(done) = self.in_flight.join_next_with_id().await {
-            self.reap(done);
-        }
-        let mut left: usize = self.pending.take().map_or(0, |b| b.visitors.len());
-        left += self
-            .ready
-            .drain(..)
-            .map(|b| b.visitors.len())
-            .sum::<usize>();
-        while self.rx.try_recv().is_ok() {
-            left += 1;
-        }
-        self.poster
-            .stats
-            .failed
-            .fetch_add(left as u64, Ordering::Relaxed);
-        tracing::warn!(
-            deadline = ?FINAL_FLUSH_DEADLINE,
-            "final event flush timed out; undelivered events counted as failed"
-        );
-    }
-
-    async fn drain(&mut self) {
-        // After `close`, `recv` yields what is buffered and then `None`.
-        while let Some(event) = self.rx.recv().await {
-            self.accept(event);
-        }
-        self.seal_pending();
-        loop {
-            self.launch_ready();
-            match self.in_flight.join_next_with_id().await {
-                Some(done) => self.reap(done),
-                // Nothing in flight, so `launch_ready` found nothing ready either.
-                None => break,
-            }
-        }
-    }
-}
-
-/// Sends batches; shared by the send tasks.
-#[derive(Debug)]
-struct Poster {
-    http: reqwest::Client,
-    url: reqwest::Url,
-    max_attempts: u32,
-    retry_backoff: Duration,
-    stats: Arc<EventStats>,
-}
-
-/// Why one POST did not succeed.
-struct PostFailure {
-    retryable: bool,
-    detail: String,
-}
-
-impl Poster {
-    /// Sends one batch with bounded retries, then books the outcome.
-    async fn deliver(self: Arc<Self>, batch: Batch) {
-        let events = batch.visitors.len() as u64;
-        let body = match batch.into_body() {
-            Ok(body) => body,
-            Err(err) => {
-                self.book_failure(events, 0, &format!("cannot encode the batch: {err}"));
-                return;
-            }
-        };
-        let mut attempt = 1;
-        loop {
-            match self.post(body.clone()).await {
-                Ok(()) => {
-                    self.stats.sent.fetch_add(events, Ordering::Relaxed);
-                    self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                Err(failure) if failure.retryable && attempt < self.max_attempts => {
-                    let delay = retry_delay(self.retry_backoff, attempt);
-                    tracing::debug!(attempt, ?delay, error = %failure.detail, "retrying event batch");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(failure) => {
-                    self.book_failure(events, attempt, &failure.detail);
-                    return;
-                }
-            }
-        }
-    }
-
-    async fn post(&self, body: Bytes) -> Result<(), PostFailure> {
-        let response = self
-            .http
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| PostFailure {
-                // Builder errors repeat identically; anything on the wire may not.
-                retryable: !err.is_builder(),
-                detail: error_chain(&err),
-            })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(PostFailure {
-            // Other 4xx mean the request itself is wrong; sending it again won't help.
-            retryable: status.is_server_error()
-                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                || status == reqwest::StatusCode::REQUEST_TIMEOUT,
-            detail: format!("HTTP {status}"),
-        })
-    }
-
-    fn book_failure(&self, events: u64, attempts: u32, detail: &str) {
-        self.stats.failed.fetch_add(events, Ordering::Relaxed);
-        let before = self.stats.batches_failed.fetch_add(1, Ordering::Relaxed);
-        if before.is_multiple_of(FAILURE_LOG_EVERY) {
-            tracing::warn!(
-                url = %self.url,
-                events,
-                attempts,
-                failed_batches = before + 1,
-                "event batch not delivered: {detail} (logged once per {FAILURE_LOG_EVERY} failed batches)"
-            );
-        }
-    }
-}
-
-/// The pause before retry number `attempt` (1-based): `backoff * 2^(attempt-1)`.
-fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempt.saturating_sub(1))
-        .unwrap_or(u32::MAX);
-    backoff.saturating_mul(factor)
-}
-
-/// `err` and its sources on one line; reqwest's own message hides the cause.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
     use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use tokio::time::Instant;
 
     use axum::Router;
     use axum::extract::State;
@@ -974,15 +688,6 @@ mod tests {
             let err = start(settings(url, 1, HOUR), CancellationToken::new()).unwrap_err();
             assert!(matches!(err, EventError::InvalidUrl { .. }), "{url}: {err}");
         }
-    }
-
-    #[test]
-    fn retry_delay_doubles() {
-        let base = Duration::from_millis(100);
-        assert_eq!(retry_delay(base, 1), base);
-        assert_eq!(retry_delay(base, 2), base * 2);
-        assert_eq!(retry_delay(base, 3), base * 4);
-        assert_eq!(retry_delay(base, 100), base.saturating_mul(u32::MAX));
     }
 
     #[test]

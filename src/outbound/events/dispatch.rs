@@ -1,0 +1,192 @@
+//! The batching loop of the event dispatcher: reads the queue, groups events with
+//! equal headers into batches, seals them by size or age and hands them to send
+//! tasks, at most [`MAX_IN_FLIGHT`] at a time; on shutdown, the bounded final flush.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::{self, JoinError, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::post::Poster;
+use super::{FINAL_FLUSH_DEADLINE, MAX_IN_FLIGHT, QueuedEvent};
+
+#[derive(Debug)]
+pub(super) struct Batch {
+    pub(super) header: Map<String, Value>,
+    pub(super) visitors: Vec<Value>,
+    /// When the first event was taken into this batch; the batch is sealed `flush_interval`
+    /// later at the latest.
+    pub(super) since: Instant,
+}
+
+impl Batch {
+    /// The JSON body: the header fields plus `"visitors"`.
+    pub(super) fn into_body(self) -> Result<Bytes, serde_json::Error> {
+        let mut object = self.header;
+        object.insert("visitors".to_owned(), Value::Array(self.visitors));
+        serde_json::to_vec(&Value::Object(object)).map(Bytes::from)
+    }
+}
+
+/// The batching loop: owns the queue's receiving end and the send tasks.
+pub(super) struct Dispatcher {
+    pub(super) rx: mpsc::Receiver<QueuedEvent>,
+    pub(super) poster: Arc<Poster>,
+    pub(super) batch_size: usize,
+    pub(super) flush_interval: Duration,
+    /// The batch being filled.
+    pub(super) pending: Option<Batch>,
+    /// Sealed batches waiting for a send slot. While it is not empty the queue is
+    /// not read, so it holds at most a couple of batches.
+    pub(super) ready: VecDeque<Batch>,
+    pub(super) in_flight: JoinSet<()>,
+    /// Events per in-flight task, to count them as failed if the task is aborted.
+    pub(super) in_flight_sizes: HashMap<task::Id, usize>,
+}
+
+impl Dispatcher {
+    /// Runs until `cancel` fires or every queue handle is gone, then flushes.
+    pub(super) async fn run(mut self, cancel: CancellationToken) {
+        loop {
+            self.launch_ready();
+            let deadline = self.pending.as_ref().map(|b| b.since + self.flush_interval);
+            // A disabled branch still evaluates its expression, so give it some instant.
+            let sleep_until = deadline.unwrap_or_else(Instant::now);
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                Some(done) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => {
+                    self.reap(done);
+                }
+                () = tokio::time::sleep_until(sleep_until), if deadline.is_some() => {
+                    self.seal_pending();
+                }
+                received = self.rx.recv(), if self.ready.is_empty() => match received {
+                    Some(event) => self.accept(event),
+                    // Every EventQueue is gone: nothing more can arrive.
+                    None => break,
+                },
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Adds `event` to the pending batch, sealing batches as the rules require.
+    fn accept(&mut self, event: QueuedEvent) {
+        match &mut self.pending {
+            Some(batch) if batch.header == event.header => batch.visitors.push(event.visitor),
+            _ => {
+                self.seal_pending();
+                self.pending = Some(Batch {
+                    header: event.header,
+                    visitors: vec![event.visitor],
+                    since: Instant::now(),
+                });
+            }
+        }
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|b| b.visitors.len() >= self.batch_size)
+        {
+            self.seal_pending();
+        }
+    }
+
+    fn seal_pending(&mut self) {
+        if let Some(batch) = self.pending.take() {
+            self.ready.push_back(batch);
+        }
+    }
+
+    /// Starts sending ready batches while send slots are free.
+    fn launch_ready(&mut self) {
+        while self.in_flight.len() < MAX_IN_FLIGHT {
+            let Some(batch) = self.ready.pop_front() else {
+                break;
+            };
+            let size = batch.visitors.len();
+            let task = self
+                .in_flight
+                .spawn(Arc::clone(&self.poster).deliver(batch));
+            self.in_flight_sizes.insert(task.id(), size);
+        }
+    }
+
+    /// Books a finished send task. The task itself counted success or failure; only
+    /// a task that panicked or was aborted is counted here.
+    fn reap(&mut self, done: Result<(task::Id, ()), JoinError>) {
+        match done {
+            Ok((id, ())) => {
+                self.in_flight_sizes.remove(&id);
+            }
+            Err(err) => {
+                let size = self.in_flight_sizes.remove(&err.id()).unwrap_or(0);
+                self.poster
+                    .stats
+                    .failed
+                    .fetch_add(size as u64, Ordering::Relaxed);
+                self.poster
+                    .stats
+                    .batches_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                if err.is_panic() {
+                    tracing::error!(events = size, "event send task panicked");
+                }
+            }
+        }
+    }
+
+    /// Refuses new events, then sends everything queued within the deadline.
+    async fn shutdown(mut self) {
+        self.rx.close();
+        let flushed = tokio::time::timeout(FINAL_FLUSH_DEADLINE, self.drain()).await;
+        if flushed.is_ok() {
+            return;
+        }
+        self.in_flight.abort_all();
+        while let Some(done) = self.in_flight.join_next_with_id().await {
+            self.reap(done);
+        }
+        let mut left: usize = self.pending.take().map_or(0, |b| b.visitors.len());
+        left += self
+            .ready
+            .drain(..)
+            .map(|b| b.visitors.len())
+            .sum::<usize>();
+        while self.rx.try_recv().is_ok() {
+            left += 1;
+        }
+        self.poster
+            .stats
+            .failed
+            .fetch_add(left as u64, Ordering::Relaxed);
+        tracing::warn!(
+            deadline = ?FINAL_FLUSH_DEADLINE,
+            "final event flush timed out; undelivered events counted as failed"
+        );
+    }
+
+    async fn drain(&mut self) {
+        // After `close`, `recv` yields what is buffered and then `None`.
+        while let Some(event) = self.rx.recv().await {
+            self.accept(event);
+        }
+        self.seal_pending();
+        loop {
+            self.launch_ready();
+            match self.in_flight.join_next_with_id().await {
+                Some(done) => self.reap(done),
+                // Nothing in flight, so `launch_ready` found nothing ready either.
+                None => break,
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! HTTP delivery of one sealed batch: the POST, which failures are retried and
+//! with what pause, and the booking of each outcome in [`EventStats`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::dispatch::Batch;
+use super::{EventError, EventStats, FAILURE_LOG_EVERY};
+
+/// The HTTP client batches are POSTed with, each POST bounded by `timeout`.
+pub(super) fn http_client(timeout: Duration) -> Result<reqwest::Client, EventError> {
+    crate::util::ensure_tls_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(EventError::HttpClient)
+}
+
+/// Sends batches; shared by the send tasks.
+#[derive(Debug)]
+pub(super) struct Poster {
+    pub(super) http: reqwest::Client,
+    pub(super) url: reqwest::Url,
+    pub(super) max_attempts: u32,
+    pub(super) retry_backoff: Duration,
+    pub(super) stats: Arc<EventStats>,
+}
+
+/// Why one POST did not succeed.
+struct PostFailure {
+    retryable: bool,
+    detail: String,
+}
+
+impl Poster {
+    /// Sends one batch with bounded retries, then books the outcome.
+    pub(super) async fn deliver(self: Arc<Self>, batch: Batch) {
+        let events = batch.visitors.len() as u64;
+        let body = match batch.into_body() {
+            Ok(body) => body,
+            Err(err) => {
+                self.book_failure(events, 0, &format!("cannot encode the batch: {err}"));
+                return;
+            }
+        };
+        let mut attempt = 1;
+        loop {
+            match self.post(body.clone()).await {
+                Ok(()) => {
+                    self.stats.sent.fetch_add(events, Ordering::Relaxed);
+                    self.stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(failure) if failure.retryable && attempt < self.max_attempts => {
+                    let delay = retry_delay(self.retry_backoff, attempt);
+                    tracing::debug!(attempt, ?delay, error = %failure.detail, "retrying event batch");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(failure) => {
+                    self.book_failure(events, attempt, &failure.detail);
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn post(&self, body: Bytes) -> Result<(), PostFailure> {
+        let response = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| PostFailure {
+                // Builder errors repeat identically; anything on the wire may not.
+                retryable: !err.is_builder(),
+                detail: error_chain(&err),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(PostFailure {
+            // Other 4xx mean the request itself is wrong; sending it again won't help.
+            retryable: status.is_server_error()
+                || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || status == reqwest::StatusCode::REQUEST_TIMEOUT,
+            detail: format!("HTTP {status}"),
+        })
+    }
+
+    fn book_failure(&self, events: u64, attempts: u32, detail: &str) {
+        self.stats.failed.fetch_add(events, Ordering::Relaxed);
+        let before = self.stats.batches_failed.fetch_add(1, Ordering::Relaxed);
+        if before.is_multiple_of(FAILURE_LOG_EVERY) {
+            tracing::warn!(
+                url = %self.url,
+                events,
+                attempts,
+                failed_batches = before + 1,
+                "event batch not delivered: {detail} (logged once per {FAILURE_LOG_EVERY} failed batches)"
+            );
+        }
+    }
+}
+
+/// The pause before retry number `attempt` (1-based): `backoff * 2^(attempt-1)`.
+fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    backoff.saturating_mul(factor)
+}
+
+/// `err` and its sources on one line; reqwest's own message hides the cause.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_doubles() {
+        let base = Duration::from_millis(100);
+        assert_eq!(retry_delay(base, 1), base);
+        assert_eq!(retry_delay(base, 2), base * 2);
+        assert_eq!(retry_delay(base, 3), base * 4);
+        assert_eq!(retry_delay(base, 100), base.saturating_mul(u32::MAX));
+    }
+}
