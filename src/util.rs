@@ -1,8 +1,9 @@
-//! Two small helpers every long-lived layer needs: the wall clock in milliseconds
-//! and a mutex lock that survives poisoning.
+//! Small policies every long-lived layer shares, each written once: the wall clock
+//! in milliseconds, locks that survive poisoning, capped exponential back-off, an
+//! error and its causes on one line, and the TLS provider set-up.
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
@@ -40,5 +41,107 @@ pub fn write<T>(rwlock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 pub fn ensure_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// `err` and its sources on one line (`outer: cause: root`): reqwest's and hyper's
+/// own messages hide the cause, which is what an operator needs to read.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Capped exponential back-off: the pause before retry `n` (0-based) is
+/// `initial × multiplier^n`, capped at `max`. One type for every retry loop, so
+/// each states its numbers and none re-derives the formula.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The pause before the first retry.
+    pub initial: Duration,
+    /// Growth per retry; 2.0 doubles. Must be finite and `>= 0` (callers validate
+    /// configured values); 0 means "no pause after the first".
+    pub multiplier: f64,
+    /// The longest pause, whatever the retry number.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// Doubling back-off from `initial`, capped at `max`.
+    pub const fn new(initial: Duration, max: Duration) -> Self {
+        Backoff {
+            initial,
+            multiplier: 2.0,
+            max,
+        }
+    }
+
+    /// The same back-off growing by `multiplier` per retry instead.
+    #[must_use]
+    pub const fn with_multiplier(self, multiplier: f64) -> Self {
+        Backoff { multiplier, ..self }
+    }
+
+    /// The pause before retry `attempt + 1` (0-based `attempt`):
+    /// `initial × multiplier^attempt`, capped at `max`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = i32::try_from(attempt).unwrap_or(i32::MAX);
+        // In nanoseconds, so that whole multiples of whole nanoseconds stay exact.
+        let nanos = self.initial.as_nanos() as f64 * self.multiplier.powi(exponent);
+        // Overflow (infinity) and 0 × ∞ (NaN) both mean "very long": use the cap.
+        if nanos.is_nan() || nanos >= self.max.as_nanos() as f64 {
+            return self.max;
+        }
+        if nanos < u64::MAX as f64 {
+            // Below the cap and below u64::MAX (and >= 0 for a valid multiplier).
+            Duration::from_nanos(nanos.round() as u64)
+        } else {
+            Duration::try_from_secs_f64(nanos / 1e9).map_or(self.max, |d| d.min(self.max))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_by_the_multiplier_up_to_the_cap() {
+        let doubling = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        let delays: Vec<u128> = (0..6).map(|n| doubling.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(doubling.delay(u32::MAX), Duration::from_secs(1));
+        let slower = doubling.with_multiplier(1.5);
+        assert_eq!(slower.delay(1), Duration::from_millis(150));
+        assert_eq!(slower.delay(2), Duration::from_millis(225));
+    }
+
+    #[test]
+    fn backoff_edge_cases_use_the_cap_or_zero() {
+        let max = Duration::from_secs(5);
+        // 0 × ∞ is NaN: the cap.
+        let zero = Backoff::new(Duration::ZERO, max).with_multiplier(f64::MAX);
+        assert_eq!(zero.delay(0), Duration::ZERO);
+        assert_eq!(zero.delay(10), max);
+        let flat = Backoff::new(Duration::from_millis(7), max).with_multiplier(0.0);
+        assert_eq!(flat.delay(0), Duration::from_millis(7));
+        assert_eq!(flat.delay(3), Duration::ZERO);
+        let uncapped = Backoff::new(Duration::from_secs(1), Duration::MAX);
+        assert_eq!(uncapped.delay(40), Duration::from_secs(1 << 40));
+        assert_eq!(uncapped.delay(u32::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn error_chain_joins_the_sources() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let err = Outer(std::io::Error::other("root cause"));
+        assert_eq!(error_chain(&err), "outer: root cause");
     }
 }

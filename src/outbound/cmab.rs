@@ -12,7 +12,7 @@
 
 use std::hash::Hash;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::config;
+use crate::util::{Backoff, error_chain, lock};
 
 /// Why a prediction could not be made, or the client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +91,7 @@ pub struct CmabClient {
     endpoint: String,
     request_timeout: Duration,
     max_retries: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    backoff_multiplier: f64,
+    backoff: Backoff,
 }
 
 impl CmabClient {
@@ -134,9 +133,8 @@ impl CmabClient {
             endpoint: endpoint.clone(),
             request_timeout: settings.request_timeout,
             max_retries: retry.max_retries,
-            initial_backoff: retry.initial_backoff,
-            max_backoff: retry.max_backoff,
-            backoff_multiplier: retry.backoff_multiplier,
+            backoff: Backoff::new(retry.initial_backoff, retry.max_backoff)
+                .with_multiplier(retry.backoff_multiplier),
         })
     }
 
@@ -174,7 +172,7 @@ impl CmabClient {
             match self.attempt(&url, body.clone()).await {
                 Ok(variation_id) => return Ok(variation_id),
                 Err(failure) if failure.is_retryable() && retries < self.max_retries => {
-                    let delay = self.backoff(retries);
+                    let delay = self.backoff.delay(retries);
                     retries += 1;
                     tracing::debug!(%url, retry = retries, ?delay, ?failure, "retrying CMAB prediction");
                     tokio::time::sleep(delay).await;
@@ -182,15 +180,6 @@ impl CmabClient {
                 Err(failure) => return Err(self.error(failure, &url, retries + 1)),
             }
         }
-    }
-
-    /// The pause before retry `retry + 1` (0-based `retry`):
-    /// `initial_backoff × backoff_multiplier^retry`, capped at `max_backoff`.
-    fn backoff(&self, retry: u32) -> Duration {
-        let exponent = i32::try_from(retry).unwrap_or(i32::MAX);
-        let seconds = self.initial_backoff.as_secs_f64() * self.backoff_multiplier.powi(exponent);
-        // Overflow (infinity) and 0 × ∞ (NaN) both mean "very long": use the cap.
-        Duration::try_from_secs_f64(seconds).map_or(self.max_backoff, |d| d.min(self.max_backoff))
     }
 
     /// The endpoint for `rule_id`, the id percent-encoded as one path segment.
@@ -322,18 +311,6 @@ fn encode_segment(raw: &str) -> String {
     out
 }
 
-/// `err` and its sources on one line; reqwest's own message hides the cause.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// A bounded LRU cache whose entries also expire `ttl` after insertion.
 ///
 /// `size == 0` disables caching: nothing is stored and every lookup misses.
@@ -387,7 +364,7 @@ impl<K: Hash + Eq, V: Clone> CmabCache<K, V> {
 
     /// [`get`](Self::get) with `now` as the current time.
     pub fn get_at(&self, key: &K, now: Instant) -> Option<V> {
-        let mut entries = self.lock()?;
+        let mut entries = self.guard()?;
         let entry = entries.get(key)?;
         if !self.expired(entry, now) {
             return Some(entry.value.clone());
@@ -404,26 +381,26 @@ impl<K: Hash + Eq, V: Clone> CmabCache<K, V> {
 
     /// [`insert`](Self::insert) with `now` as the current time.
     pub fn insert_at(&self, key: K, value: V, now: Instant) {
-        if let Some(mut entries) = self.lock() {
+        if let Some(mut entries) = self.guard() {
             entries.put(key, Entry { value, stored: now });
         }
     }
 
     /// Removes `key`; returns its value if it was stored (expired or not).
     pub fn remove(&self, key: &K) -> Option<V> {
-        self.lock()?.pop(key).map(|entry| entry.value)
+        self.guard()?.pop(key).map(|entry| entry.value)
     }
 
     /// Removes every entry (`RESET_CMAB_CACHE`).
     pub fn clear(&self) {
-        if let Some(mut entries) = self.lock() {
+        if let Some(mut entries) = self.guard() {
             entries.clear();
         }
     }
 
     /// Entries stored, expired ones not yet removed included.
     pub fn len(&self) -> usize {
-        self.lock().map_or(0, |entries| entries.len())
+        self.guard().map_or(0, |entries| entries.len())
     }
 
     /// Whether no entry is stored.
@@ -435,12 +412,10 @@ impl<K: Hash + Eq, V: Clone> CmabCache<K, V> {
         !self.ttl.is_zero() && now.saturating_duration_since(entry.stored) >= self.ttl
     }
 
-    fn lock(&self) -> Option<MutexGuard<'_, LruCache<K, Entry<V>>>> {
+    fn guard(&self) -> Option<MutexGuard<'_, LruCache<K, Entry<V>>>> {
         // A panic while holding the lock cannot leave the map half-updated in a way
         // that matters for a cache, so a poisoned lock is used as is.
-        self.entries
-            .as_ref()
-            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+        self.entries.as_ref().map(lock)
     }
 }
 
@@ -448,7 +423,7 @@ impl<K: Hash + Eq + Clone, V: Clone> CmabCache<K, V> {
     /// Removes every entry whose key satisfies `matches`, e.g. one user's decisions
     /// for `INVALIDATE_USER_CMAB_CACHE`; returns how many were removed.
     pub fn remove_where(&self, mut matches: impl FnMut(&K) -> bool) -> usize {
-        let Some(mut entries) = self.lock() else {
+        let Some(mut entries) = self.guard() else {
             return 0;
         };
         let doomed: Vec<K> = entries
@@ -730,13 +705,15 @@ mod tests {
         config.retry_config.max_backoff = Duration::from_secs(1);
         config.retry_config.backoff_multiplier = 2.0;
         let client = CmabClient::new(&config).unwrap();
-        let delays: Vec<u128> = (0..6).map(|n| client.backoff(n).as_millis()).collect();
+        let delays: Vec<u128> = (0..6)
+            .map(|n| client.backoff.delay(n).as_millis())
+            .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(client.backoff(u32::MAX), Duration::from_secs(1));
+        assert_eq!(client.backoff.delay(u32::MAX), Duration::from_secs(1));
 
         config.retry_config.backoff_multiplier = 1.5;
         let client = CmabClient::new(&config).unwrap();
-        assert_eq!(client.backoff(1), Duration::from_millis(150));
+        assert_eq!(client.backoff.delay(1), Duration::from_millis(150));
     }
 
     #[test]

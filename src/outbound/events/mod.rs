@@ -288,7 +288,7 @@ pub fn start(
         http,
         url,
         max_attempts: settings.max_attempts.max(1),
-        retry_backoff: settings.retry_backoff,
+        backoff: post::retry_backoff(settings.retry_backoff),
         stats: Arc::clone(&stats),
     });
     let dispatcher = Dispatcher {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::dispatch::Batch;
 use super::{EventError, EventStats, FAILURE_LOG_EVERY};
+use crate::util::{Backoff, error_chain};
 
 /// The HTTP client batches are POSTed with, each POST bounded by `timeout`.
 pub(super) fn http_client(timeout: Duration) -> Result<reqwest::Client, EventError> {
@@ -25,7 +26,7 @@ pub(super) struct Poster {
     pub(super) http: reqwest::Client,
     pub(super) url: reqwest::Url,
     pub(super) max_attempts: u32,
-    pub(super) retry_backoff: Duration,
+    pub(super) backoff: Backoff,
     pub(super) stats: Arc<EventStats>,
 }
 
@@ -55,7 +56,7 @@ impl Poster {
                     return;
                 }
                 Err(failure) if failure.retryable && attempt < self.max_attempts => {
-                    let delay = retry_delay(self.retry_backoff, attempt);
+                    let delay = self.backoff.delay(attempt - 1);
                     tracing::debug!(attempt, ?delay, error = %failure.detail, "retrying event batch");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
@@ -109,24 +110,11 @@ impl Poster {
     }
 }
 
-/// The pause before retry number `attempt` (1-based): `backoff * 2^(attempt-1)`.
-fn retry_delay(backoff: Duration, attempt: u32) -> Duration {
-    let factor = 1u32
-        .checked_shl(attempt.saturating_sub(1))
-        .unwrap_or(u32::MAX);
-    backoff.saturating_mul(factor)
-}
-
-/// `err` and its sources on one line; reqwest's own message hides the cause.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+/// The batch retry schedule: `first`, doubled for each further retry. The cap is
+/// where the doubling always stopped (`first × (2^32 - 1)`), far beyond any
+/// configured attempt count.
+pub(super) fn retry_backoff(first: Duration) -> Backoff {
+    Backoff::new(first, first.saturating_mul(u32::MAX))
 }
 
 #[cfg(test)]
@@ -136,9 +124,10 @@ mod tests {
     #[test]
     fn retry_delay_doubles() {
         let base = Duration::from_millis(100);
-        assert_eq!(retry_delay(base, 1), base);
-        assert_eq!(retry_delay(base, 2), base * 2);
-        assert_eq!(retry_delay(base, 3), base * 4);
-        assert_eq!(retry_delay(base, 100), base.saturating_mul(u32::MAX));
+        let backoff = retry_backoff(base);
+        assert_eq!(backoff.delay(0), base);
+        assert_eq!(backoff.delay(1), base * 2);
+        assert_eq!(backoff.delay(2), base * 4);
+        assert_eq!(backoff.delay(99), base.saturating_mul(u32::MAX));
     }
 }
