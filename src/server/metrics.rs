@@ -119,7 +119,7 @@ impl Metrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one notification handed to the hub.
+    /// Counts one notification the hub accepted (see `server::publish`).
     pub fn published(&self, kind: Kind) {
         self.published[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
     }

@@ -16,6 +16,7 @@ mod listen;
 mod metrics;
 mod middleware;
 mod projects;
+mod publish;
 mod sse;
 mod state;
 mod webhook;

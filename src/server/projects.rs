@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use super::metrics::Metrics;
 use crate::config::Settings;
 use crate::decide::{CmabRequest, Overrides, ProjectConfig, UserProfile};
-use crate::notify::{Hub, Kind, Notification};
+use crate::notify::{Hub, Notification};
 use crate::outbound::cmab::CmabCache;
 use crate::util::{lock, read, write};
 
@@ -426,8 +426,7 @@ impl Projects {
             "datafile updated"
         );
         project.replace(Arc::new(config));
-        self.hub.publish(&project.sdk_key, notification);
-        self.metrics.published(Kind::DatafileUpdate);
+        super::publish::publish(&self.hub, &self.metrics, &project.sdk_key, notification);
         self.metrics.datafile_updated();
         true
     }

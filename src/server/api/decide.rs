@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::MISSING_USER_ID;
-use super::engine::{publish, queue_event, run_engine};
+use super::engine::{dispatch_then_notify, run_engine};
 use super::extract::{RawBody, SdkKey, query_value, query_values};
 use crate::decide::{self, ActivateQuery, DecideOptions, ForcedDecision, TrackOutcome, User};
 use crate::notify::Kind;
@@ -98,22 +98,15 @@ pub(super) async fn decide(
     .await;
     let mut decisions = outcome.decisions;
     for decision in &mut decisions {
-        let dispatched = if state.events.is_enabled() {
-            decision
-                .take_impression()
-                .is_some_and(|event| queue_event(&state, event))
-        } else {
-            // Dispatch is off (empty client.eventURL): the impression counts as
-            // dispatched, as a queued-then-discarded one would, without being built.
-            let due = decision.impression_due();
-            if due {
-                state.events.discard();
-            }
-            due
-        };
-        if let Some(message) = decision.notification(dispatched) {
-            publish(&state, &sdk_key, Kind::Decision, &message);
-        }
+        let impression = decision.take_impression();
+        dispatch_then_notify(
+            &state,
+            &sdk_key,
+            Kind::Decision,
+            impression,
+            decision.impression_due(),
+            |dispatched| decision.notification(dispatched),
+        );
     }
     if single {
         match decisions.into_iter().next() {
@@ -167,12 +160,15 @@ pub(super) async fn activate(
         |outcome| outcome.profile_changed,
     )
     .await;
-    for event in outcome.events {
-        queue_event(&state, event);
-    }
-    for message in &outcome.notifications {
-        publish(&state, &sdk_key, Kind::Decision, message);
-    }
+    // Activate's messages are published whether or not its impressions were queued.
+    dispatch_then_notify(
+        &state,
+        &sdk_key,
+        Kind::Decision,
+        outcome.events,
+        false,
+        |_| &outcome.notifications,
+    );
     Ok(ok(outcome.results))
 }
 
@@ -230,9 +226,14 @@ pub(super) async fn track(
             notification,
         } => {
             // Upstream notifies only for events its queue accepted.
-            if queue_event(&state, event) {
-                publish(&state, &sdk_key, Kind::Track, &notification);
-            }
+            dispatch_then_notify(
+                &state,
+                &sdk_key,
+                Kind::Track,
+                Some(event),
+                true,
+                |dispatched| dispatched.then_some(notification),
+            );
             None
         }
         TrackOutcome::UnknownEvent => Some(format!("event with key \"{event_key}\" not found")),

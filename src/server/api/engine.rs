@@ -10,9 +10,10 @@ use serde_json::Value;
 use crate::decide::{
     self, CmabAnswer, CmabRequest, Context, NeedCmab, User, UserEvent, UserProfile,
 };
-use crate::notify::{Kind, Notification};
+use crate::notify::Kind;
 use crate::server::Shared;
 use crate::server::projects::{CmabPrediction, Project};
+use crate::server::publish::publish_message;
 use crate::util::{lock, now_ms};
 
 /// CMAB answers for one request: this request's fresh answers first, then the
@@ -117,8 +118,45 @@ pub(super) async fn run_engine<T>(
     outcome
 }
 
+/// The one rule of decide, activate and track: queue the engine's impressions (or
+/// conversion), then publish the notifications `notifications` builds knowing
+/// whether they were dispatched. Returns whether they were.
+///
+/// An outcome is dispatched when every event it built was accepted. With dispatch
+/// off (empty `client.eventURL`) decide builds no impression; a `due` one counts
+/// as dispatched, as a queued-then-discarded one would, without being built.
+pub(super) fn dispatch_then_notify<N: Serialize>(
+    state: &Shared,
+    sdk_key: &str,
+    kind: Kind,
+    events: impl IntoIterator<Item = UserEvent>,
+    due: bool,
+    notifications: impl FnOnce(bool) -> N,
+) -> bool
+where
+    N: IntoIterator,
+    N::Item: Serialize,
+{
+    let mut built = false;
+    let mut dispatched = true;
+    for event in events {
+        built = true;
+        dispatched &= queue_event(state, event);
+    }
+    if !built {
+        dispatched = due && !state.events.is_enabled();
+        if dispatched {
+            state.events.discard();
+        }
+    }
+    for message in notifications(dispatched) {
+        publish_message(&state.hub, &state.metrics, sdk_key, kind, &message);
+    }
+    dispatched
+}
+
 /// Queues an engine event for the event endpoint; returns whether it was accepted.
-pub(super) fn queue_event(state: &Shared, event: UserEvent) -> bool {
+fn queue_event(state: &Shared, event: UserEvent) -> bool {
     let header = match serde_json::to_value(&event.context) {
         Ok(Value::Object(map)) => map,
         _ => return false,
@@ -127,23 +165,6 @@ pub(super) fn queue_event(state: &Shared, event: UserEvent) -> bool {
         header,
         visitor: event.visitor,
     })
-}
-
-/// Hands a notification to the hub.
-pub(super) fn publish(state: &Shared, sdk_key: &str, kind: Kind, message: &impl Serialize) {
-    match Notification::new(kind, message) {
-        Ok(notification) => {
-            if state.hub.publish(sdk_key, notification) {
-                state.metrics.published(kind);
-            } else {
-                state.metrics.notification_dropped();
-            }
-        }
-        Err(err) => {
-            state.metrics.notification_dropped();
-            tracing::error!("encoding a {kind} notification: {err}");
-        }
-    }
 }
 
 /// The profile to decide with: `None` without a UPS or when told to ignore it.
