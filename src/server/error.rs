@@ -1,24 +1,65 @@
-//! `ApiError`: every error answer of the HTTP API, with upstream's status and body.
+//! `ApiError`: every error answer of the HTTP API, one variant per cause, with
+//! upstream's status and body.
 //!
 //! Bodies are `{"error":"…"}` JSON (Go-encoded), except where upstream answers plain
-//! text (disabled features) or nothing (415). Details that would not help the client
-//! are logged where the error is made, never sent.
+//! text (disabled features) or nothing (415). `From` impls turn the causes other
+//! layers report (a bad body, an unknown decide option, a datafile that cannot be
+//! loaded, …) into the answer, so handlers use `?`. Details that would not help the
+//! client are logged where the conversion happens, never sent.
+
+use std::borrow::Cow;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::MAX_BODY_BYTES;
 use super::json::GoJson;
+use super::projects::LoadError;
+use crate::decide::{InvalidOption, UnsupportedType};
+
+/// The upstream body for an SDK key no datafile can be found for.
+const UNKNOWN_SDK_KEY: &str =
+    "unable to fetch fresh datafile (consider rechecking SDK key), status code: 403 Forbidden";
 
 /// An error answer of the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
-    /// `{"error": msg}` with the given status.
+    /// The request is wrong in a way `msg` explains (400).
+    BadRequest(String),
+    /// The body is not the JSON the route expects (400).
+    UnparsableBody,
+    /// The body has no (or an empty) `userId` (400).
+    MissingUserId,
+    /// No `X-Optimizely-SDK-Key` header (400).
+    MissingSdkKey,
+    /// The SDK key does not match `client.sdkKeyRegex` (400).
+    InvalidSdkKey,
+    /// No datafile can be found for the SDK key (403, upstream's text).
+    UnknownSdkKey,
+    /// A feature the settings turn off (403, upstream's plain-text body).
+    Disabled(&'static str),
+    /// The `Host` is not one of `server.allowedHosts` (404).
+    InvalidHost,
+    /// The body did not arrive within `server.readTimeout` (408).
+    ReadTimeout,
+    /// The body is larger than [`MAX_BODY_BYTES`] (413).
+    BodyTooLarge,
+    /// A POST body that is not `application/json` (415, empty body).
+    UnsupportedMediaType,
+    /// A batch with more operations than `server.batchRequests.operationsLimit` (422).
+    TooManyOperations(usize),
+    /// A failure on our side whose message upstream sends (500).
+    Internal(String),
+    /// The answer was not ready within `server.writeTimeout` (503).
+    WriteTimeout,
+    /// A generic `{"error": msg}` answer with the given status.
+    ///
+    /// Only the SSE route still builds it (its owner moves it to the cause
+    /// variants); new code adds a variant instead.
     Json(StatusCode, String),
-    /// A plain-text body (upstream's answer for disabled features), newline added.
+    /// A generic plain-text answer (newline added); see [`ApiError::Json`].
     Text(StatusCode, &'static str),
-    /// A status with an empty body.
-    Empty(StatusCode),
 }
 
 #[derive(Serialize)]
@@ -29,40 +70,138 @@ struct Body<'a> {
 impl ApiError {
     /// 400 with `{"error": msg}`.
     pub fn bad_request(msg: impl Into<String>) -> Self {
-        ApiError::Json(StatusCode::BAD_REQUEST, msg.into())
+        ApiError::BadRequest(msg.into())
     }
 
     /// 500 with `{"error": msg}`.
     pub fn internal(msg: impl Into<String>) -> Self {
-        ApiError::Json(StatusCode::INTERNAL_SERVER_ERROR, msg.into())
-    }
-
-    /// The body upstream sends when the request body is not the JSON it expects.
-    pub fn unparsable_body() -> Self {
-        Self::bad_request("error parsing request body")
+        ApiError::Internal(msg.into())
     }
 
     /// The status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Json(status, _) | ApiError::Text(status, _) | ApiError::Empty(status) => {
-                *status
+            ApiError::BadRequest(_)
+            | ApiError::UnparsableBody
+            | ApiError::MissingUserId
+            | ApiError::MissingSdkKey
+            | ApiError::InvalidSdkKey => StatusCode::BAD_REQUEST,
+            ApiError::UnknownSdkKey | ApiError::Disabled(_) => StatusCode::FORBIDDEN,
+            ApiError::InvalidHost => StatusCode::NOT_FOUND,
+            ApiError::ReadTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyOperations(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::WriteTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Json(status, _) | ApiError::Text(status, _) => *status,
+        }
+    }
+
+    /// The `error` text of a JSON answer.
+    fn message(&self) -> Cow<'_, str> {
+        match self {
+            ApiError::BadRequest(msg) | ApiError::Internal(msg) | ApiError::Json(_, msg) => {
+                Cow::Borrowed(msg)
             }
+            ApiError::UnparsableBody => Cow::Borrowed("error parsing request body"),
+            ApiError::MissingUserId => Cow::Borrowed("missing \"userId\" in request payload"),
+            ApiError::MissingSdkKey => {
+                Cow::Borrowed("missing required X-Optimizely-SDK-Key header")
+            }
+            ApiError::InvalidSdkKey => Cow::Borrowed("sdkKey failed validation"),
+            ApiError::UnknownSdkKey => Cow::Borrowed(UNKNOWN_SDK_KEY),
+            ApiError::InvalidHost => Cow::Borrowed("invalid request host"),
+            ApiError::ReadTimeout => {
+                Cow::Borrowed("the request body was not received within server.readTimeout")
+            }
+            ApiError::BodyTooLarge => Cow::Owned(format!(
+                "request body is larger than {MAX_BODY_BYTES} bytes"
+            )),
+            ApiError::TooManyOperations(limit) => {
+                Cow::Owned(format!("too many operations, exceeding {limit} operations"))
+            }
+            ApiError::WriteTimeout => {
+                Cow::Borrowed("the answer took longer than server.writeTimeout")
+            }
+            ApiError::Disabled(text) | ApiError::Text(_, text) => Cow::Borrowed(text),
+            ApiError::UnsupportedMediaType => Cow::Borrowed(""),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         match self {
-            ApiError::Json(status, msg) => GoJson(status, Body { error: &msg }).into_response(),
-            ApiError::Text(status, text) => (
+            ApiError::UnsupportedMediaType => status.into_response(),
+            ApiError::Disabled(text) | ApiError::Text(_, text) => (
                 status,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
                 format!("{text}\n"),
             )
                 .into_response(),
-            ApiError::Empty(status) => status.into_response(),
+            other => GoJson(
+                status,
+                Body {
+                    error: &other.message(),
+                },
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// A body that does not parse as the route's JSON.
+impl From<serde_json::Error> for ApiError {
+    fn from(err: serde_json::Error) -> Self {
+        tracing::debug!("request body: {err}");
+        ApiError::UnparsableBody
+    }
+}
+
+/// A body that could not be read: too large, or broken off.
+impl From<axum::Error> for ApiError {
+    fn from(err: axum::Error) -> Self {
+        let too_large = std::error::Error::source(&err)
+            .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
+            || err.to_string().contains("length limit");
+        if too_large {
+            ApiError::BodyTooLarge
+        } else {
+            ApiError::UnparsableBody
+        }
+    }
+}
+
+/// An unknown `decideOptions` name.
+impl From<InvalidOption> for ApiError {
+    fn from(err: InvalidOption) -> Self {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+/// An unknown activate `type`.
+impl From<UnsupportedType> for ApiError {
+    fn from(err: UnsupportedType) -> Self {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+/// A datafile that cannot be loaded for the request's SDK key.
+impl From<LoadError> for ApiError {
+    fn from(err: LoadError) -> Self {
+        match err {
+            LoadError::Unknown { .. } => {
+                tracing::debug!("{err}");
+                ApiError::UnknownSdkKey
+            }
+            LoadError::Broken { ref sdk_key, .. } => {
+                tracing::error!("{err}");
+                ApiError::Internal(format!(
+                    "failed to instantiate Optimizely for SDK Key: {sdk_key}"
+                ))
+            }
         }
     }
 }
@@ -92,20 +231,88 @@ mod tests {
             )
         );
         assert_eq!(
-            body(ApiError::Text(
-                StatusCode::FORBIDDEN,
-                "Overrides not enabled"
-            ))
-            .await,
+            body(ApiError::Disabled("Overrides not enabled")).await,
             (StatusCode::FORBIDDEN, "Overrides not enabled\n".to_owned())
         );
         assert_eq!(
-            body(ApiError::Empty(StatusCode::UNSUPPORTED_MEDIA_TYPE)).await,
+            body(ApiError::UnsupportedMediaType).await,
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, String::new())
         );
+        assert_eq!(ApiError::UnparsableBody.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn every_cause_keeps_its_status_and_text() {
+        let cases = [
+            (
+                ApiError::MissingUserId,
+                400,
+                "{\"error\":\"missing \\\"userId\\\" in request payload\"}\n",
+            ),
+            (
+                ApiError::UnparsableBody,
+                400,
+                "{\"error\":\"error parsing request body\"}\n",
+            ),
+            (
+                ApiError::InvalidHost,
+                404,
+                "{\"error\":\"invalid request host\"}\n",
+            ),
+            (
+                ApiError::TooManyOperations(3),
+                422,
+                "{\"error\":\"too many operations, exceeding 3 operations\"}\n",
+            ),
+            (
+                ApiError::BodyTooLarge,
+                413,
+                "{\"error\":\"request body is larger than 1048576 bytes\"}\n",
+            ),
+            (
+                ApiError::WriteTimeout,
+                503,
+                "{\"error\":\"the answer took longer than server.writeTimeout\"}\n",
+            ),
+            (
+                ApiError::ReadTimeout,
+                408,
+                "{\"error\":\"the request body was not received within server.readTimeout\"}\n",
+            ),
+        ];
+        for (err, status, text) in cases {
+            assert_eq!(
+                body(err).await,
+                (StatusCode::from_u16(status).unwrap(), text.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn causes_from_other_layers_convert() {
         assert_eq!(
-            ApiError::unparsable_body().status(),
-            StatusCode::BAD_REQUEST
+            ApiError::from(InvalidOption("NOPE".to_owned())),
+            ApiError::BadRequest("invalid option: NOPE".to_owned())
         );
+        assert_eq!(
+            ApiError::from(UnsupportedType("x".to_owned())),
+            ApiError::BadRequest("type \"x\" not supported".to_owned())
+        );
+        let unknown = LoadError::Unknown {
+            sdk_key: "k".to_owned(),
+            reason: "none".to_owned(),
+        };
+        assert_eq!(ApiError::from(unknown), ApiError::UnknownSdkKey);
+        let broken = LoadError::Broken {
+            sdk_key: "k".to_owned(),
+            origin: "f".to_owned(),
+            reason: "bad".to_owned(),
+        };
+        assert_eq!(
+            ApiError::from(broken),
+            ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
+        );
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        assert_eq!(ApiError::from(json), ApiError::UnparsableBody);
     }
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
@@ -40,11 +40,7 @@ pub(super) async fn write_timeout(
 ) -> Response {
     match lazy_timeout(state.settings.server.write_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the answer took longer than server.writeTimeout".to_owned(),
-        )
-        .into_response(),
+        Err(_) => ApiError::WriteTimeout.into_response(),
     }
 }
 
@@ -114,7 +110,7 @@ pub(super) async fn allowed_hosts(
     {
         next.run(request).await
     } else {
-        ApiError::Json(StatusCode::NOT_FOUND, "invalid request host".to_owned()).into_response()
+        ApiError::InvalidHost.into_response()
     }
 }
 
@@ -149,7 +145,7 @@ pub(super) async fn request_id(request: Request, next: Next) -> Response {
 /// empty body, as upstream).
 pub(crate) async fn content_type(request: Request, next: Next) -> Response {
     if request.method() == Method::POST && has_body(&request) && !is_json(&request) {
-        return ApiError::Empty(StatusCode::UNSUPPORTED_MEDIA_TYPE).into_response();
+        return ApiError::UnsupportedMediaType.into_response();
     }
     next.run(request).await
 }

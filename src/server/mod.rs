@@ -17,6 +17,8 @@ mod metrics;
 mod middleware;
 mod projects;
 mod publish;
+#[cfg(test)]
+mod router_tests;
 mod sse;
 mod state;
 mod webhook;

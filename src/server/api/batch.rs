@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -84,10 +84,7 @@ pub(super) async fn batch(
     let body: BatchBody = body.json()?;
     let limit = state.settings.server.batch_requests.operations_limit;
     if body.operations.len() > limit {
-        return Err(ApiError::Json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("too many operations, exceeding {limit} operations"),
-        ));
+        return Err(ApiError::TooManyOperations(limit));
     }
     let router = crate::server::api_router(Arc::clone(&state));
     let permits = Arc::new(tokio::sync::Semaphore::new(

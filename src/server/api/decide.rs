@@ -9,7 +9,6 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::MISSING_USER_ID;
 use super::engine::{dispatch_then_notify, run_engine};
 use super::extract::{RawBody, SdkKey, query_value, query_values};
 use crate::decide::{self, ActivateQuery, DecideOptions, ForcedDecision, TrackOutcome, User};
@@ -55,10 +54,9 @@ pub(super) async fn decide(
 ) -> Result<Response, ApiError> {
     let body: DecideBody = body.json()?;
     if body.user_id.is_empty() {
-        return Err(ApiError::bad_request(MISSING_USER_ID));
+        return Err(ApiError::MissingUserId);
     }
-    let options = DecideOptions::parse(body.decide_options.iter().map(String::as_str))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let options = DecideOptions::parse(body.decide_options.iter().map(String::as_str))?;
     if body.fetch_segments {
         // No ODP segment service is reachable from here: upstream's answer when the
         // fetch fails.
@@ -141,10 +139,9 @@ pub(super) async fn activate(
         &query_values(&uri, "featureKey"),
         query_value(&uri, "disableTracking").as_deref(),
         query_value(&uri, "enabled").as_deref(),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    )?;
     if body.user_id.is_empty() {
-        return Err(ApiError::bad_request(MISSING_USER_ID));
+        return Err(ApiError::MissingUserId);
     }
     let user = User {
         id: body.user_id,
@@ -207,12 +204,12 @@ pub(super) async fn track(
     let user_id = match field(&body, "userId") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(ApiError::unparsable_body()),
+        Some(_) => return Err(ApiError::UnparsableBody),
     };
     let object = |name| match field(&body, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map.clone())),
-        Some(_) => Err(ApiError::unparsable_body()),
+        Some(_) => Err(ApiError::UnparsableBody),
     };
     let user = User {
         id: user_id,

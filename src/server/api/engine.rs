@@ -125,7 +125,7 @@ pub(super) async fn run_engine<T>(
 /// An outcome is dispatched when every event it built was accepted. With dispatch
 /// off (empty `client.eventURL`) decide builds no impression; a `due` one counts
 /// as dispatched, as a queued-then-discarded one would, without being built.
-pub(super) fn dispatch_then_notify<N: Serialize>(
+pub(super) fn dispatch_then_notify<N>(
     state: &Shared,
     sdk_key: &str,
     kind: Kind,

@@ -4,60 +4,45 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::server::error::ApiError;
-use crate::server::projects::LoadError;
 use crate::server::{MAX_BODY_BYTES, Shared};
 
 /// The SDK key a request was made for (without `:token`), set by [`sdk_key`].
 #[derive(Clone)]
 pub(crate) struct SdkKey(pub String);
 
-/// The upstream body for an SDK key no datafile can be found for.
-const UNKNOWN_SDK_KEY: &str =
-    "unable to fetch fresh datafile (consider rechecking SDK key), status code: 403 Forbidden";
-
 /// Validates `X-Optimizely-SDK-Key` and loads its datafile before the route runs.
-pub(crate) async fn sdk_key(
-    State(state): State<Shared>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn sdk_key(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    match with_project(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `request` with its SDK key's [`Project`](crate::server::projects::Project) and
+/// [`SdkKey`] attached.
+async fn with_project(state: &Shared, mut request: Request) -> Result<Request, ApiError> {
     let header = request
         .headers()
         .get("x-optimizely-sdk-key")
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
         .unwrap_or_default();
     if header.is_empty() {
-        return ApiError::bad_request("missing required X-Optimizely-SDK-Key header")
-            .into_response();
+        return Err(ApiError::MissingSdkKey);
     }
     if !state.sdk_key_regex.is_match(&header) {
-        return ApiError::bad_request("sdkKey failed validation").into_response();
+        return Err(ApiError::InvalidSdkKey);
     }
     let key = header.split(':').next().unwrap_or(&header).to_owned();
-    match state.projects.get(&key).await {
-        Ok(project) => {
-            request.extensions_mut().insert(project);
-            request.extensions_mut().insert(SdkKey(key));
-            next.run(request).await
-        }
-        Err(err @ LoadError::Unknown { .. }) => {
-            tracing::debug!("{err}");
-            ApiError::Json(StatusCode::FORBIDDEN, UNKNOWN_SDK_KEY.to_owned()).into_response()
-        }
-        Err(err @ LoadError::Broken { .. }) => {
-            tracing::error!("{err}");
-            ApiError::internal(format!(
-                "failed to instantiate Optimizely for SDK Key: {key}"
-            ))
-            .into_response()
-        }
-    }
+    let project = state.projects.get(&key).await?;
+    request.extensions_mut().insert(project);
+    request.extensions_mut().insert(SdkKey(key));
+    Ok(request)
 }
 
 /// The request body, at most [`MAX_BODY_BYTES`]; larger bodies get 413.
@@ -72,27 +57,9 @@ impl FromRequest<Shared> for RawBody {
         let Ok(limited) =
             crate::server::lazy_timeout(state.settings.server.read_timeout, read).await
         else {
-            return Err(ApiError::Json(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body was not received within server.readTimeout".to_owned(),
-            ));
+            return Err(ApiError::ReadTimeout);
         };
-        match limited {
-            Ok(bytes) => Ok(RawBody(bytes)),
-            Err(err) => {
-                let too_large = std::error::Error::source(&err)
-                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
-                    || err.to_string().contains("length limit");
-                if too_large {
-                    Err(ApiError::Json(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-                    ))
-                } else {
-                    Err(ApiError::unparsable_body())
-                }
-            }
-        }
+        Ok(RawBody(limited?))
     }
 }
 
@@ -104,10 +71,7 @@ impl RawBody {
         } else {
             &self.0
         };
-        serde_json::from_slice(bytes).map_err(|e| {
-            tracing::debug!("request body: {e}");
-            ApiError::unparsable_body()
-        })
+        Ok(serde_json::from_slice(bytes)?)
     }
 }
 

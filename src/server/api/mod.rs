@@ -32,6 +32,3 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v1/batch", post(batch::batch))
         .route("/v1/send-odp-event", post(odp::send_odp_event))
 }
-
-/// The upstream body for a request without a user id.
-const MISSING_USER_ID: &str = "missing \"userId\" in request payload";

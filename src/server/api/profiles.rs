@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::MISSING_USER_ID;
 use super::extract::{RawBody, SdkKey};
 use crate::decide::UserProfile;
 use crate::server::Shared;
@@ -45,10 +44,7 @@ pub(super) async fn override_variation(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     if !state.settings.api.enable_overrides {
-        return Err(ApiError::Text(
-            StatusCode::FORBIDDEN,
-            "Overrides not enabled",
-        ));
+        return Err(ApiError::Disabled("Overrides not enabled"));
     }
     let body: OverrideBody = body.json()?;
     if body.user_id.is_empty() {
@@ -154,7 +150,7 @@ fn profile_request<'a>(
     let ups = profile_service(state, project, headers)?;
     let body: ProfileBody = body.json()?;
     if body.user_id.is_empty() {
-        return Err(ApiError::bad_request(MISSING_USER_ID));
+        return Err(ApiError::MissingUserId);
     }
     Ok((ups, body))
 }
