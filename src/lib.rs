@@ -6,7 +6,9 @@
 //! - [`cli`] holds the clap types and nothing else (no I/O).
 //! - [`config`] resolves [`config::Settings`]: defaults, then the YAML file, then
 //!   `OPTIMIZELY_*` environment variables, then flags.
-//! - [`util`] holds the clock and lock helpers the long-lived layers share.
+//! - [`util`] holds the small policies the long-lived layers share: the clock,
+//!   poison-tolerant locks, capped exponential back-off ([`util::Backoff`]) and
+//!   error chains.
 //! - [`decide`] is the decision engine: datafiles, bucketing, audiences, decide,
 //!   activate, track. Pure: no I/O, and it depends on nothing else in the crate.
 //! - [`store`] is the Redis side: connections, retry policy, version detection,

@@ -7,6 +7,13 @@
 //!
 //! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
 //! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
+//!
+//! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
+//! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
+//! the `/v1/*` extractors and one file per resource; `sse` the notification stream;
+//! `publish` the one door to the hub; `error` the [`ApiError`] answers; `admin`,
+//! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS) and
+//! `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
 
 mod admin;
 mod api;
