@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Plan;
-use super::report::{Latency, ms};
+use super::latency::{Latency, histogram, micros, ms};
 use crate::cli::BurstArgs;
 use crate::util::lock;
 
@@ -212,13 +212,12 @@ impl Verifier {
         let mut reports = Vec::new();
         for (index, sub) in self.subscribers.iter().enumerate() {
             let seen = lock(&sub.seen);
-            let mut latency = super::histogram();
+            let mut latency = histogram();
             let mut received = 0;
             for ((seq, _), at) in &seen.first {
                 if let Some((sent_at, true)) = sent.get(seq) {
                     received += 1;
-                    latency
-                        .saturating_record(super::micros(at.saturating_duration_since(*sent_at)));
+                    latency.saturating_record(micros(at.saturating_duration_since(*sent_at)));
                 }
             }
             reports.push(SubscriberReport {
@@ -232,7 +231,7 @@ impl Verifier {
                 delivery_latency: Latency::of(&latency),
                 time_to_first_event_ms: seen
                     .first_event
-                    .map(|at| ms(super::micros(at.saturating_duration_since(start)))),
+                    .map(|at| ms(micros(at.saturating_duration_since(start)))),
                 stream_error: seen.ended.clone(),
             });
         }
