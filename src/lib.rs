@@ -7,6 +7,9 @@
 //! - [`config`] resolves [`config::Settings`]: defaults, then the YAML file, then
 //!   `OPTIMIZELY_*` environment variables, then flags.
 //! - [`util`] holds the clock and lock helpers the long-lived layers share.
+//! - [`wire`] is the vocabulary server and clients share (kind names, filters, the
+//!   stream envelope, SSE framing, header and query names); it depends on nothing
+//!   else in the crate.
 //! - [`decide`] is the decision engine: datafiles, bucketing, audiences, decide,
 //!   activate, track. Pure: no I/O, and it depends on nothing else in the crate.
 //! - [`store`] is the Redis side: connections, retry policy, version detection,
@@ -30,3 +33,4 @@ pub mod notify;
 pub mod server;
 pub mod store;
 pub mod util;
+pub mod wire;
