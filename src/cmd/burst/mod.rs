@@ -28,6 +28,7 @@ use reqwest::{Method, Url};
 
 use crate::cli::{BurstArgs, BurstEndpoint};
 use crate::util::lock;
+use crate::wire::SDK_KEY_HEADER;
 use latency::{histogram, micros};
 
 /// Requests per run when neither --requests nor --duration is given.
@@ -38,8 +39,6 @@ const DEFAULT_OPEN_CAP: u32 = 1000;
 const SHARDS: usize = 64;
 /// How long one request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The SDK key header.
-const SDK_KEY_HEADER: &str = "x-optimizely-sdk-key";
 /// With `--users` up to this many, every request body is built once.
 const PREBUILT_USERS: u64 = 4096;
 

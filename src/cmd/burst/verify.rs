@@ -14,6 +14,7 @@ use super::Plan;
 use super::latency::{Latency, histogram, micros, ms};
 use crate::cli::BurstArgs;
 use crate::util::lock;
+use crate::wire::{EVENT_STREAM_MIME, EVENT_STREAM_PATH, SDK_KEY_HEADER, sse};
 
 /// The wait for deliveries ends after this long without a new event.
 const QUIET: Duration = Duration::from_secs(5);
@@ -122,11 +123,11 @@ impl Verifier {
         let mut subscribers = Vec::new();
         for i in 0..args.subscribers as usize {
             let base = urls[i % urls.len()].trim_end_matches('/');
-            let url = format!("{base}/v1/notifications/event-stream");
+            let url = format!("{base}{EVENT_STREAM_PATH}");
             let request = client
                 .get(&url)
-                .header(super::SDK_KEY_HEADER, &args.sdk_key)
-                .header("accept", "text/event-stream")
+                .header(SDK_KEY_HEADER, &args.sdk_key)
+                .header("accept", EVENT_STREAM_MIME)
                 .send();
             let response = tokio::time::timeout(CONNECT_TIMEOUT, request)
                 .await
@@ -257,7 +258,7 @@ async fn read(response: reqwest::Response, seen: Arc<Mutex<Seen>>, user_prefix: 
             }
         };
         let now = Instant::now();
-        if !event.event.is_empty() && event.event != "message" {
+        if !event.event.is_empty() && event.event != sse::DEFAULT_EVENT {
             continue; // control events (`reset`) are not notifications
         }
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&event.data) else {
