@@ -1,6 +1,7 @@
 //! Test harness: a real `redis-server` per test on a port the OS picked, and a
 //! runner for the built `agentctl` binary with a clean environment.
 
+pub mod api;
 pub mod fixtures;
 pub mod proxy;
 pub mod serve;
