@@ -22,67 +22,47 @@ async fn ups_remembers_activations_and_round_trips_profiles() {
     let serve = Serve::start(UPS);
     let user = json!({"userId": "matjaz", "userAttributes": {"attr_1": "hola"}});
 
-    let reply = serve
-        .post("/v1/lookup", REF_KEY, &json!({"userId": "matjaz"}))
-        .await;
-    assert_json(
-        &reply,
-        200,
-        json!({"userId": "matjaz", "experimentBucketMap": {}}),
-    );
-
-    let reply = serve
-        .post("/v1/activate?featureKey=feature_2", REF_KEY, &user)
-        .await;
-    assert_json(
-        &reply,
-        200,
-        json!([{
-            "userId": "matjaz", "experimentKey": "feature_2_test", "featureKey": "feature_2",
-            "variationKey": "variation_1", "type": "feature", "enabled": true
-        }]),
-    );
-    let reply = serve
-        .post(
-            "/v1/decide?keys=feature_2",
-            REF_KEY,
-            &matjaz(&["INCLUDE_REASONS"]),
-        )
-        .await;
-    assert_json(
-        &reply,
-        200,
-        decision(
-            "feature_2",
-            "variation_1",
-            "feature_2_test",
-            true,
-            &[
-                "User \"matjaz\" was previously bucketed into variation \"variation_1\" of experiment \"feature_2_test\".",
-            ],
-        ),
-    );
-    let reply = serve
-        .post("/v1/lookup", REF_KEY, &json!({"userId": "matjaz"}))
-        .await;
-    assert_json(
-        &reply,
-        200,
-        json!({"userId": "matjaz", "experimentBucketMap": {
-            "16910084756": {"variation_id": "16925360560"}
-        }}),
-    );
-
+    let lookup = json!({"userId": "matjaz"});
     // Save replaces the whole profile; the next decide follows it.
     let saved = json!({"userId": "matjaz", "experimentBucketMap": {
         "16910084756": {"variation_id": "16915611472"}
     }});
-    let reply = serve.post("/v1/save", REF_KEY, &saved).await;
-    assert_reply(&reply, 200, "");
-    let reply = serve
-        .post("/v1/lookup", REF_KEY, &json!({"userId": "matjaz"}))
-        .await;
-    assert_json(&reply, 200, saved);
+    check(
+        &serve,
+        [
+            Case::post("/v1/lookup", REF_KEY, &lookup)
+                .answers_json(200, json!({"userId": "matjaz", "experimentBucketMap": {}})),
+            Case::post("/v1/activate?featureKey=feature_2", REF_KEY, &user).answers_json(
+                200,
+                json!([{
+                    "userId": "matjaz", "experimentKey": "feature_2_test", "featureKey": "feature_2",
+                    "variationKey": "variation_1", "type": "feature", "enabled": true
+                }]),
+            ),
+            Case::post("/v1/decide?keys=feature_2", REF_KEY, &matjaz(&["INCLUDE_REASONS"]))
+                .answers_json(
+                    200,
+                    decision(
+                        "feature_2",
+                        "variation_1",
+                        "feature_2_test",
+                        true,
+                        &[
+                            "User \"matjaz\" was previously bucketed into variation \"variation_1\" of experiment \"feature_2_test\".",
+                        ],
+                    ),
+                ),
+            Case::post("/v1/lookup", REF_KEY, &lookup).answers_json(
+                200,
+                json!({"userId": "matjaz", "experimentBucketMap": {
+                    "16910084756": {"variation_id": "16925360560"}
+                }}),
+            ),
+            Case::post("/v1/save", REF_KEY, &saved).answers(200, ""),
+            Case::post("/v1/lookup", REF_KEY, &lookup).answers_json(200, saved.clone()),
+        ],
+    )
+    .await;
     let reply = serve
         .post(
             "/v1/decide?keys=feature_2",

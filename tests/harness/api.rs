@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::free_port;
-use super::serve::Reply;
+use super::serve::{Reply, Serve};
 
 /// The reference user of decision-facts §4.10.
 pub fn matjaz(options: &[&str]) -> Value {
@@ -95,4 +95,132 @@ pub fn feature_1_notification() -> Value {
             "variationKey": "16906801184"
         }
     })
+}
+
+/// What a [`Case`] expects of the answer's body.
+pub enum Expect {
+    /// Exactly this text.
+    Exact(String),
+    /// A JSON document equal to this value (see [`assert_json`]).
+    Json(Value),
+    /// Any body: only the status is checked.
+    Any,
+}
+
+/// One row of a table-driven API test: a request and the answer it must get.
+pub struct Case {
+    method: reqwest::Method,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Vec<u8>>,
+    status: u16,
+    expect: Expect,
+}
+
+impl Case {
+    /// `GET {api}{path}` with the SDK key header; expects a 200 with any body.
+    pub fn get(path: &str, sdk_key: &str) -> Case {
+        Case {
+            method: reqwest::Method::GET,
+            path: path.to_owned(),
+            headers: vec![("x-optimizely-sdk-key", sdk_key.to_owned())],
+            body: None,
+            status: 200,
+            expect: Expect::Any,
+        }
+    }
+
+    /// `POST {api}{path}` with the SDK key header and a JSON body, as
+    /// [`super::serve::Serve::post`] sends it.
+    pub fn post(path: &str, sdk_key: &str, body: &Value) -> Case {
+        Case::raw(
+            path,
+            sdk_key,
+            "application/json",
+            serde_json::to_vec(body).unwrap(),
+        )
+    }
+
+    /// `POST {api}{path}` with the SDK key header and this body and content type.
+    pub fn raw(path: &str, sdk_key: &str, content_type: &str, body: Vec<u8>) -> Case {
+        Case {
+            method: reqwest::Method::POST,
+            body: Some(body),
+            ..Case::get(path, sdk_key)
+        }
+        .header("content-type", content_type)
+    }
+
+    /// Adds a request header.
+    pub fn header(mut self, name: &'static str, value: &str) -> Case {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    /// Drops a request header the constructor set (e.g. the SDK key).
+    pub fn without(mut self, name: &str) -> Case {
+        self.headers.retain(|(n, _)| *n != name);
+        self
+    }
+
+    /// Expects this status and exactly this body.
+    pub fn answers(mut self, status: u16, body: &str) -> Case {
+        self.status = status;
+        self.expect = Expect::Exact(body.to_owned());
+        self
+    }
+
+    /// Expects this status and this JSON document.
+    pub fn answers_json(mut self, status: u16, body: Value) -> Case {
+        self.status = status;
+        self.expect = Expect::Json(body);
+        self
+    }
+
+    /// Expects this status, whatever the body.
+    pub fn status(mut self, status: u16) -> Case {
+        self.status = status;
+        self.expect = Expect::Any;
+        self
+    }
+}
+
+/// Sends every case in order (later rows may depend on what earlier ones changed)
+/// and asserts each answer; a failure names the row.
+pub async fn check(serve: &Serve, cases: impl IntoIterator<Item = Case>) {
+    for (row, case) in cases.into_iter().enumerate() {
+        let what = format!("row {row}: {} {}", case.method, case.path);
+        let mut request = serve
+            .http()
+            .request(case.method, format!("{}{}", serve.api, case.path));
+        for (name, value) in &case.headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = case.body {
+            request = request.body(body);
+        }
+        let reply = serve.send(request).await;
+        match case.expect {
+            Expect::Exact(body) => assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (case.status, body.as_str()),
+                "{what}"
+            ),
+            Expect::Json(body) => {
+                assert_eq!(reply.status, case.status, "{what}: body: {}", reply.body);
+                assert_eq!(
+                    reply.header("content-type"),
+                    Some("application/json"),
+                    "{what}"
+                );
+                assert!(
+                    reply.body.ends_with("}\n") || reply.body.ends_with("]\n"),
+                    "{what}: {:?}",
+                    reply.body
+                );
+                assert_eq!(reply.json(), body, "{what}");
+            }
+            Expect::Any => assert_eq!(reply.status, case.status, "{what}: {}", reply.body),
+        }
+    }
 }
