@@ -341,13 +341,13 @@ pub enum SubscribeKind {
     DatafileUpdate,
 }
 
-impl SubscribeKind {
-    /// The name the server's `filter` parameter takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            SubscribeKind::Decision => "decision",
-            SubscribeKind::Track => "track",
-            SubscribeKind::DatafileUpdate => "datafile-update",
+impl From<SubscribeKind> for crate::wire::Kind {
+    /// The wire kind, whose name the server's `filter` parameter takes.
+    fn from(kind: SubscribeKind) -> Self {
+        match kind {
+            SubscribeKind::Decision => crate::wire::Kind::Decision,
+            SubscribeKind::Track => crate::wire::Kind::Track,
+            SubscribeKind::DatafileUpdate => crate::wire::Kind::DatafileUpdate,
         }
     }
 }

@@ -9,6 +9,9 @@
 //! - [`util`] holds the small policies the long-lived layers share: the clock,
 //!   poison-tolerant locks, capped exponential back-off ([`util::Backoff`]) and
 //!   error chains.
+//! - [`wire`] is the vocabulary server and clients share (kind names, filters, the
+//!   stream envelope, SSE framing, header and query names); it depends on nothing
+//!   else in the crate.
 //! - [`decide`] is the decision engine: datafiles, bucketing, audiences, decide,
 //!   activate, track. Pure: no I/O, and it depends on nothing else in the crate.
 //! - [`store`] is the Redis side: connections, retry policy, version detection,
@@ -36,3 +39,4 @@ pub mod outbound;
 pub mod server;
 pub mod store;
 pub mod util;
+pub mod wire;

@@ -24,6 +24,10 @@ use futures_util::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 
 use crate::cli::{SubscribeArgs, SubscribeFormat};
+use crate::wire::{
+    EVENT_STREAM_MIME, EVENT_STREAM_PATH, Filter, Kind, LAST_EVENT_ID_HEADER, SDK_KEY_HEADER,
+    query, sse,
+};
 
 /// The name given to comment lines turned into events by [`surface_comments`].
 const COMMENT_EVENT: &str = "agentctl-comment";
@@ -184,30 +188,27 @@ impl Session<'_> {
     fn request(&self, last_id: Option<&str>) -> reqwest::RequestBuilder {
         let mut query: Vec<(&str, String)> = Vec::new();
         if !self.args.filter.is_empty() {
-            let names: Vec<&str> = self.args.filter.iter().map(|f| f.name()).collect();
-            query.push(("filter", names.join(",")));
+            let kinds = self.args.filter.iter().map(|&f| Kind::from(f));
+            query.push((query::FILTER, Filter::query_value(kinds)));
         }
         if let Some(group) = &self.args.group {
-            query.push(("group", group.clone()));
+            query.push((query::GROUP, group.clone()));
         }
         if let Some(consumer) = &self.args.consumer {
-            query.push(("consumer", consumer.clone()));
+            query.push((query::CONSUMER, consumer.clone()));
         }
-        let url = format!(
-            "{}/v1/notifications/event-stream",
-            self.args.url.trim_end_matches('/')
-        );
+        let url = format!("{}{EVENT_STREAM_PATH}", self.args.url.trim_end_matches('/'));
         let mut request = self
             .client
             .get(url)
             .query(&query)
-            .header("accept", "text/event-stream")
-            .header("x-optimizely-sdk-key", &self.args.sdk_key);
+            .header("accept", EVENT_STREAM_MIME)
+            .header(SDK_KEY_HEADER, &self.args.sdk_key);
         for (name, value) in &self.args.header {
             request = request.header(name, value);
         }
         if let Some(id) = last_id {
-            request = request.header("last-event-id", id);
+            request = request.header(LAST_EVENT_ID_HEADER, id);
         }
         request
     }
@@ -226,7 +227,7 @@ impl Session<'_> {
                 }
                 continue;
             }
-            if event.event == "reset" {
+            if event.event == sse::RESET_EVENT {
                 eprintln!(
                     "agentctl: warning: the server could not resume without a gap: {}",
                     event.data
@@ -246,12 +247,12 @@ impl Session<'_> {
 
     /// Handles a server comment; true when it ends the command (`--until-caught-up`).
     fn comment(&mut self, text: &str) -> bool {
-        if text.starts_with("caught-up ") {
+        if starts_with_word(text, sse::CAUGHT_UP) {
             // The comment follows the last replayed event, and the parser hands it
             // over in order: everything replayed was printed already.
             return self.args.until_caught_up;
         }
-        if text.starts_with("group ") || text.starts_with("disconnected") {
+        if starts_with_word(text, sse::GROUP) || text.starts_with(sse::DISCONNECTED) {
             eprintln!("agentctl: server: {text}");
         }
         false
@@ -309,15 +310,16 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// Whether `text` starts with `word` followed by a space.
+fn starts_with_word(text: &str, word: &str) -> bool {
+    text.strip_prefix(word)
+        .is_some_and(|rest| rest.starts_with(' '))
+}
+
 /// The kind of a notification message: `decision`, `track`, `datafile-update`, or
 /// `unknown`.
-pub(crate) fn kind_of(message: &Value) -> &'static str {
-    match message.get("Type").and_then(Value::as_str) {
-        Some("flag" | "ab-test" | "feature-test" | "all-feature-variables") => "decision",
-        Some("datafile-update" | "project_config_update") => "datafile-update",
-        _ if message.get("EventKey").is_some() => "track",
-        _ => "unknown",
-    }
+fn kind_of(message: &Value) -> &'static str {
+    Kind::of_message(message).map_or("unknown", Kind::as_str)
 }
 
 /// The fields of a message that matter, as `key=value` words.
@@ -333,8 +335,8 @@ fn details(message: &Value) -> String {
         }
     };
     push("user", message.pointer("/UserContext/ID"));
-    match kind_of(message) {
-        "decision" => {
+    match Kind::of_message(message) {
+        Some(Kind::Decision) => {
             let info = message.get("DecisionInfo");
             let field = |path: &str| info.and_then(|i| i.pointer(path));
             push("type", message.get("Type"));
@@ -353,15 +355,15 @@ fn details(message: &Value) -> String {
             );
             push("rule", field("/ruleKey"));
         }
-        "track" => {
+        Some(Kind::Track) => {
             push("event", message.get("EventKey"));
             push("tags", message.get("EventTags"));
         }
-        "datafile-update" => {
+        Some(Kind::DatafileUpdate) => {
             push("revision", message.get("Revision"));
             push("project", message.get("ProjectId"));
         }
-        _ => push("message", Some(message)),
+        None => push("message", Some(message)),
     }
     words.join(" ")
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::audience::{Condition, Tree, parse_condition_tree, parse_ref_tree};
+use super::condition::{Condition, Tree, parse_condition_tree, parse_ref_tree};
 
 /// Why a datafile was rejected. Display is one line naming where and what.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@
 mod activate;
 mod audience;
 mod bucket;
+mod condition;
 mod config_view;
 mod datafile;
 mod engine;

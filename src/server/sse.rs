@@ -35,10 +35,13 @@ use super::error::ApiError;
 use crate::notify::{
     Event, Filter, GroupRequest, GroupSubscription, Subscription, SubscriptionError,
 };
+use crate::wire::{
+    CONSUMER_NAME_HEADER, EVENT_STREAM_MIME, EVENT_STREAM_PATH, LAST_EVENT_ID_HEADER, query, sse,
+};
 
 /// The SSE route (no write timeout: the response lives as long as the client).
 pub(crate) fn routes() -> Router<Shared> {
-    Router::new().route("/v1/notifications/event-stream", get(event_stream))
+    Router::new().route(EVENT_STREAM_PATH, get(event_stream))
 }
 
 async fn event_stream(
@@ -60,11 +63,11 @@ async fn event_stream(
     let filter = Filter::parse(
         params
             .iter()
-            .filter(|(k, _)| k == "filter")
+            .filter(|(k, _)| k == query::FILTER)
             .map(|(_, v)| v.as_str()),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let raw = params.iter().any(|(k, _)| k == "raw");
+    let raw = params.iter().any(|(k, _)| k == query::RAW);
     let param = |name: &str| {
         params
             .iter()
@@ -72,16 +75,16 @@ async fn event_stream(
             .map(|(_, v)| v.clone())
     };
     let keep_alive = state.settings.api.notification_keep_alive;
-    if let Some(group) = param("group") {
-        if param("lastEventId").is_some_and(|id| !id.trim().is_empty()) {
+    if let Some(group) = param(query::GROUP) {
+        if param(query::LAST_EVENT_ID).is_some_and(|id| !id.trim().is_empty()) {
             return Err(ApiError::bad_request(
                 "group and lastEventId cannot be combined: a consumer group keeps its own \
                  position (pending entries are delivered again on reconnect)",
             ));
         }
         let mut request = GroupRequest::new(group)
-            .consumer(param("consumer"))
-            .from(param("from"));
+            .consumer(param(query::CONSUMER))
+            .from(param(query::FROM));
         if !keep_alive.is_zero() {
             request = request.max_wait(keep_alive);
         }
@@ -104,11 +107,13 @@ async fn event_stream(
         ));
         let mut response = sse_response(body);
         if let Some(consumer) = consumer {
-            response.headers_mut().insert("x-consumer-name", consumer);
+            response
+                .headers_mut()
+                .insert(CONSUMER_NAME_HEADER, consumer);
         }
         return Ok(response);
     }
-    if let Some(name) = ["consumer", "from"]
+    if let Some(name) = [query::CONSUMER, query::FROM]
         .into_iter()
         .find(|name| param(name).is_some())
     {
@@ -117,10 +122,10 @@ async fn event_stream(
         )));
     }
     let last_event_id = headers
-        .get("last-event-id")
+        .get(LAST_EVENT_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| param("lastEventId"));
+        .or_else(|| param(query::LAST_EVENT_ID));
     let subscription = match state
         .hub
         .subscribe(&sdk_key, filter, last_event_id.as_deref())
@@ -160,7 +165,7 @@ fn sse_response(body: Body) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+        HeaderValue::from_static(EVENT_STREAM_MIME),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
@@ -172,9 +177,9 @@ fn sse_response(body: Body) -> Response {
 fn frame(event: &Event, raw: bool) -> Bytes {
     let message = &event.notification.message;
     if raw {
-        Bytes::from(format!("{message}\n"))
+        Bytes::from(sse::raw(message))
     } else {
-        Bytes::from(format!("id: {}\ndata: {message}\n\n", event.id))
+        Bytes::from(sse::event(&event.id, message))
     }
 }
 
@@ -225,7 +230,7 @@ fn frames(
                            resuming from the oldest retained one",
             });
             return Some((
-                Ok(Bytes::from(format!("event: reset\ndata: {data}\n\n"))),
+                Ok(Bytes::from(sse::named(sse::RESET_EVENT, &data.to_string()))),
                 s,
             ));
         }
@@ -233,7 +238,7 @@ fn frames(
         if let Some(id) = s.subscription.take_caught_up()
             && !s.raw
         {
-            return Some((Ok(Bytes::from(format!(": caught-up {id}\n\n"))), s));
+            return Some((Ok(Bytes::from(sse::caught_up(&id))), s));
         }
         let idle = async {
             if s.keep_alive.is_zero() || s.raw {
@@ -244,7 +249,7 @@ fn frames(
         let first = tokio::select! {
             () = s.cancel.cancelled() => return None,
             next = s.subscription.next() => next,
-            () = idle => return Some((Ok(Bytes::from_static(b":\n\n")), s)),
+            () = idle => return Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), s)),
         };
         // Whatever else is already waiting goes into the same write: one syscall and
         // one wake-up for a burst instead of one per event.
@@ -257,7 +262,7 @@ fn frames(
                     if let Some(id) = s.subscription.take_caught_up()
                         && !s.raw
                     {
-                        buffer.extend_from_slice(format!(": caught-up {id}\n\n").as_bytes());
+                        buffer.extend_from_slice(sse::caught_up(&id).as_bytes());
                     }
                     if buffer.len() < MAX_WRITE {
                         next = s.subscription.try_next();
@@ -271,13 +276,7 @@ fn frames(
                     );
                     s.done = true;
                     if !s.raw {
-                        buffer.extend_from_slice(
-                            format!(
-                                ": disconnected: fell behind by more than the buffer \
-                                 ({missed} notifications missed)\n\n"
-                            )
-                            .as_bytes(),
-                        );
+                        buffer.extend_from_slice(sse::disconnected(missed).as_bytes());
                     }
                 }
                 Err(err) => {
@@ -325,13 +324,8 @@ fn group_frames(
     keep_alive: Duration,
     cancel: CancellationToken,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
-    let hello = (!raw).then(|| {
-        Bytes::from(format!(
-            ": group {} consumer {}\n\n",
-            subscription.group(),
-            subscription.consumer()
-        ))
-    });
+    let hello =
+        (!raw).then(|| Bytes::from(sse::group(subscription.group(), subscription.consumer())));
     let state = GroupStreamState {
         subscription,
         raw,
@@ -361,7 +355,7 @@ fn group_frames(
                 // The read waits at most the keep-alive interval (see `max_wait`).
                 if !s.raw && !s.keep_alive.is_zero() && s.last_write.elapsed() >= s.keep_alive {
                     s.last_write = tokio::time::Instant::now();
-                    return Some((Ok(Bytes::from_static(b":\n\n")), s));
+                    return Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), s));
                 }
                 continue;
             }

@@ -1,6 +1,7 @@
 //! Test harness: a real `redis-server` per test on a port the OS picked, and a
 //! runner for the built `agentctl` binary with a clean environment.
 
+pub mod api;
 pub mod fixtures;
 pub mod proxy;
 pub mod serve;
@@ -29,8 +30,6 @@ impl RedisServer {
     /// The port comes from binding `127.0.0.1:0`; if another process takes it
     /// before redis-server binds, the server exits early and we try a new port.
     pub fn start_with(extra: &[&str]) -> Self {
-        let bin =
-            std::env::var("AGENTCTL_TEST_REDIS_BIN").unwrap_or_else(|_| "redis-server".to_owned());
         let password = extra
             .windows(2)
             .find(|w| w[0] == "--requirepass")
@@ -40,19 +39,7 @@ impl RedisServer {
             let dir = tempfile::tempdir().unwrap();
             let port = free_port();
             let log = dir.path().join("redis.log");
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .arg("--logfile")
-                .arg(&log)
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("cannot run {bin:?} ({e}); install it (Debian: apt-get install redis-server) or set AGENTCTL_TEST_REDIS_BIN")
-                });
+            let child = spawn(port, dir.path(), &log, extra);
             let mut server = Self {
                 child,
                 port,
@@ -122,6 +109,27 @@ impl RedisServer {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new server on the same port and directory with the extra arguments
+    /// `extra` (give the same ones as at the start, e.g. `--appendonly yes`, so an
+    /// AOF written before is loaded); waits until it answers PING.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.stop();
+        let log = self.dir.path().join("redis.log");
+        self.child = spawn(self.port, self.dir.path(), &log, extra);
+        assert!(
+            self.wait_ready(&log),
+            "redis-server did not restart on port {}; log:\n{}",
+            self.port,
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
 }
 
 impl Drop for RedisServer {
@@ -129,6 +137,31 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns `$AGENTCTL_TEST_REDIS_BIN` (or `redis-server`) on `127.0.0.1:port`
+/// without persistence, working in `dir` and logging to `log`, with the extra
+/// `--option value` arguments `extra`; the one way tests start a Redis.
+fn spawn(port: u16, dir: &Path, log: &Path, extra: &[&str]) -> Child {
+    let bin =
+        std::env::var("AGENTCTL_TEST_REDIS_BIN").unwrap_or_else(|_| "redis-server".to_owned());
+    Command::new(&bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .arg("--logfile")
+        .arg(log)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {bin:?} ({e}); install it (Debian: apt-get install redis-server) \
+                 or set AGENTCTL_TEST_REDIS_BIN"
+            )
+        })
 }
 
 /// A port that was free a moment ago.

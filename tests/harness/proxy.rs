@@ -1,6 +1,6 @@
-//! Fault-injection helpers for the notification-sync tests: a TCP proxy that makes a
-//! real `redis-server` report another version, and stopping/restarting a
-//! [`RedisServer`] on the same port and directory.
+//! Fault injection for the notification-sync tests: a TCP proxy that makes a real
+//! `redis-server` report another version (stopping and restarting a server is
+//! [`super::RedisServer::stop`] / [`super::RedisServer::restart_with`]).
 //!
 //! The proxy forwards every byte unchanged in both directions, except that in
 //! replies from Redis each bulk string (`$<len>\r\n…\r\n`, or RESP3's verbatim
@@ -10,12 +10,9 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-
-use super::RedisServer;
 
 /// A proxy on `127.0.0.1:<port the OS picked>` in front of `upstream`; stops (and
 /// closes every connection it carries) when dropped.
@@ -175,42 +172,6 @@ fn rewrite_version(payload: &[u8], version: &str) -> Option<Vec<u8>> {
     rewritten.extend_from_slice(version.as_bytes());
     rewritten.extend_from_slice(&payload[end..]);
     Some(rewritten)
-}
-
-impl RedisServer {
-    /// Kills the server (SIGKILL) and waits for it to be gone.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts a new server on the same port and directory with the extra arguments
-    /// `extra` (give the same ones as at the start, e.g. `--appendonly yes`, so an
-    /// AOF written before is loaded); waits until it answers PING.
-    pub fn restart_with(&mut self, extra: &[&str]) {
-        self.stop();
-        let bin =
-            std::env::var("AGENTCTL_TEST_REDIS_BIN").unwrap_or_else(|_| "redis-server".to_owned());
-        let log = self.dir.path().join("redis.log");
-        self.child = Command::new(&bin)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .arg("--logfile")
-            .arg(&log)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        assert!(
-            self.wait_ready(&log),
-            "redis-server did not restart on port {}; log:\n{}",
-            self.port,
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use agentctl::wire::sse::Frame;
+use agentctl::wire::{EVENT_STREAM_MIME, EVENT_STREAM_PATH, LAST_EVENT_ID_HEADER, SDK_KEY_HEADER};
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
@@ -439,6 +441,19 @@ pub struct SseEvent {
 }
 
 impl SseEvent {
+    /// The notification in one frame's text, parsed by the crate's wire parser:
+    /// `None` for comments and named (control) events such as `reset`. Fails the
+    /// test on a line the server does not write.
+    #[track_caller]
+    fn of_frame(text: &str) -> Option<SseEvent> {
+        let frame =
+            Frame::parse(text).unwrap_or_else(|line| panic!("unexpected SSE line {line:?}"));
+        frame.is_notification().then(|| SseEvent {
+            id: frame.id.unwrap_or_default(),
+            data: frame.data.unwrap_or_default(),
+        })
+    }
+
     /// `data` parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> Value {
@@ -467,13 +482,10 @@ impl Sse {
         // No overall timeout: the stream lives as long as the test wants it.
         let http = reqwest::Client::builder().build().unwrap();
         let mut request = http
-            .get(format!(
-                "{}/v1/notifications/event-stream{query}",
-                serve.api
-            ))
-            .header("x-optimizely-sdk-key", sdk_key);
+            .get(format!("{}{EVENT_STREAM_PATH}{query}", serve.api))
+            .header(SDK_KEY_HEADER, sdk_key);
         if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
+            request = request.header(LAST_EVENT_ID_HEADER, id);
         }
         let response = tokio::time::timeout(STEP_TIMEOUT, request.send())
             .await
@@ -487,7 +499,7 @@ impl Sse {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        assert_eq!(header("content-type").as_deref(), Some("text/event-stream"));
+        assert_eq!(header("content-type").as_deref(), Some(EVENT_STREAM_MIME));
         assert_eq!(header("cache-control").as_deref(), Some("no-cache"));
         Sse {
             response,
@@ -550,27 +562,7 @@ impl Sse {
                 .next_until(b"\n\n")
                 .await
                 .expect("stream ended while an event was expected");
-            let mut event = SseEvent {
-                id: String::new(),
-                data: String::new(),
-            };
-            let mut comment_only = true;
-            let mut named = false;
-            for line in frame.lines() {
-                if line.starts_with("event: ") {
-                    // A named event (`reset`) is control information, not a notification.
-                    named = true;
-                } else if let Some(id) = line.strip_prefix("id: ") {
-                    event.id = id.to_owned();
-                    comment_only = false;
-                } else if let Some(data) = line.strip_prefix("data: ") {
-                    event.data = data.to_owned();
-                    comment_only = false;
-                } else {
-                    assert!(line.starts_with(':'), "unexpected SSE line {line:?}");
-                }
-            }
-            if !comment_only && !named {
+            if let Some(event) = SseEvent::of_frame(&frame) {
                 return event;
             }
         }
@@ -593,27 +585,7 @@ impl Sse {
                     return None;
                 }
             };
-            let mut event = SseEvent {
-                id: String::new(),
-                data: String::new(),
-            };
-            let mut comment_only = true;
-            let mut named = false;
-            for line in frame.lines() {
-                if line.starts_with("event: ") {
-                    // A named event (`reset`) is control information, not a notification.
-                    named = true;
-                } else if let Some(id) = line.strip_prefix("id: ") {
-                    event.id = id.to_owned();
-                    comment_only = false;
-                } else if let Some(data) = line.strip_prefix("data: ") {
-                    event.data = data.to_owned();
-                    comment_only = false;
-                } else {
-                    assert!(line.starts_with(':'), "unexpected SSE line {line:?}");
-                }
-            }
-            if !comment_only && !named {
+            if let Some(event) = SseEvent::of_frame(&frame) {
                 return Some(event);
             }
         }

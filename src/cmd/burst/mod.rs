@@ -7,6 +7,7 @@
 //! coordinated omission). Latencies go into HDR histograms kept in shards, one lock
 //! per shard, so workers hardly contend; the report merges them at the end.
 
+mod latency;
 mod report;
 mod verify;
 
@@ -27,6 +28,8 @@ use reqwest::{Method, Url};
 
 use crate::cli::{BurstArgs, BurstEndpoint};
 use crate::util::lock;
+use crate::wire::SDK_KEY_HEADER;
+use latency::{histogram, micros};
 
 /// Requests per run when neither --requests nor --duration is given.
 const DEFAULT_REQUESTS: u64 = 20;
@@ -36,8 +39,6 @@ const DEFAULT_OPEN_CAP: u32 = 1000;
 const SHARDS: usize = 64;
 /// How long one request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The SDK key header.
-const SDK_KEY_HEADER: &str = "x-optimizely-sdk-key";
 /// With `--users` up to this many, every request body is built once.
 const PREBUILT_USERS: u64 = 4096;
 
@@ -458,17 +459,6 @@ async fn open_model(
     Ok(())
 }
 
-/// A latency histogram in microseconds (1 µs to 1 h, 3 significant digits).
-pub(crate) fn histogram() -> Histogram<u64> {
-    // Constant bounds that satisfy the crate's rules (low >= 1, high >= 2 * low,
-    // 0-5 significant digits), so construction cannot fail.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
-}
-
 /// One `--timeseries` interval.
 pub(crate) struct Interval {
     pub(crate) requests: u64,
@@ -654,7 +644,7 @@ impl Progress {
                     bar.set_message(format!(
                         "{:.0} req/s  errors {errors}  p99 {}",
                         done as f64 / elapsed.as_secs_f64().max(1e-9),
-                        report::ms_text(p99),
+                        latency::ms_text(p99),
                     ));
                 }
             })

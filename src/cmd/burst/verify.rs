@@ -11,9 +11,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Plan;
-use super::report::{Latency, ms};
+use super::latency::{Latency, histogram, micros, ms};
 use crate::cli::BurstArgs;
 use crate::util::lock;
+use crate::wire::{EVENT_STREAM_MIME, EVENT_STREAM_PATH, SDK_KEY_HEADER, sse};
 
 /// The wait for deliveries ends after this long without a new event.
 const QUIET: Duration = Duration::from_secs(5);
@@ -122,11 +123,11 @@ impl Verifier {
         let mut subscribers = Vec::new();
         for i in 0..args.subscribers as usize {
             let base = urls[i % urls.len()].trim_end_matches('/');
-            let url = format!("{base}/v1/notifications/event-stream");
+            let url = format!("{base}{EVENT_STREAM_PATH}");
             let request = client
                 .get(&url)
-                .header(super::SDK_KEY_HEADER, &args.sdk_key)
-                .header("accept", "text/event-stream")
+                .header(SDK_KEY_HEADER, &args.sdk_key)
+                .header("accept", EVENT_STREAM_MIME)
                 .send();
             let response = tokio::time::timeout(CONNECT_TIMEOUT, request)
                 .await
@@ -212,13 +213,12 @@ impl Verifier {
         let mut reports = Vec::new();
         for (index, sub) in self.subscribers.iter().enumerate() {
             let seen = lock(&sub.seen);
-            let mut latency = super::histogram();
+            let mut latency = histogram();
             let mut received = 0;
             for ((seq, _), at) in &seen.first {
                 if let Some((sent_at, true)) = sent.get(seq) {
                     received += 1;
-                    latency
-                        .saturating_record(super::micros(at.saturating_duration_since(*sent_at)));
+                    latency.saturating_record(micros(at.saturating_duration_since(*sent_at)));
                 }
             }
             reports.push(SubscriberReport {
@@ -232,7 +232,7 @@ impl Verifier {
                 delivery_latency: Latency::of(&latency),
                 time_to_first_event_ms: seen
                     .first_event
-                    .map(|at| ms(super::micros(at.saturating_duration_since(start)))),
+                    .map(|at| ms(micros(at.saturating_duration_since(start)))),
                 stream_error: seen.ended.clone(),
             });
         }
@@ -258,7 +258,7 @@ async fn read(response: reqwest::Response, seen: Arc<Mutex<Seen>>, user_prefix: 
             }
         };
         let now = Instant::now();
-        if !event.event.is_empty() && event.event != "message" {
+        if !event.event.is_empty() && event.event != sse::DEFAULT_EVENT {
             continue; // control events (`reset`) are not notifications
         }
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&event.data) else {

@@ -1,0 +1,124 @@
+//! The notification model: a [`Notification`] is what a decide/activate/track call
+//! or a datafile change emits, a [`Kind`] and the JSON `message` object upstream's
+//! Agent streams, serialised once when it is published and shared by every
+//! subscriber; an [`Event`] is one as delivered, with the id it is resumable from.
+//! The names and the envelope format are the wire's ([`crate::wire`]); this file
+//! imports nothing else from the crate.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::wire::{Envelope, EnvelopeError, Kind};
+
+/// One notification, ready to be published: its kind and its serialised `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// What kind of notification this is.
+    pub kind: Kind,
+    /// The JSON `message` object, serialised once.
+    pub message: Arc<str>,
+}
+
+impl Notification {
+    /// Serialises `message` (anything `Serialize`, usually the engine's payload).
+    pub fn new(kind: Kind, message: &impl Serialize) -> Result<Self, serde_json::Error> {
+        let text = serde_json::to_string(message)?;
+        Ok(Notification {
+            kind,
+            message: text.into(),
+        })
+    }
+
+    /// The datafile-update message the seeds specify:
+    /// `{"Type":"datafile-update","Revision":…,"ProjectId":…}`.
+    pub fn datafile_update(revision: &str, project_id: &str) -> Self {
+        #[derive(Serialize)]
+        struct Message<'a> {
+            #[serde(rename = "Type")]
+            kind: &'static str,
+            #[serde(rename = "Revision")]
+            revision: &'a str,
+            #[serde(rename = "ProjectId")]
+            project_id: &'a str,
+        }
+        let message = Message {
+            kind: Kind::DatafileUpdate.as_str(),
+            revision,
+            project_id,
+        };
+        // Serialising a struct of strings cannot fail.
+        let text = serde_json::to_string(&message).unwrap_or_default();
+        Notification {
+            kind: Kind::DatafileUpdate,
+            message: text.into(),
+        }
+    }
+
+    /// Reads an envelope written by any instance, upstream Agents included:
+    /// `{"type":"<kind>","message":{…}}`, where upstream's `project_config_update`
+    /// means `datafile-update`. The message is kept as the exact JSON text it was.
+    ///
+    /// # Errors
+    ///
+    /// [`EnvelopeError`] when the text is not an envelope (see [`Envelope::decode`]).
+    pub fn from_envelope(text: &str) -> Result<Self, EnvelopeError> {
+        let envelope = Envelope::decode(text)?;
+        Ok(Notification {
+            kind: envelope.kind,
+            message: envelope.message.into(),
+        })
+    }
+
+    /// The envelope stored in Redis and carried over Pub/Sub:
+    /// `{"type":"<kind>","message":{…}}`.
+    pub fn envelope(&self) -> String {
+        Envelope::encode(self.kind, &self.message)
+    }
+}
+
+/// A notification as delivered to a subscriber: with the id it is resumable from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The event id (`<ms>-<seq>`, a Redis stream entry id or the in-memory hub's own).
+    pub id: String,
+    /// The notification.
+    pub notification: Notification,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_and_upstream_names_are_read() {
+        let n = Notification {
+            kind: Kind::Track,
+            message: r#"{"EventKey":"e"}"#.into(),
+        };
+        assert_eq!(Notification::from_envelope(&n.envelope()).unwrap(), n);
+        let upstream = r#"{"type":"project_config_update","message":{"Type":"project_config_update","Revision":"7"}}"#;
+        let read = Notification::from_envelope(upstream).unwrap();
+        assert_eq!(read.kind, Kind::DatafileUpdate);
+        assert_eq!(
+            &*read.message,
+            r#"{"Type":"project_config_update","Revision":"7"}"#
+        );
+        assert!(Notification::from_envelope("{\"type\":\"decision\"}").is_err());
+        assert!(Notification::from_envelope("{\"type\":\"nope\",\"message\":{}}").is_err());
+        assert!(Notification::from_envelope("garbage").is_err());
+    }
+
+    #[test]
+    fn envelope_and_datafile_update_shapes() {
+        let n = Notification::datafile_update("42", "123456789");
+        assert_eq!(
+            &*n.message,
+            r#"{"Type":"datafile-update","Revision":"42","ProjectId":"123456789"}"#
+        );
+        assert_eq!(
+            n.envelope(),
+            r#"{"type":"datafile-update","message":{"Type":"datafile-update","Revision":"42","ProjectId":"123456789"}}"#
+        );
+    }
+}
