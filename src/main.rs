@@ -46,8 +46,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let loaded = config::load(cli.global.config.as_deref(), &|key| std::env::var(key).ok())?;
     let serving = matches!(cli.command, Command::Serve(_));
+    let scope = if serving {
+        config::Scope::Serve
+    } else {
+        config::Scope::Client
+    };
+    let loaded = config::load(
+        cli.global.config.as_deref(),
+        &|key| std::env::var(key).ok(),
+        scope,
+    )?;
     init_tracing(cli.global.verbose, serving.then_some(&loaded.settings.log));
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
