@@ -61,14 +61,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let mut settings = loaded.settings;
-    if let Some(redis) = &cli.global.redis {
-        settings.synchronization.pubsub.redis.host = redis.clone();
-        if serving {
-            // Naming a Redis for the service means: sync notifications through it.
-            settings.synchronization.notification.enable = true;
-        }
-    }
+    let settings = loaded.settings.apply(&config::Overrides {
+        redis: cli.global.redis.clone(),
+        scope,
+    });
 
     if let Command::Burst(args) = &cli.command {
         // A load generator needs every core to keep up with the server.

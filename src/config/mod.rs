@@ -5,7 +5,7 @@
 //! 2. a YAML file (`--config` / `AGENTCTL_CONFIG`, else `./config.yaml` if present);
 //! 3. `OPTIMIZELY_*` environment variables, one per key: the key path uppercased
 //!    with `.` replaced by `_` (`OPTIMIZELY_API_ENABLENOTIFICATIONS=1`);
-//! 4. command-line flags, which the caller assigns to the returned [`Settings`].
+//! 4. command-line flags, as [`Overrides`] given to [`Settings::apply`].
 //!
 //! Like viper in the upstream Agent, keys match case-insensitively and scalars are
 //! weakly typed (`"true"` is a boolean where a boolean is expected, `8080` a string
@@ -17,6 +17,7 @@
 //! must not import anything from `cli`, `cmd` or `store`; they depend on it.
 
 pub mod duration;
+mod overrides;
 mod settings;
 mod tree;
 mod validate;
@@ -33,6 +34,7 @@ pub use settings::{
     UserProfileService, Webhook, WebhookProject,
 };
 
+pub use overrides::Overrides;
 use tree::{BadValue, KeyPath};
 pub use validate::{Scope, listen_addr};
 
