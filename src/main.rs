@@ -32,71 +32,71 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Subscribe(args) = &cli.command {
+    let ok = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
+    match &cli.command {
         // One HTTP stream, no config file or Redis involved: one thread is enough.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        runtime.block_on(cmd::subscribe::run(args))?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Command::Completions(args) = &cli.command {
-        cmd::completions::run(args)?;
-        return Ok(ExitCode::SUCCESS);
+        Command::Subscribe(args) => return ok(block_on(Threads::One, cmd::subscribe::run(args))?),
+        Command::Completions(args) => return ok(cmd::completions::run(args)),
+        _ => {}
     }
 
-    let loaded = config::load(cli.global.config.as_deref(), &|key| std::env::var(key).ok())?;
     let serving = matches!(cli.command, Command::Serve(_));
+    let scope = if serving {
+        config::Scope::Serve
+    } else {
+        config::Scope::Client
+    };
+    let loaded = config::load(
+        cli.global.config.as_deref(),
+        &|key| std::env::var(key).ok(),
+        scope,
+    )?;
     init_tracing(cli.global.verbose, serving.then_some(&loaded.settings.log));
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let mut settings = loaded.settings;
-    if let Some(redis) = &cli.global.redis {
-        settings.synchronization.pubsub.redis.host = redis.clone();
-        if serving {
-            // Naming a Redis for the service means: sync notifications through it.
-            settings.synchronization.notification.enable = true;
-        }
-    }
+    let settings = loaded.settings.apply(&config::Overrides {
+        redis: cli.global.redis.clone(),
+        scope,
+    });
 
-    if let Command::Burst(args) = &cli.command {
-        // A load generator needs every core to keep up with the server.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        return runtime.block_on(cmd::burst::run(args));
+    // A load generator needs every core to keep up with the server, and the
+    // service uses every core. Operator commands are short-lived and mostly wait
+    // on Redis: one thread is enough.
+    match &cli.command {
+        Command::Burst(args) => block_on(Threads::AllCores, cmd::burst::run(args))?,
+        Command::Serve(args) => ok(block_on(
+            Threads::AllCores,
+            cmd::serve::run(args, settings),
+        )?),
+        Command::Inspect(args) => ok(block_on(Threads::One, cmd::inspect::run(args, &settings))?),
+        Command::Trim(args) => ok(block_on(Threads::One, cmd::trim::run(args, &settings))?),
+        Command::Claim(args) => ok(block_on(Threads::One, cmd::claim::run(args, &settings))?),
+        // Handled above, before any settings are loaded.
+        Command::Subscribe(_) | Command::Completions(_) => Ok(ExitCode::SUCCESS),
     }
+}
 
-    if let Command::Serve(args) = &cli.command {
-        // The service uses every core.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        runtime.block_on(cmd::serve::run(args, settings))?;
-        return Ok(ExitCode::SUCCESS);
-    }
+/// The threads of a command's async runtime.
+#[derive(Debug, Clone, Copy)]
+enum Threads {
+    /// A current-thread runtime.
+    One,
+    /// A multi-thread runtime with one worker per core.
+    AllCores,
+}
 
-    // Operator commands are short-lived and mostly wait on Redis: one thread is enough.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// Runs `future` to completion on a new tokio runtime (timers and I/O enabled).
+fn block_on<F: Future>(threads: Threads, future: F) -> anyhow::Result<F::Output> {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::AllCores => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
-        match &cli.command {
-            Command::Inspect(args) => cmd::inspect::run(args, &settings).await,
-            Command::Trim(args) => cmd::trim::run(args, &settings).await,
-            Command::Claim(args) => cmd::claim::run(args, &settings).await,
-            Command::Serve(_)
-            | Command::Subscribe(_)
-            | Command::Burst(_)
-            | Command::Completions(_) => Ok(()),
-        }
-    })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(runtime.block_on(future))
 }
 
 /// Logs go to stderr; `RUST_LOG` wins, else `-v`, else (for `serve`) `log.level`,

@@ -2,29 +2,23 @@
 //! and serve until SIGINT/SIGTERM.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 
 use crate::cli::ServeArgs;
-use crate::config::Settings;
+use crate::config::{self, Settings};
 use crate::server::{ServeOptions, Server};
 
-/// `host:port` from `server.host` and one of the `*.port` settings.
+/// `host:port` from `server.host` and one of the `*.port` settings, both checked
+/// when the settings were loaded for [`Scope::Serve`](config::Scope::Serve).
 fn address(settings: &Settings, key: &str, port: &str) -> anyhow::Result<SocketAddr> {
-    let host = settings.server.host.trim();
-    let port: u16 = port
-        .trim()
-        .parse()
-        .with_context(|| format!("{key} {port:?} is not a port number (0-65535)"))?;
-    let ip: IpAddr = match host {
-        "" => IpAddr::from([0, 0, 0, 0]),
-        "localhost" => IpAddr::from([127, 0, 0, 1]),
-        other => other.trim_matches(['[', ']']).parse().with_context(|| {
-            format!("server.host {other:?} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)")
-        })?,
-    };
-    Ok(SocketAddr::new(ip, port))
+    config::listen_addr(settings, port).with_context(|| {
+        format!(
+            "server.host {:?} with {key} {port:?} is not a listen address",
+            settings.server.host
+        )
+    })
 }
 
 /// Runs `serve`.
@@ -94,24 +88,5 @@ async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT: shutting down"),
         () = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_come_from_host_and_port_settings() {
-        let settings = Settings::default();
-        assert_eq!(
-            address(&settings, "api.port", "8080").unwrap(),
-            "127.0.0.1:8080".parse().unwrap()
-        );
-        let err = address(&settings, "api.port", "80a").unwrap_err();
-        assert_eq!(
-            format!("{err:#}"),
-            "api.port \"80a\" is not a port number (0-65535): invalid digit found in string"
-        );
     }
 }

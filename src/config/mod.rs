@@ -5,7 +5,7 @@
 //! 2. a YAML file (`--config` / `AGENTCTL_CONFIG`, else `./config.yaml` if present);
 //! 3. `OPTIMIZELY_*` environment variables, one per key: the key path uppercased
 //!    with `.` replaced by `_` (`OPTIMIZELY_API_ENABLENOTIFICATIONS=1`);
-//! 4. command-line flags, which the caller assigns to the returned [`Settings`].
+//! 4. command-line flags, as [`Overrides`] given to [`Settings::apply`].
 //!
 //! Like viper in the upstream Agent, keys match case-insensitively and scalars are
 //! weakly typed (`"true"` is a boolean where a boolean is expected, `8080` a string
@@ -17,8 +17,10 @@
 //! must not import anything from `cli`, `cmd` or `store`; they depend on it.
 
 pub mod duration;
+mod overrides;
 mod settings;
 mod tree;
+mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,7 +34,9 @@ pub use settings::{
     UserProfileService, Webhook, WebhookProject,
 };
 
+pub use overrides::Overrides;
 use tree::{BadValue, KeyPath};
+pub use validate::{Scope, listen_addr};
 
 /// Name of the configuration file looked for in the current directory.
 pub const DEFAULT_FILE_NAME: &str = "config.yaml";
@@ -126,11 +130,17 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
 /// file is an error. Without it, `./config.yaml` is read if it exists; otherwise
 /// only defaults and the environment apply. `env` reads one environment variable
 /// (pass `|k| std::env::var(k).ok()`); the process environment is never read directly.
+/// `scope` says which command the settings are for, and so which keys are checked.
+///
+/// # Errors
+///
+/// [`Error`] naming the file or variable, key, value and what is expected.
 pub fn load(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
+    scope: Scope,
 ) -> Result<Loaded, Error> {
-    load_in(explicit, Path::new("."), env)
+    load_in(explicit, Path::new("."), env, scope)
 }
 
 /// [`load`], looking for the implicit file in `dir` instead of the current directory.
@@ -138,13 +148,14 @@ fn load_in(
     explicit: Option<&Path>,
     dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    scope: Scope,
 ) -> Result<Loaded, Error> {
     let path = match explicit {
         Some(path) => path.to_path_buf(),
         None => {
             let candidate = dir.join(DEFAULT_FILE_NAME);
             if !candidate.exists() {
-                return from_yaml_str("", "(none)", env);
+                return from_yaml_str("", "(none)", env, scope);
             }
             candidate
         }
@@ -153,17 +164,22 @@ fn load_in(
         path: path.clone(),
         error,
     })?;
-    let mut loaded = from_yaml_str(&text, &path.display().to_string(), env)?;
+    let mut loaded = from_yaml_str(&text, &path.display().to_string(), env, scope)?;
     loaded.file = Some(path);
     Ok(loaded)
 }
 
 /// Like [`load`], from YAML text already in memory; `source_name` names it in
 /// messages. The returned [`Loaded::file`] is `None`.
+///
+/// # Errors
+///
+/// As [`load`], except for reading the file.
 pub fn from_yaml_str(
     text: &str,
     source_name: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    scope: Scope,
 ) -> Result<Loaded, Error> {
     let file = Origin::File(source_name.to_owned());
     let mut root: Value =
@@ -215,7 +231,7 @@ pub fn from_yaml_str(
     }));
 
     apply_password_fallback(&mut settings.synchronization.pubsub.redis, env);
-    validate(&mut settings, &sources)?;
+    validate::validate(&mut settings, &sources, scope)?;
     Ok(Loaded {
         settings,
         file: None,
@@ -342,102 +358,6 @@ fn expected_from_serde(message: &str) -> String {
     }
 }
 
-fn quoted(s: &str) -> String {
-    format!("{s:?}")
-}
-
-/// Checks values serde cannot check and normalises case-insensitive ones.
-fn validate(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
-    const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
-    let level = settings.log.level.to_lowercase();
-    if !LEVELS.contains(&level.as_str()) {
-        return Err(sources.invalid(
-            &KeyPath::dotted("log.level"),
-            quoted(&settings.log.level),
-            "one of trace, debug, info, warn, error".to_owned(),
-        ));
-    }
-    settings.log.level = level;
-
-    for (key, port) in [
-        ("api.port", &settings.api.port),
-        ("admin.port", &settings.admin.port),
-        ("webhook.port", &settings.webhook.port),
-    ] {
-        if port.parse::<u16>().is_err() {
-            return Err(sources.invalid(
-                &KeyPath::dotted(key),
-                quoted(port),
-                "a port number from 0 to 65535".to_owned(),
-            ));
-        }
-    }
-
-    let metrics = settings.admin.metrics_type.to_lowercase();
-    if !["", "prometheus", "expvar"].contains(&metrics.as_str()) {
-        return Err(sources.invalid(
-            &KeyPath::dotted("admin.metricstype"),
-            quoted(&settings.admin.metrics_type),
-            "\"\" or prometheus (Prometheus text), or expvar (JSON)".to_owned(),
-        ));
-    }
-    settings.admin.metrics_type = metrics;
-
-    let sync = &settings.synchronization;
-    for (key, transport) in [
-        (
-            "synchronization.notification.default",
-            &sync.notification.default,
-        ),
-        ("synchronization.datafile.default", &sync.datafile.default),
-    ] {
-        if !["redis", "redis-streams", "redis-pubsub"].contains(&transport.as_str()) {
-            return Err(sources.invalid(
-                &KeyPath::dotted(key),
-                quoted(transport),
-                "one of redis, redis-streams, redis-pubsub".to_owned(),
-            ));
-        }
-    }
-
-    let redis = &sync.pubsub.redis;
-    if redis.batch_size == 0 {
-        return Err(sources.invalid(
-            &KeyPath::dotted("synchronization.pubsub.redis.batch_size"),
-            "0".to_owned(),
-            "an integer of at least 1".to_owned(),
-        ));
-    }
-    if redis.retry_delay > redis.max_retry_delay {
-        let retry = KeyPath::dotted("synchronization.pubsub.redis.retry_delay");
-        let max = KeyPath::dotted("synchronization.pubsub.redis.max_retry_delay");
-        let retry_text = duration::format(redis.retry_delay);
-        let max_text = duration::format(redis.max_retry_delay);
-        return Err(if sources.is_set(&retry) {
-            sources.invalid(
-                &retry,
-                quoted(&retry_text),
-                format!("a duration no longer than max_retry_delay ({max_text})"),
-            )
-        } else {
-            sources.invalid(
-                &max,
-                quoted(&max_text),
-                format!("a duration at least as long as retry_delay ({retry_text})"),
-            )
-        });
-    }
-
-    if settings.client.sdk_key_regex.is_empty() {
-        return Err(sources.invalid(
-            &KeyPath::dotted("client.sdkkeyregex"),
-            quoted(""),
-            "a non-empty regular expression".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
@@ -460,22 +380,22 @@ mod tests {
     }
 
     fn yaml(text: &str) -> Loaded {
-        from_yaml_str(text, "./x.yaml", &no_env).unwrap()
+        from_yaml_str(text, "./x.yaml", &no_env, Scope::Client).unwrap()
     }
 
     fn yaml_err(text: &str) -> String {
-        from_yaml_str(text, "./x.yaml", &no_env)
+        from_yaml_str(text, "./x.yaml", &no_env, Scope::Client)
             .unwrap_err()
             .to_string()
     }
 
     fn env_only(pairs: &[(&str, &str)]) -> Result<Loaded, Error> {
-        from_yaml_str("", "./x.yaml", &env_of(pairs))
+        from_yaml_str("", "./x.yaml", &env_of(pairs), Scope::Client)
     }
 
     #[test]
     fn shipped_config_yaml_is_the_defaults_with_notifications_on() {
-        let loaded = from_yaml_str(SHIPPED, "config.yaml", &no_env).unwrap();
+        let loaded = from_yaml_str(SHIPPED, "config.yaml", &no_env, Scope::Serve).unwrap();
         assert_eq!(loaded.warnings, Vec::<String>::new());
         let mut expected = Settings::default();
         assert!(
@@ -771,7 +691,8 @@ synchronization:
 
     #[test]
     fn syntax_error_has_location() {
-        let err = from_yaml_str("api:\n  port: [8080\n", "./x.yaml", &no_env).unwrap_err();
+        let err =
+            from_yaml_str("api:\n  port: [8080\n", "./x.yaml", &no_env, Scope::Client).unwrap_err();
         let Error::Syntax { line, column, .. } = &err else {
             panic!("{err:?}")
         };
@@ -829,7 +750,9 @@ synchronization:
             ("OPTIMIZELY_API_ENABLENOTIFICATIONS", "false"),
             ("OPTIMIZELY_API_PORT", ""),
         ]);
-        let s = from_yaml_str(text, "f.yaml", &env).unwrap().settings;
+        let s = from_yaml_str(text, "f.yaml", &env, Scope::Client)
+            .unwrap()
+            .settings;
         assert!(!s.api.enable_notifications);
         assert_eq!(s.api.port, "1234");
     }
@@ -878,6 +801,7 @@ synchronization:
                 "OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_MAX_RETRY_DELAY",
                 "10ms",
             )]),
+            Scope::Client,
         )
         .unwrap_err();
         assert_eq!(
@@ -895,7 +819,9 @@ synchronization:
         let all = redis_yaml("      auth_token: a\n      redis_secret: b\n      password: c\n");
         let both_env = env_of(&[("REDIS_PUBSUB_PASSWORD", "d"), ("REDIS_PASSWORD", "e")]);
         let pw = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
-            let s = from_yaml_str(text, "f", env).unwrap().settings;
+            let s = from_yaml_str(text, "f", env, Scope::Client)
+                .unwrap()
+                .settings;
             s.synchronization
                 .pubsub
                 .redis
@@ -977,7 +903,7 @@ synchronization:
     fn explicit_missing_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.yaml");
-        let err = load(Some(&missing), &no_env).unwrap_err();
+        let err = load(Some(&missing), &no_env, Scope::Client).unwrap_err();
         assert!(matches!(&err, Error::Read { path, .. } if *path == missing));
         let msg = err.to_string();
         assert!(msg.starts_with(&format!("config file {}: cannot read: ", missing.display())));
@@ -989,7 +915,7 @@ synchronization:
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.yaml");
         std::fs::write(&path, "api:\n  enableNotifications: true\n  bogus: 1\n").unwrap();
-        let loaded = load(Some(&path), &no_env).unwrap();
+        let loaded = load(Some(&path), &no_env, Scope::Client).unwrap();
         assert!(loaded.settings.api.enable_notifications);
         assert_eq!(loaded.file.as_deref(), Some(path.as_path()));
         assert_eq!(
@@ -1008,6 +934,7 @@ synchronization:
             None,
             dir.path(),
             &env_of(&[("OPTIMIZELY_LOG_LEVEL", "debug")]),
+            Scope::Client,
         )
         .unwrap();
         assert_eq!(loaded.file, None);
@@ -1015,7 +942,7 @@ synchronization:
 
         let path = dir.path().join(DEFAULT_FILE_NAME);
         std::fs::write(&path, "log:\n  level: error\n").unwrap();
-        let loaded = load_in(None, dir.path(), &no_env).unwrap();
+        let loaded = load_in(None, dir.path(), &no_env, Scope::Client).unwrap();
         assert_eq!(loaded.file.as_deref(), Some(path.as_path()));
         assert_eq!(loaded.settings.log.level, "error");
     }

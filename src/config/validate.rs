@@ -1,0 +1,399 @@
+//! Every static check of the settings: values serde cannot check (ports, names
+//! from a fixed set, durations that depend on each other, URL templates, regular
+//! expressions), case normalisation of case-insensitive values, and the settings
+//! `serve` refuses rather than silently ignores.
+//!
+//! Checks that need the outside world (reading TLS files, reaching Redis, the
+//! datafiles directory) belong to the code that does the I/O. This module must not
+//! import anything from `cli`, `cmd`, `server`, `notify` or `store`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::tree::KeyPath;
+use super::{Error, Settings, Sources, duration};
+
+/// Which command the settings are resolved for. `serve` reads keys the client
+/// commands ignore, so only for `serve` are those keys checked: a client command
+/// keeps working with a configuration file written for an Agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `agentctl serve`: every check.
+    Serve,
+    /// Every other command: the checks of keys every command shares.
+    Client,
+}
+
+/// The IP address `server.host` names: `""` is every interface, `localhost` the
+/// loopback, and an IPv6 address may be bracketed. `None` when it is not an
+/// address (which [`validate`] refuses for `serve`).
+fn host_ip(host: &str) -> Option<IpAddr> {
+    match host.trim() {
+        "" => Some(IpAddr::from([0, 0, 0, 0])),
+        "localhost" => Some(IpAddr::from([127, 0, 0, 1])),
+        other => other.trim_matches(['[', ']']).parse().ok(),
+    }
+}
+
+/// The port number in one of the `*.port` values; `None` when it is not one
+/// (which [`validate`] refuses).
+fn port(value: &str) -> Option<u16> {
+    value.parse().ok()
+}
+
+/// The address a listener binds: `server.host` with one of the `*.port` values.
+/// `None` when either does not parse, which [`validate`] rules out for `serve`.
+pub fn listen_addr(settings: &Settings, port_value: &str) -> Option<SocketAddr> {
+    Some(SocketAddr::new(
+        host_ip(&settings.server.host)?,
+        port(port_value)?,
+    ))
+}
+
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// Checks values serde cannot check and normalises case-insensitive ones; with
+/// [`Scope::Serve`], also the keys only `serve` reads.
+pub(super) fn validate(
+    settings: &mut Settings,
+    sources: &Sources,
+    scope: Scope,
+) -> Result<(), Error> {
+    shared(settings, sources)?;
+    if scope == Scope::Serve {
+        serve(settings, sources)?;
+    }
+    Ok(())
+}
+
+/// The checks every command makes.
+fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
+    const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+    let level = settings.log.level.to_lowercase();
+    if !LEVELS.contains(&level.as_str()) {
+        return Err(sources.invalid(
+            &KeyPath::dotted("log.level"),
+            quoted(&settings.log.level),
+            "one of trace, debug, info, warn, error".to_owned(),
+        ));
+    }
+    settings.log.level = level;
+
+    for (key, value) in [
+        ("api.port", &settings.api.port),
+        ("admin.port", &settings.admin.port),
+        ("webhook.port", &settings.webhook.port),
+    ] {
+        if port(value).is_none() {
+            return Err(sources.invalid(
+                &KeyPath::dotted(key),
+                quoted(value),
+                "a port number from 0 to 65535".to_owned(),
+            ));
+        }
+    }
+
+    let metrics = settings.admin.metrics_type.to_lowercase();
+    if !["", "prometheus", "expvar"].contains(&metrics.as_str()) {
+        return Err(sources.invalid(
+            &KeyPath::dotted("admin.metricstype"),
+            quoted(&settings.admin.metrics_type),
+            "\"\" or prometheus (Prometheus text), or expvar (JSON)".to_owned(),
+        ));
+    }
+    settings.admin.metrics_type = metrics;
+
+    let sync = &settings.synchronization;
+    for (key, transport) in [
+        (
+            "synchronization.notification.default",
+            &sync.notification.default,
+        ),
+        ("synchronization.datafile.default", &sync.datafile.default),
+    ] {
+        if !["redis", "redis-streams", "redis-pubsub"].contains(&transport.as_str()) {
+            return Err(sources.invalid(
+                &KeyPath::dotted(key),
+                quoted(transport),
+                "one of redis, redis-streams, redis-pubsub".to_owned(),
+            ));
+        }
+    }
+
+    let redis = &sync.pubsub.redis;
+    if redis.batch_size == 0 {
+        return Err(sources.invalid(
+            &KeyPath::dotted("synchronization.pubsub.redis.batch_size"),
+            "0".to_owned(),
+            "an integer of at least 1".to_owned(),
+        ));
+    }
+    if redis.retry_delay > redis.max_retry_delay {
+        let retry = KeyPath::dotted("synchronization.pubsub.redis.retry_delay");
+        let max = KeyPath::dotted("synchronization.pubsub.redis.max_retry_delay");
+        let retry_text = duration::format(redis.retry_delay);
+        let max_text = duration::format(redis.max_retry_delay);
+        return Err(if sources.is_set(&retry) {
+            sources.invalid(
+                &retry,
+                quoted(&retry_text),
+                format!("a duration no longer than max_retry_delay ({max_text})"),
+            )
+        } else {
+            sources.invalid(
+                &max,
+                quoted(&max_text),
+                format!("a duration at least as long as retry_delay ({retry_text})"),
+            )
+        });
+    }
+
+    if settings.client.sdk_key_regex.is_empty() {
+        return Err(sources.invalid(
+            &KeyPath::dotted("client.sdkkeyregex"),
+            quoted(""),
+            "a non-empty regular expression".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of keys only `serve` reads: what it cannot use, or does not
+/// implement and must not silently ignore.
+fn serve(settings: &Settings, sources: &Sources) -> Result<(), Error> {
+    if host_ip(&settings.server.host).is_none() {
+        return Err(sources.invalid(
+            &KeyPath::dotted("server.host"),
+            quoted(&settings.server.host),
+            "an IP address (e.g. 127.0.0.1 or 0.0.0.0), localhost or \"\"".to_owned(),
+        ));
+    }
+
+    for (key, auth) in [
+        ("api.auth", &settings.api.auth),
+        ("admin.auth", &settings.admin.auth),
+    ] {
+        let set = [
+            ("hmacsecrets", !auth.hmac_secrets.is_empty()),
+            ("jwksurl", !auth.jwks_url.is_empty()),
+            ("clients", !auth.clients.is_empty()),
+        ];
+        if let Some((field, _)) = set.iter().find(|(_, set)| *set) {
+            return Err(sources.invalid(
+                &KeyPath::dotted(&format!("{key}.{field}")),
+                "(set)".to_owned(),
+                format!(
+                    "nothing: agentctl serve does not implement token authentication; \
+                     remove {key} (and put an authenticating proxy in front) rather than \
+                     run unauthenticated by surprise"
+                ),
+            ));
+        }
+    }
+
+    if let Err(err) = regex::Regex::new(&settings.client.sdk_key_regex) {
+        // The regex error spans lines (pattern, caret, cause): keep the cause.
+        let text = err.to_string();
+        let cause = text.lines().last().unwrap_or_default().trim();
+        return Err(sources.invalid(
+            &KeyPath::dotted("client.sdkkeyregex"),
+            quoted(&settings.client.sdk_key_regex),
+            format!("a valid regular expression ({cause})"),
+        ));
+    }
+
+    let server = &settings.server;
+    let half_tls = match (server.cert_file.is_empty(), server.key_file.is_empty()) {
+        (false, true) => Some(("server.keyfile", "server.certFile")),
+        (true, false) => Some(("server.certfile", "server.keyFile")),
+        _ => None,
+    };
+    if let Some((missing, given)) = half_tls {
+        return Err(sources.invalid(
+            &KeyPath::dotted(missing),
+            quoted(""),
+            format!("a PEM file, since {given} is set (TLS needs both)"),
+        ));
+    }
+
+    let event_url = &settings.client.event_url;
+    if !event_url.is_empty()
+        && let Err(reason) = http_url(event_url)
+    {
+        return Err(sources.invalid(
+            &KeyPath::dotted("client.eventurl"),
+            quoted(event_url),
+            format!("\"\" (events are discarded) or an http(s) URL ({reason})"),
+        ));
+    }
+
+    let cmab = &settings.client.cmab;
+    let endpoint = &cmab.prediction_endpoint;
+    let endpoint_problem = if endpoint.contains("%s") {
+        http_url(&endpoint.replace("%s", "0")).err()
+    } else {
+        Some("it has no %s placeholder for the rule id".to_owned())
+    };
+    if let Some(reason) = endpoint_problem {
+        return Err(sources.invalid(
+            &KeyPath::dotted("client.cmab.predictionendpoint"),
+            quoted(endpoint),
+            format!("an http(s) URL template with %s where the rule id goes ({reason})"),
+        ));
+    }
+    let multiplier = cmab.retry_config.backoff_multiplier;
+    if !multiplier.is_finite() || multiplier < 0.0 {
+        return Err(sources.invalid(
+            &KeyPath::dotted("client.cmab.retryconfig.backoffmultiplier"),
+            multiplier.to_string(),
+            "a finite number of at least 0".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Why `raw` is not an `http`/`https` URL, if it is not.
+fn http_url(raw: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(raw).map_err(|err| err.to_string())?;
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(format!("scheme {other:?} is not http or https")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use crate::config::from_yaml_str;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn serve_err(text: &str) -> String {
+        from_yaml_str(text, "./x.yaml", &no_env, Scope::Serve)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn addresses_come_from_host_and_port_settings() {
+        let mut settings = Settings::default();
+        assert_eq!(
+            listen_addr(&settings, "8080"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(listen_addr(&settings, "80a"), None);
+        settings.server.host = String::new();
+        assert_eq!(
+            listen_addr(&settings, "1"),
+            Some("0.0.0.0:1".parse().unwrap())
+        );
+        settings.server.host = "localhost".to_owned();
+        assert_eq!(
+            listen_addr(&settings, "2"),
+            Some("127.0.0.1:2".parse().unwrap())
+        );
+        settings.server.host = " [::1] ".to_owned();
+        assert_eq!(
+            listen_addr(&settings, "3"),
+            Some("[::1]:3".parse().unwrap())
+        );
+        settings.server.host = "example.com".to_owned();
+        assert_eq!(listen_addr(&settings, "4"), None);
+    }
+
+    #[test]
+    fn serve_only_checks_spare_client_commands() {
+        let text = "server:\n  host: example.com\n\
+                    api:\n  auth:\n    jwksURL: https://example.com/jwks\n\
+                    client:\n  eventURL: ftp://x\n  sdkKeyRegex: '('\n";
+        assert!(from_yaml_str(text, "./x.yaml", &no_env, Scope::Client).is_ok());
+        assert!(from_yaml_str(text, "./x.yaml", &no_env, Scope::Serve).is_err());
+        assert!(from_yaml_str("", "./x.yaml", &no_env, Scope::Serve).is_ok());
+    }
+
+    #[test]
+    fn serve_refuses_what_it_cannot_use() {
+        assert_eq!(
+            serve_err("server:\n  host: example.com\n"),
+            "config file ./x.yaml: key `server.host`: invalid value \"example.com\": \
+             expected an IP address (e.g. 127.0.0.1 or 0.0.0.0), localhost or \"\""
+        );
+        assert_eq!(
+            serve_err("client:\n  sdkKeyRegex: '('\n"),
+            "config file ./x.yaml: key `client.sdkKeyRegex`: invalid value \"(\": \
+             expected a valid regular expression (error: unclosed group)"
+        );
+        assert_eq!(
+            serve_err("server:\n  certFile: c.pem\n"),
+            "config file ./x.yaml: key `server.keyFile`: invalid value \"\": \
+             expected a PEM file, since server.certFile is set (TLS needs both)"
+        );
+        assert_eq!(
+            serve_err("server:\n  keyFile: k.pem\n"),
+            "config file ./x.yaml: key `server.certFile`: invalid value \"\": \
+             expected a PEM file, since server.keyFile is set (TLS needs both)"
+        );
+        assert_eq!(
+            serve_err("client:\n  eventURL: ftp://x/y\n"),
+            "config file ./x.yaml: key `client.eventURL`: invalid value \"ftp://x/y\": \
+             expected \"\" (events are discarded) or an http(s) URL \
+             (scheme \"ftp\" is not http or https)"
+        );
+        assert_eq!(
+            serve_err("client:\n  cmab:\n    predictionEndpoint: http://x/predict\n"),
+            "config file ./x.yaml: key `client.cmab.predictionEndpoint`: \
+             invalid value \"http://x/predict\": expected an http(s) URL template with %s \
+             where the rule id goes (it has no %s placeholder for the rule id)"
+        );
+        assert_eq!(
+            serve_err("client:\n  cmab:\n    predictionEndpoint: ftp://x/%s\n"),
+            "config file ./x.yaml: key `client.cmab.predictionEndpoint`: \
+             invalid value \"ftp://x/%s\": expected an http(s) URL template with %s \
+             where the rule id goes (scheme \"ftp\" is not http or https)"
+        );
+        assert!(
+            serve_err("client:\n  cmab:\n    predictionEndpoint: '%s'\n")
+                .contains("relative URL without a base"),
+        );
+        assert_eq!(
+            serve_err("client:\n  cmab:\n    retryConfig:\n      backoffMultiplier: -1\n"),
+            "config file ./x.yaml: key `client.cmab.retryConfig.backoffMultiplier`: \
+             invalid value -1: expected a finite number of at least 0"
+        );
+        assert!(
+            serve_err("client:\n  cmab:\n    retryConfig:\n      backoffMultiplier: .nan\n")
+                .contains("expected a finite number of at least 0"),
+        );
+    }
+
+    #[test]
+    fn serve_refuses_token_authentication_without_showing_secrets() {
+        let expected = |key: &str, field: &str, value: &str| {
+            format!(
+                "config file ./x.yaml: key `{key}.{field}`: invalid value {value}: expected \
+                 nothing: agentctl serve does not implement token authentication; remove \
+                 {key} (and put an authenticating proxy in front) rather than run \
+                 unauthenticated by surprise"
+            )
+        };
+        assert_eq!(
+            serve_err("api:\n  auth:\n    hmacSecrets: [s3cret]\n"),
+            expected("api.auth", "hmacSecrets", "<redacted>")
+        );
+        assert_eq!(
+            serve_err("admin:\n  auth:\n    jwksURL: https://x/jwks\n"),
+            expected("admin.auth", "jwksURL", "\"https://x/jwks\"")
+        );
+        let err = serve_err("api:\n  auth:\n    clients: [{id: c, secrets: [hidden-1]}]\n");
+        assert!(!err.contains("hidden-1"), "{err}");
+        assert!(err.contains("key `api.auth.clients`"), "{err}");
+        assert!(
+            err.contains("does not implement token authentication"),
+            "{err}"
+        );
+    }
+}
