@@ -21,6 +21,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use crate::config::RedisSettings;
+use crate::util::lock;
 
 pub use error::Error;
 pub use id::StreamId;
@@ -255,7 +256,7 @@ impl Store {
 
     /// The current connection, opening one when there is none (or it broke).
     async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
-        if let Some(conn) = self.lock().clone() {
+        if let Some(conn) = lock(&self.conn).clone() {
             return Ok(conn);
         }
         let conn = self
@@ -265,16 +266,8 @@ impl Store {
         if self.broken.swap(false, Ordering::Relaxed) {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        *self.lock() = Some(conn.clone());
+        *lock(&self.conn) = Some(conn.clone());
         Ok(conn)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
-        // A poisoned lock only means another thread panicked while swapping the
-        // connection handle; the Option inside is still valid.
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs one command with the retry policy; a dropped connection is replaced
@@ -320,7 +313,7 @@ impl Store {
                     && (err.is_unrecoverable_error() || err.is_connection_dropped())
                 {
                     // Drop the broken connection; the next attempt opens a new one.
-                    *self.lock() = None;
+                    *lock(&self.conn) = None;
                     self.broken.store(true, Ordering::Relaxed);
                 }
                 result
