@@ -5,19 +5,13 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use redis::Value;
 use serde::Serialize;
 
 use super::{human_ms, or_dash, print, shell_quote, stream_of, table, table_text};
 use crate::cli::{InspectArgs, InspectView};
 use crate::config::Settings;
-use crate::store::streams::{
-    GroupInfo, PendingQuery, StreamEntry, StreamInfo, decode_groups, decode_stream_info,
-};
 use crate::store::{self, Store, StreamId};
-
-/// Streams examined per pipelined round trip by `inspect streams`.
-const STREAMS_BATCH: usize = 500;
+use crate::store::{GroupInfo, PendingQuery, StreamEntry, StreamInfo};
 
 /// Runs `inspect`.
 ///
@@ -170,41 +164,12 @@ async fn streams(store: &Store, pattern: &str) -> anyhow::Result<StreamsView> {
     let version = store.version().await?;
     let keys = store.scan_streams(pattern, version).await?;
     let server_time_ms = store.server_time_ms().await?;
-    let mut rows = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(STREAMS_BATCH) {
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for key in chunk {
-            pipe.cmd("XINFO").arg("STREAM").arg(key);
-            pipe.cmd("XINFO").arg("GROUPS").arg(key);
-            pipe.cmd("MEMORY").arg("USAGE").arg(key);
-        }
-        let replies: Vec<redis::RedisResult<Value>> = store.pipeline(&pipe).await?;
-        let mut replies = replies.into_iter();
-        for key in chunk {
-            let (Some(info), Some(groups), Some(memory)) =
-                (replies.next(), replies.next(), replies.next())
-            else {
-                break;
-            };
-            // A key deleted (or retyped) between SCAN and XINFO is simply gone.
-            let (Ok(info), Ok(groups)) = (info, groups) else {
-                continue;
-            };
-            let info = decode_stream_info(info)?;
-            let groups = decode_groups(groups)?;
-            let memory_bytes = memory
-                .ok()
-                .and_then(|v| redis::from_redis_value::<u64>(v).ok());
-            rows.push(stream_row(
-                key,
-                &info,
-                &groups,
-                memory_bytes,
-                server_time_ms,
-            ));
-        }
-    }
+    let rows = store
+        .stream_overviews(&keys)
+        .await?
+        .iter()
+        .map(|o| stream_row(&o.key, &o.info, &o.groups, o.memory_bytes, server_time_ms))
+        .collect();
     Ok(StreamsView {
         pattern: pattern.to_owned(),
         server_time_ms,

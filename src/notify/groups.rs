@@ -41,12 +41,11 @@ use redis::Value;
 
 use super::{Event, Filter, LogOnce, Notification};
 use crate::config::RedisSettings;
-use crate::store::streams::read_data;
-use crate::store::{self, Store, StreamId, stream_key};
+use crate::store::{self, Connector, Store, StreamId, read_data, stream_key, xreadgroup_cmd};
 use crate::util::now_ms;
 
 /// Entries asked for per XREADGROUP / XAUTOCLAIM call.
-const READ_COUNT: usize = 100;
+const READ_COUNT: u64 = 100;
 
 /// Longest a blocking XREADGROUP waits (and less when the connection's response
 /// timeout is short).
@@ -267,44 +266,12 @@ fn generated_consumer() -> String {
     format!("consumer-{host}-{}-{ms}", std::process::id())
 }
 
-/// The Redis error code of a failed command (`BUSYGROUP`, `NOGROUP`, …).
-fn error_code(err: &store::Error) -> Option<&str> {
-    match err {
-        store::Error::Command { source, .. } => source.code(),
-        _ => None,
-    }
-}
-
-/// `XGROUP CREATE key group start MKSTREAM`; an existing group is fine.
-async fn create_group(
-    store: &Store,
-    key: &str,
-    group: &str,
-    start: &str,
-) -> Result<bool, store::Error> {
-    let created: Result<Value, _> = store
-        .query(
-            redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(key)
-                .arg(group)
-                .arg(start)
-                .arg("MKSTREAM"),
-        )
-        .await;
-    match created {
-        Ok(_) => Ok(true),
-        Err(err) if error_code(&err) == Some("BUSYGROUP") => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
 /// Makes a group subscription on the Streams hub: validates the names, creates the
 /// group if missing, and opens the subscription's own connection.
 pub(super) async fn subscribe(
     settings: &RedisSettings,
     counters: &Arc<GroupCounters>,
-    reconnects: &Arc<AtomicU64>,
+    connector: &Connector,
     sdk_key: &str,
     filter: Filter,
     request: GroupRequest,
@@ -319,11 +286,10 @@ pub(super) async fn subscribe(
         group: group.clone(),
         reason: err.to_string(),
     };
-    let store = Store::lazy(settings)
-        .map_err(unavailable)?
-        .count_reconnects_in(Arc::clone(reconnects));
+    let store = connector.store();
     let key = stream_key(sdk_key);
-    if create_group(&store, &key, &group, &start)
+    if store
+        .create_group(&key, &group, &start)
         .await
         .map_err(unavailable)?
     {
@@ -490,12 +456,7 @@ impl GroupSubscription {
     }
 
     async fn flush_acks(&mut self) {
-        let mut cmd = redis::cmd("XACK");
-        cmd.arg(&self.key).arg(&self.group);
-        for id in &self.unacked {
-            cmd.arg(id);
-        }
-        match self.store.query::<u64>(&cmd).await {
+        match self.store.ack(&self.key, &self.group, &self.unacked).await {
             Ok(_) => {
                 GroupCounters::add(&self.counters.acked, self.unacked.len());
                 self.unacked.clear();
@@ -584,28 +545,26 @@ impl GroupSubscription {
         id: &str,
         block_ms: Option<u64>,
     ) -> Result<Vec<Read>, store::Error> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(READ_COUNT);
-        if let Some(ms) = block_ms {
-            cmd.arg("BLOCK").arg(ms);
-        }
-        cmd.arg("STREAMS").arg(&self.key).arg(id);
+        let cmd = xreadgroup_cmd(
+            &self.key,
+            &self.group,
+            &self.consumer,
+            id,
+            READ_COUNT,
+            block_ms,
+        );
         match self.store.query::<Value>(&cmd).await {
             Ok(value) => Ok(read_data(&value)
                 .into_iter()
                 .map(|(id, data)| (id, data.map(|d| d.map(<[u8]>::to_vec))))
                 .collect()),
-            Err(err) if error_code(&err) == Some("NOGROUP") => {
+            Err(err) if err.code() == Some("NOGROUP") => {
                 tracing::warn!(
                     stream = self.key,
                     group = self.group,
                     "the consumer group (or its stream) was deleted; creating it again at new entries"
                 );
-                create_group(&self.store, &self.key, &self.group, "$").await?;
+                self.store.create_group(&self.key, &self.group, "$").await?;
                 self.phase = Phase::New;
                 Ok(Vec::new())
             }
@@ -614,10 +573,7 @@ impl GroupSubscription {
     }
 
     /// One XAUTOCLAIM step; `None` when the server does not know the command.
-    async fn claim(
-        &mut self,
-        cursor: StreamId,
-    ) -> Result<Option<store::streams::AutoClaim>, store::Error> {
+    async fn claim(&mut self, cursor: StreamId) -> Result<Option<store::AutoClaim>, store::Error> {
         match self
             .store
             .autoclaim(
@@ -626,14 +582,14 @@ impl GroupSubscription {
                 &self.consumer,
                 self.claim_min_idle,
                 cursor,
-                READ_COUNT as u64,
+                READ_COUNT,
             )
             .await
         {
             Ok(step) => Ok(Some(step)),
-            Err(err) if error_code(&err) == Some("NOGROUP") => {
-                create_group(&self.store, &self.key, &self.group, "$").await?;
-                Ok(Some(store::streams::AutoClaim {
+            Err(err) if err.code() == Some("NOGROUP") => {
+                self.store.create_group(&self.key, &self.group, "$").await?;
+                Ok(Some(store::AutoClaim {
                     next: StreamId::ZERO,
                     claimed: Vec::new(),
                     deleted: Vec::new(),
