@@ -7,7 +7,7 @@
 //!
 //! * **Publishing never blocks a request.** [`PubSubHub::publish`] only queues; the
 //!   shared [`Outbox`] sends what is waiting as pipelined `PUBLISH` batches through
-//!   the multiplexed connection of a [`Store`] (adaptive batching, DESIGN §3.4).
+//!   the multiplexed connection of a [`crate::store::Store`] (adaptive batching, DESIGN §3.4).
 //! * **Redis being down loses nothing up to a bound** (DESIGN §6): the failed batch is
 //!   kept and retried with the policy's capped back-off, forever, while new
 //!   notifications wait in a queue of `buffer_size`; past it they are dropped and
