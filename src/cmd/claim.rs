@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{human_ms, or_dash, print, print_json, stream_of, table, table_text};
 use crate::cli::ClaimArgs;
 use crate::config::Settings;
-use crate::store::streams::{PendingEntry, PendingQuery, StreamEntry};
+use crate::store::{PendingEntry, PendingQuery, StreamEntry};
 use crate::store::{Store, StreamId};
 
 /// Entries claimed per XAUTOCLAIM / XCLAIM round trip.
@@ -155,12 +155,9 @@ async fn dry_run(
     if let Some(count) = args.count {
         candidates.truncate(usize::try_from(count).unwrap_or(usize::MAX));
     }
-    let existing = existing_ids(
-        store,
-        key,
-        &candidates.iter().map(|e| e.id).collect::<Vec<_>>(),
-    )
-    .await?;
+    let existing = store
+        .existing_ids(key, &candidates.iter().map(|e| e.id).collect::<Vec<_>>())
+        .await?;
     for entry in candidates {
         if !existing.contains(&entry.id) {
             report.deleted.push(entry.id.to_string());
@@ -255,7 +252,7 @@ async fn claim(
     }
     let got: BTreeSet<StreamId> = claimed.iter().map(|c| c.entry.id).collect();
     let missing: Vec<StreamId> = ids.iter().copied().filter(|id| !got.contains(id)).collect();
-    let existing = existing_ids(store, key, &missing).await?;
+    let existing = store.existing_ids(key, &missing).await?;
     for id in missing {
         let bucket = if existing.contains(&id) {
             &mut report.skipped
@@ -265,31 +262,6 @@ async fn claim(
         bucket.push(id.to_string());
     }
     Ok(claimed)
-}
-
-/// The ids among `ids` that still exist in the stream.
-async fn existing_ids(
-    store: &Store,
-    key: &str,
-    ids: &[StreamId],
-) -> anyhow::Result<BTreeSet<StreamId>> {
-    if ids.is_empty() {
-        return Ok(BTreeSet::new());
-    }
-    let mut pipe = redis::pipe();
-    for id in ids {
-        pipe.cmd("XRANGE")
-            .arg(key)
-            .arg(id.to_string())
-            .arg(id.to_string());
-    }
-    let found: Vec<Vec<redis::Value>> = store.pipeline(&pipe).await?;
-    Ok(ids
-        .iter()
-        .zip(found)
-        .filter(|(_, hits)| !hits.is_empty())
-        .map(|(id, _)| *id)
-        .collect())
 }
 
 /// Delivery counts of freshly claimed entries, read back from XPENDING.

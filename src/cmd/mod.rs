@@ -18,11 +18,15 @@ use serde::Serialize;
 
 use crate::cli::StreamTarget;
 use crate::config::Settings;
-use crate::store::{self, Store};
+use crate::store::{self, Connector, Store};
 
 /// Connects to the configured Redis, naming the address in the error.
 pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
-    Ok(Store::connect(&settings.synchronization.pubsub.redis).await?)
+    Ok(
+        Connector::from_settings(&settings.synchronization.pubsub.redis)?
+            .connect()
+            .await?,
+    )
 }
 
 /// The stream key a [`StreamTarget`] names.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{named_stream, or_dash, print, print_json, table, table_text};
 use crate::cli::TrimArgs;
 use crate::config::Settings;
-use crate::store::streams::TrimTo;
+use crate::store::TrimTo;
 use crate::store::{Store, StreamId};
 
 /// `trim --json`: one object per run.

@@ -70,7 +70,7 @@ impl Hub {
             "redis-streams" => Backend::Streams,
             "redis-pubsub" => Backend::PubSub,
             "redis" | "" => {
-                let store = crate::store::Store::lazy(redis)?;
+                let store = crate::store::Connector::from_settings(redis)?.store();
                 choose_backend(store.version().await)
             }
             other => {
@@ -146,7 +146,7 @@ impl Hub {
         groups::subscribe(
             &streams.settings,
             &streams.groups,
-            &streams.reconnects,
+            &streams.connector,
             sdk_key,
             filter,
             request,

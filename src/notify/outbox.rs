@@ -283,20 +283,17 @@ mod tests {
         let stats = outbox.stats();
         assert_eq!((stats.buffered, stats.dropped), (3, 1));
 
-        let store = Store::lazy(&s).unwrap();
+        let store = crate::store::Connector::from_settings(&s).unwrap().store();
         let cancel = CancellationToken::new();
         let runner = outbox.clone();
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
-            let ping = |items: &[u32]| {
-                let mut pipe = redis::pipe();
-                for i in items {
-                    pipe.cmd("PING").arg(*i);
-                }
-                pipe
+            let publish = |items: &[u32]| {
+                let payloads: Vec<String> = items.iter().map(u32::to_string).collect();
+                crate::store::publish_pipeline(payloads.iter().map(|p| ("c", p.as_str())))
             };
             runner
-                .run(&store, &stop, Duration::from_millis(100), ping)
+                .run(&store, &stop, Duration::from_millis(100), publish)
                 .await;
         });
         // Nothing listens on the port: the batch is retried, nothing is lost yet.

@@ -7,7 +7,7 @@
 //!
 //! * **Publishing never blocks a request.** [`PubSubHub::publish`] only queues; the
 //!   shared [`Outbox`] sends what is waiting as pipelined `PUBLISH` batches through
-//!   the multiplexed connection of a [`Store`] (adaptive batching, DESIGN §3.4).
+//!   the multiplexed connection of a [`crate::store::Store`] (adaptive batching, DESIGN §3.4).
 //! * **Redis being down loses nothing up to a bound** (DESIGN §6): the failed batch is
 //!   kept and retried with the policy's capped back-off, forever, while new
 //!   notifications wait in a queue of `buffer_size`; past it they are dropped and
@@ -33,7 +33,7 @@ use tokio_util::task::TaskTracker;
 use super::outbox::{Outbox, PublisherStats};
 use super::{Fanout, LogOnce, Notification};
 use crate::config::RedisSettings;
-use crate::store::{RetryPolicy, Store};
+use crate::store::{Connector, RetryPolicy, publish_pipeline};
 
 /// Prefix of every channel this hub publishes to or listens on.
 const CHANNEL_PREFIX: &str = "optimizely-sync-";
@@ -81,7 +81,8 @@ struct Shared {
     datafile: broadcast::Sender<String>,
     received: AtomicU64,
     decode_errors: AtomicU64,
-    reconnects: Arc<AtomicU64>,
+    /// Opens the publisher's and the subscriber's connections; counts reconnects.
+    connector: Connector,
 }
 
 /// The Redis Pub/Sub notification hub of one instance. See the module docs.
@@ -132,8 +133,8 @@ impl PubSubHub {
         cancel: CancellationToken,
         flush_on_cancel: Duration,
     ) -> Result<Arc<PubSubHub>, crate::store::Error> {
-        let reconnects = Arc::<AtomicU64>::default();
-        let store = Store::lazy(settings)?.count_reconnects_in(Arc::clone(&reconnects));
+        let connector = Connector::from_settings(settings)?;
+        let store = connector.store();
         let policy = store.policy();
         let timeout = Some(settings.connection_timeout)
             .filter(|t| !t.is_zero())
@@ -144,13 +145,12 @@ impl PubSubHub {
             datafile,
             received: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
-            reconnects,
+            connector,
         });
         let cancel = cancel.child_token();
         let tasks = TaskTracker::new();
         let subscriber = Subscriber {
             shared: Arc::clone(&shared),
-            client: store.client().clone(),
             fanout,
             policy,
             timeout,
@@ -158,13 +158,19 @@ impl PubSubHub {
             cancel: cancel.clone(),
             undecodable_logged: LogOnce::default(),
         };
-        let outbox = Outbox::new(settings);
+        let outbox = Outbox::<Outgoing>::new(settings);
         let publisher = outbox.clone();
         let stop = cancel.clone();
         tasks.spawn(subscriber.run());
         tasks.spawn(async move {
             publisher
-                .run(&store, &stop, flush_on_cancel, publish_pipeline)
+                .run(&store, &stop, flush_on_cancel, |batch: &[Outgoing]| {
+                    publish_pipeline(
+                        batch
+                            .iter()
+                            .map(|m| (m.channel.as_str(), m.payload.as_str())),
+                    )
+                })
                 .await;
         });
         tasks.close();
@@ -213,7 +219,7 @@ impl PubSubHub {
             publisher: self.outbox.stats(),
             received: s.received.load(Ordering::Relaxed),
             decode_errors: s.decode_errors.load(Ordering::Relaxed),
-            reconnects: s.reconnects.load(Ordering::Relaxed),
+            reconnects: s.connector.reconnects(),
         }
     }
 
@@ -241,22 +247,9 @@ impl Drop for PubSubHub {
     }
 }
 
-/// One `PUBLISH` per message of `batch`.
-fn publish_pipeline(batch: &[Outgoing]) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    for message in batch {
-        pipe.cmd("PUBLISH")
-            .arg(&message.channel)
-            .arg(&message.payload)
-            .ignore();
-    }
-    pipe
-}
-
 /// The subscribing task: one dedicated Pub/Sub connection, re-made when it drops.
 struct Subscriber {
     shared: Arc<Shared>,
-    client: redis::Client,
     fanout: Arc<Fanout>,
     policy: RetryPolicy,
     timeout: Duration,
@@ -286,7 +279,7 @@ impl Subscriber {
                 Ok(pubsub) => {
                     attempt = 0;
                     if ever_subscribed {
-                        self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
+                        self.shared.connector.count_reconnect();
                     }
                     if down {
                         tracing::warn!(addr = %self.address, "Redis Pub/Sub subscription restored");
@@ -322,11 +315,7 @@ impl Subscriber {
     /// Opens the dedicated connection and pattern-subscribes, both under a timeout
     /// (the connection itself has none on reads).
     async fn connect(&self) -> Result<redis::aio::PubSub, String> {
-        let setup = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
-            pubsub.psubscribe(PATTERN).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        };
+        let setup = self.shared.connector.psubscribe(PATTERN);
         match tokio::time::timeout(self.timeout, setup).await {
             Ok(Ok(pubsub)) => Ok(pubsub),
             Ok(Err(err)) => Err(err.to_string()),
@@ -420,109 +409,8 @@ impl Subscriber {
 mod tests {
     use super::*;
     use crate::notify::{Event, Filter, Kind, Subscription};
-    use std::net::TcpListener;
-    use std::process::{Child, Command, Stdio};
+    use crate::store::testing::{RedisServer, free_port};
     use std::time::Instant;
-
-    /// A `redis-server` owned by one test, killed on drop (pattern of
-    /// `tests/harness/mod.rs`).
-    struct RedisServer {
-        child: Child,
-        port: u16,
-        _dir: tempfile::TempDir,
-    }
-
-    impl RedisServer {
-        fn start() -> Self {
-            for _ in 0..3 {
-                if let Some(server) = Self::try_start_on(free_port()) {
-                    return server;
-                }
-            }
-            panic!("redis-server did not start after 3 attempts");
-        }
-
-        fn start_on(port: u16) -> Self {
-            Self::try_start_on(port)
-                .unwrap_or_else(|| panic!("redis-server could not start on port {port}"))
-        }
-
-        fn try_start_on(port: u16) -> Option<Self> {
-            let bin = std::env::var("AGENTCTL_TEST_REDIS_BIN")
-                .unwrap_or_else(|_| "redis-server".to_owned());
-            let dir = tempfile::tempdir().unwrap();
-            let child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--dir"])
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "cannot run {bin:?} ({e}); install it (Debian: apt-get install \
-                         redis-server) or set AGENTCTL_TEST_REDIS_BIN"
-                    )
-                });
-            let mut server = RedisServer {
-                child,
-                port,
-                _dir: dir,
-            };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    return None;
-                }
-                if let Ok(mut conn) =
-                    redis::Client::open(server.url()).and_then(|c| c.get_connection())
-                    && redis::cmd("PING").query::<String>(&mut conn).is_ok()
-                {
-                    return Some(server);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            panic!("redis-server on port {port} not ready after 5s");
-        }
-
-        fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}/", self.port)
-        }
-
-        fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
-            let mut cmd = redis::cmd(args[0]);
-            for arg in &args[1..] {
-                cmd.arg(*arg);
-            }
-            let mut conn = redis::Client::open(self.url())
-                .unwrap()
-                .get_connection()
-                .unwrap();
-            cmd.query(&mut conn).unwrap()
-        }
-
-        /// Clients holding a pattern subscription (each hub's subscriber is one;
-        /// `PUBSUB NUMPAT` would count distinct patterns, not clients).
-        fn pattern_subscribers(&self) -> usize {
-            let list: String = self.cmd(&["CLIENT", "LIST"]);
-            list.lines().filter(|l| l.contains(" psub=1 ")).count()
-        }
-    }
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
 
     fn settings(port: u16) -> RedisSettings {
         RedisSettings {
@@ -628,7 +516,7 @@ mod tests {
         wait_subscribers(&redis, 1).await;
 
         let upstream = r#"{"type":"project_config_update","message":{"Type":"project_config_update","Revision":"3"}}"#;
-        let n: i64 = redis.cmd(&["PUBLISH", "optimizely-sync-k", upstream]);
+        let n = redis.publish("optimizely-sync-k", upstream);
         assert_eq!(n, 1);
         let event = next(&mut sub).await;
         assert_eq!(event.notification.kind, Kind::DatafileUpdate);
@@ -637,17 +525,12 @@ mod tests {
             r#"{"Type":"project_config_update","Revision":"3"}"#
         );
 
-        let _: i64 = redis.cmd(&["PUBLISH", "optimizely-sync-k", "garbage"]);
-        let _: i64 = redis.cmd(&[
-            "PUBLISH",
-            "optimizely-sync-k",
-            r#"{"type":"nope","message":{}}"#,
-        ]);
-        let _: i64 = redis.cmd(&[
-            "PUBLISH",
+        redis.publish("optimizely-sync-k", "garbage");
+        redis.publish("optimizely-sync-k", r#"{"type":"nope","message":{}}"#);
+        redis.publish(
             "optimizely-sync-k",
             r#"{"type":"decision","message":{"Type":"flag"}}"#,
-        ]);
+        );
         let event = next(&mut sub).await;
         assert_eq!(event.notification.kind, Kind::Decision);
         assert_eq!(&*event.notification.message, r#"{"Type":"flag"}"#);
@@ -791,7 +674,7 @@ mod tests {
         wait_subscribers(&redis, 2).await;
 
         assert!(a.publish_datafile_change("sdk-1"));
-        let _: i64 = redis.cmd(&["PUBLISH", DATAFILE_CHANNEL, "sdk-2"]);
+        redis.publish(DATAFILE_CHANNEL, "sdk-2");
         for r in [&mut ra, &mut rb] {
             // Two publishers: Redis may order them either way.
             let mut got = Vec::new();

@@ -25,12 +25,14 @@ use super::groups::{GroupCounters, GroupStats};
 use super::outbox::{Outbox, PublisherStats};
 use super::{Event, Fanout, Filter, LogOnce, Notification, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
-use crate::store::streams::{decode_stream_info, range_data, read_data};
-use crate::store::{self, Store, StreamId, stream_key};
+use crate::store::{
+    self, Connector, Retention, Store, StreamId, range_data, read_data, stream_key, xadd_pipeline,
+    xrange_cmd, xread_cmd, xrevrange_cmd,
+};
 use crate::util::{lock, now_ms};
 
 /// Entries read per XREAD / XRANGE page.
-const READ_COUNT: usize = 500;
+const READ_COUNT: u64 = 500;
 
 /// How long the final flush may take on shutdown.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -75,74 +77,19 @@ struct Reader {
 /// The Streams hub of one instance.
 pub struct StreamsHub {
     pub(super) settings: RedisSettings,
+    /// Opens every connection of this hub and counts their reconnects.
+    pub(super) connector: Connector,
     store: Arc<Store>,
     fanout: Arc<Fanout>,
     outbox: Outbox<(String, Notification)>,
     readers: Mutex<HashMap<String, Reader>>,
     counters: Arc<Counters>,
-    /// Reconnects of every connection of this hub (publisher, readers, groups).
-    pub(super) reconnects: Arc<AtomicU64>,
     /// Streams whose undecodable entries were logged (each is logged once).
     undecodable_logged: LogOnce,
     /// Counters of the durable group subscriptions made on this hub.
     pub(super) groups: Arc<GroupCounters>,
     cancel: CancellationToken,
     tasks: TaskTracker,
-}
-
-/// What every XADD carries to bound its stream: `max_len` and `max_age`.
-#[derive(Debug, Clone, Copy)]
-struct Retention {
-    max_len: usize,
-    max_age: Duration,
-}
-
-impl Retention {
-    fn from_settings(settings: &RedisSettings) -> Self {
-        Retention {
-            max_len: settings.max_len,
-            max_age: settings.max_age,
-        }
-    }
-
-    /// The pipeline XADDing `batch`: `MAXLEN ~` when `max_len` is set, else
-    /// `MINID ~` when `max_age` is; with both, age is one XTRIM per key and batch.
-    fn xadd(&self, batch: &[(String, Notification)]) -> redis::Pipeline {
-        let seconds = now_ms() / 1000;
-        let min_id = (!self.max_age.is_zero()).then(|| {
-            let age = u64::try_from(self.max_age.as_millis()).unwrap_or(u64::MAX);
-            format!("{}-0", now_ms().saturating_sub(age))
-        });
-        let mut pipe = redis::pipe();
-        let mut trimmed: Vec<&str> = Vec::new();
-        for (sdk_key, notification) in batch {
-            let key = stream_key(sdk_key);
-            let cmd = pipe.cmd("XADD").arg(&key);
-            if self.max_len > 0 {
-                cmd.arg("MAXLEN").arg("~").arg(self.max_len);
-            } else if let Some(min_id) = &min_id {
-                cmd.arg("MINID").arg("~").arg(min_id);
-            }
-            cmd.arg("*")
-                .arg("data")
-                .arg(notification.envelope())
-                .arg("timestamp")
-                .arg(seconds);
-            if self.max_len > 0
-                && let Some(min_id) = &min_id
-                && !trimmed.contains(&sdk_key.as_str())
-            {
-                pipe.cmd("XTRIM")
-                    .arg(&key)
-                    .arg("MINID")
-                    .arg("~")
-                    .arg(min_id)
-                    .ignore();
-                trimmed.push(sdk_key);
-            }
-        }
-        pipe
-    }
 }
 
 /// Decrements a key's reader count when a subscription ends.
@@ -172,17 +119,17 @@ impl StreamsHub {
         fanout: Arc<Fanout>,
         cancel: CancellationToken,
     ) -> Result<Arc<StreamsHub>, store::Error> {
-        let reconnects = Arc::<AtomicU64>::default();
-        let store = Arc::new(Store::lazy(settings)?.count_reconnects_in(Arc::clone(&reconnects)));
+        let connector = Connector::from_settings(settings)?;
+        let store = Arc::new(connector.store());
         let outbox = Outbox::new(settings);
         let hub = Arc::new(StreamsHub {
             settings: settings.clone(),
+            connector,
             store: Arc::clone(&store),
             fanout,
             outbox: outbox.clone(),
             readers: Mutex::new(HashMap::new()),
             counters: Arc::default(),
-            reconnects,
             undecodable_logged: LogOnce::default(),
             groups: Arc::default(),
             cancel: cancel.clone(),
@@ -191,7 +138,12 @@ impl StreamsHub {
         let retention = Retention::from_settings(settings);
         hub.tasks.spawn(async move {
             outbox
-                .run(&store, &cancel, FINAL_FLUSH, |batch| retention.xadd(batch))
+                .run(&store, &cancel, FINAL_FLUSH, |batch| {
+                    let entries = batch.iter().map(|(sdk_key, notification)| {
+                        (stream_key(sdk_key), notification.envelope())
+                    });
+                    xadd_pipeline(retention, now_ms(), entries)
+                })
                 .await;
         });
         Ok(hub)
@@ -211,7 +163,7 @@ impl StreamsHub {
             read: c.read.load(Ordering::Relaxed),
             decode_errors: c.decode_errors.load(Ordering::Relaxed),
             read_errors: c.read_errors.load(Ordering::Relaxed),
-            reconnects: self.reconnects.load(Ordering::Relaxed),
+            reconnects: self.connector.reconnects(),
             readers: c.readers.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
             groups: self.groups.stats(),
@@ -265,23 +217,11 @@ impl StreamsHub {
         // ever added; older servers only give the first-entry rule).
         let first: Value = self
             .store
-            .query(
-                redis::cmd("XRANGE")
-                    .arg(&key)
-                    .arg("-")
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(1),
-            )
+            .query(&xrange_cmd(&key, "-", "+", 1))
             .await
             .map_err(unavailable)?;
         let oldest = range_data(&first).first().map(|(id, _)| *id);
-        let trimmed_ever = match self
-            .store
-            .query::<Value>(redis::cmd("XINFO").arg("STREAM").arg(&key))
-            .await
-            .and_then(decode_stream_info)
-        {
+        let trimmed_ever = match self.store.stream_info(&key).await {
             Ok(info) => info.entries_added.is_none_or(|added| added > info.length),
             Err(_) => true,
         };
@@ -291,18 +231,8 @@ impl StreamsHub {
         let mut from = after;
         while from < through {
             let Some(start) = from.successor() else { break };
-            let page: Value = self
-                .store
-                .query(
-                    redis::cmd("XRANGE")
-                        .arg(&key)
-                        .arg(start.to_string())
-                        .arg(through.to_string())
-                        .arg("COUNT")
-                        .arg(READ_COUNT),
-                )
-                .await
-                .map_err(unavailable)?;
+            let range = xrange_cmd(&key, &start.to_string(), &through.to_string(), READ_COUNT);
+            let page: Value = self.store.query(&range).await.map_err(unavailable)?;
             let page = range_data(&page);
             let Some((last, _)) = page.last() else { break };
             from = *last;
@@ -353,17 +283,7 @@ impl StreamsHub {
         // The reader starts after the stream's current last entry; what came before
         // is history, served by XRANGE to whoever asks to resume.
         let key = stream_key(sdk_key);
-        let last: Result<Value, _> = self
-            .store
-            .query(
-                redis::cmd("XREVRANGE")
-                    .arg(&key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await;
+        let last: Result<Value, _> = self.store.query(&xrevrange_cmd(&key, "+", "-", 1)).await;
         let start = match &last {
             Ok(value) => range_data(value)
                 .first()
@@ -406,14 +326,7 @@ impl StreamsHub {
         let key = stream_key(&sdk_key);
         // A blocking read must not share the publisher's connection (every XADD
         // would queue behind it), and must return before the response timeout.
-        let store = match Store::lazy(&self.settings) {
-            Ok(store) => store.count_reconnects_in(Arc::clone(&self.reconnects)),
-            Err(err) => {
-                tracing::error!("reader for {key}: {err}");
-                self.counters.readers.fetch_sub(1, Ordering::Relaxed);
-                return;
-            }
-        };
+        let store = self.connector.store();
         let block_ms = match self.settings.connection_timeout {
             t if t.is_zero() => 5_000,
             t => u64::try_from((t / 2).as_millis())
@@ -423,15 +336,7 @@ impl StreamsHub {
         let mut attempt = 0u32;
         let mut failing = false;
         loop {
-            let read = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(READ_COUNT)
-                .arg("BLOCK")
-                .arg(block_ms)
-                .arg("STREAMS")
-                .arg(&key)
-                .arg(last.to_string())
-                .to_owned();
+            let read = xread_cmd(&key, last, READ_COUNT, block_ms);
             let reply = tokio::select! {
                 () = stop.cancelled() => break,
                 reply = store.query::<Value>(&read) => reply,

@@ -71,6 +71,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The Redis error code of a command Redis refused (`BUSYGROUP`, `NOGROUP`, …).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Command { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn command(command: &str, addr: &str, source: RedisError) -> Self {
         if source.is_connection_refusal() || source.is_connection_dropped() || source.is_timeout() {
             return Self::Connect {

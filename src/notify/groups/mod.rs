@@ -39,14 +39,17 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
+mod request;
+
+pub use request::{GroupError, GroupRequest};
+use request::{generated_consumer, start_id, validate_name};
+
 use super::{Event, Filter, LogOnce, Notification};
 use crate::config::RedisSettings;
-use crate::store::streams::read_data;
-use crate::store::{self, Store, StreamId, stream_key};
-use crate::util::now_ms;
+use crate::store::{self, Connector, Store, StreamId, read_data, stream_key, xreadgroup_cmd};
 
 /// Entries asked for per XREADGROUP / XAUTOCLAIM call.
-const READ_COUNT: usize = 100;
+const READ_COUNT: u64 = 100;
 
 /// Longest a blocking XREADGROUP waits (and less when the connection's response
 /// timeout is short).
@@ -54,9 +57,6 @@ const MAX_BLOCK: Duration = Duration::from_secs(5);
 
 /// Shortest pause between two XAUTOCLAIM sweeps.
 const MIN_SWEEP: Duration = Duration::from_millis(100);
-
-/// Longest name of a group or consumer.
-const MAX_NAME: usize = 64;
 
 /// Counters of every group subscription of one hub, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,195 +116,12 @@ impl GroupCounters {
     }
 }
 
-/// What a client asked for with `?group=NAME[&consumer=NAME][&from=…]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GroupRequest {
-    /// The consumer group.
-    pub group: String,
-    /// The consumer name; `None` generates `consumer-<host>-<pid>-<unix ms>`.
-    pub consumer: Option<String>,
-    /// Where a group created by this request starts: `$` (new entries, the
-    /// default), `0` (every retained entry) or an entry id. Ignored when the group
-    /// exists.
-    pub from: Option<String>,
-    /// Longest a read may wait for new entries before [`GroupSubscription::next_batch`]
-    /// returns empty (so the caller can send a keep-alive); `None` for the default.
-    pub max_wait: Option<Duration>,
-}
-
-impl GroupRequest {
-    /// A request for `group`, with a generated consumer name, starting a new group
-    /// at new entries.
-    pub fn new(group: impl Into<String>) -> Self {
-        GroupRequest {
-            group: group.into(),
-            consumer: None,
-            from: None,
-            max_wait: None,
-        }
-    }
-
-    /// Uses this consumer name (to get back its pending entries after a reconnect).
-    #[must_use]
-    pub fn consumer(mut self, consumer: Option<String>) -> Self {
-        self.consumer = consumer;
-        self
-    }
-
-    /// Where a group this request creates starts (`0`, `$` or an entry id).
-    #[must_use]
-    pub fn from(mut self, from: Option<String>) -> Self {
-        self.from = from;
-        self
-    }
-
-    /// Bounds how long one read waits for new entries.
-    #[must_use]
-    pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.max_wait = Some(max_wait);
-        self
-    }
-}
-
-/// Why a group subscription cannot be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum GroupError {
-    /// The hub is not the Redis Streams one (memory, Pub/Sub).
-    #[error(
-        "durable groups need the Redis Streams hub (synchronization.notification.enable with Redis >= 5)"
-    )]
-    NeedsStreams,
-    /// A group or consumer name breaks the naming rule.
-    #[error(
-        "invalid {what} {name:?}: names are 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-'"
-    )]
-    InvalidName {
-        /// `group` or `consumer`.
-        what: &'static str,
-        /// The name as given.
-        name: String,
-    },
-    /// `from` is not `0`, `$` or an entry id.
-    #[error(
-        "invalid from {0:?}: expected 0 (every retained entry), $ (new entries) or an entry id like 1700000000000-0"
-    )]
-    InvalidFrom(String),
-    /// Redis could not create or read the group.
-    #[error("consumer group {group:?} is unavailable: {reason}")]
-    Unavailable {
-        /// The group.
-        group: String,
-        /// The Redis error.
-        reason: String,
-    },
-}
-
-impl GroupError {
-    /// Whether the request itself is wrong (400) rather than Redis failing (503).
-    pub fn is_bad_request(&self) -> bool {
-        !matches!(self, GroupError::Unavailable { .. })
-    }
-}
-
-/// Checks a group or consumer name: 1 to 64 characters of `[A-Za-z0-9_.:-]`.
-fn validate_name(what: &'static str, name: &str) -> Result<(), GroupError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(GroupError::InvalidName {
-            what,
-            name: name.to_owned(),
-        })
-    }
-}
-
-/// The XGROUP CREATE start for `from`.
-fn start_id(from: Option<&str>) -> Result<String, GroupError> {
-    match from.map(str::trim) {
-        None | Some("") | Some("$") => Ok("$".to_owned()),
-        Some("0") => Ok("0".to_owned()),
-        Some(text) => text
-            .parse::<StreamId>()
-            .map(|id| id.to_string())
-            .map_err(|_| GroupError::InvalidFrom(text.to_owned())),
-    }
-}
-
-/// Upstream's consumer naming, `consumer-<host>-<pid>-<unix ms>`. The milliseconds
-/// are made unique within the process (two connections in the same millisecond get
-/// consecutive values), so generated names never collide here.
-fn generated_consumer() -> String {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = now_ms();
-    let previous = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now.max(last.saturating_add(1)))
-        })
-        .unwrap_or_else(|last| last);
-    let ms = now.max(previous.saturating_add(1));
-    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_default()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(24)
-        .collect();
-    let host = if host.is_empty() { "localhost" } else { &host };
-    format!("consumer-{host}-{}-{ms}", std::process::id())
-}
-
-/// The Redis error code of a failed command (`BUSYGROUP`, `NOGROUP`, …).
-fn error_code(err: &store::Error) -> Option<&str> {
-    match err {
-        store::Error::Command { source, .. } => source.code(),
-        _ => None,
-    }
-}
-
-/// `XGROUP CREATE key group start MKSTREAM`; an existing group is fine.
-async fn create_group(
-    store: &Store,
-    key: &str,
-    group: &str,
-    start: &str,
-) -> Result<bool, store::Error> {
-    let created: Result<Value, _> = store
-        .query(
-            redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(key)
-                .arg(group)
-                .arg(start)
-                .arg("MKSTREAM"),
-        )
-        .await;
-    match created {
-        Ok(_) => Ok(true),
-        Err(err) if error_code(&err) == Some("BUSYGROUP") => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
 /// Makes a group subscription on the Streams hub: validates the names, creates the
 /// group if missing, and opens the subscription's own connection.
 pub(super) async fn subscribe(
     settings: &RedisSettings,
     counters: &Arc<GroupCounters>,
-    reconnects: &Arc<AtomicU64>,
+    connector: &Connector,
     sdk_key: &str,
     filter: Filter,
     request: GroupRequest,
@@ -319,11 +136,10 @@ pub(super) async fn subscribe(
         group: group.clone(),
         reason: err.to_string(),
     };
-    let store = Store::lazy(settings)
-        .map_err(unavailable)?
-        .count_reconnects_in(Arc::clone(reconnects));
+    let store = connector.store();
     let key = stream_key(sdk_key);
-    if create_group(&store, &key, &group, &start)
+    if store
+        .create_group(&key, &group, &start)
         .await
         .map_err(unavailable)?
     {
@@ -490,12 +306,7 @@ impl GroupSubscription {
     }
 
     async fn flush_acks(&mut self) {
-        let mut cmd = redis::cmd("XACK");
-        cmd.arg(&self.key).arg(&self.group);
-        for id in &self.unacked {
-            cmd.arg(id);
-        }
-        match self.store.query::<u64>(&cmd).await {
+        match self.store.ack(&self.key, &self.group, &self.unacked).await {
             Ok(_) => {
                 GroupCounters::add(&self.counters.acked, self.unacked.len());
                 self.unacked.clear();
@@ -584,28 +395,26 @@ impl GroupSubscription {
         id: &str,
         block_ms: Option<u64>,
     ) -> Result<Vec<Read>, store::Error> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg("COUNT")
-            .arg(READ_COUNT);
-        if let Some(ms) = block_ms {
-            cmd.arg("BLOCK").arg(ms);
-        }
-        cmd.arg("STREAMS").arg(&self.key).arg(id);
+        let cmd = xreadgroup_cmd(
+            &self.key,
+            &self.group,
+            &self.consumer,
+            id,
+            READ_COUNT,
+            block_ms,
+        );
         match self.store.query::<Value>(&cmd).await {
             Ok(value) => Ok(read_data(&value)
                 .into_iter()
                 .map(|(id, data)| (id, data.map(|d| d.map(<[u8]>::to_vec))))
                 .collect()),
-            Err(err) if error_code(&err) == Some("NOGROUP") => {
+            Err(err) if err.code() == Some("NOGROUP") => {
                 tracing::warn!(
                     stream = self.key,
                     group = self.group,
                     "the consumer group (or its stream) was deleted; creating it again at new entries"
                 );
-                create_group(&self.store, &self.key, &self.group, "$").await?;
+                self.store.create_group(&self.key, &self.group, "$").await?;
                 self.phase = Phase::New;
                 Ok(Vec::new())
             }
@@ -614,10 +423,7 @@ impl GroupSubscription {
     }
 
     /// One XAUTOCLAIM step; `None` when the server does not know the command.
-    async fn claim(
-        &mut self,
-        cursor: StreamId,
-    ) -> Result<Option<store::streams::AutoClaim>, store::Error> {
+    async fn claim(&mut self, cursor: StreamId) -> Result<Option<store::AutoClaim>, store::Error> {
         match self
             .store
             .autoclaim(
@@ -626,14 +432,14 @@ impl GroupSubscription {
                 &self.consumer,
                 self.claim_min_idle,
                 cursor,
-                READ_COUNT as u64,
+                READ_COUNT,
             )
             .await
         {
             Ok(step) => Ok(Some(step)),
-            Err(err) if error_code(&err) == Some("NOGROUP") => {
-                create_group(&self.store, &self.key, &self.group, "$").await?;
-                Ok(Some(store::streams::AutoClaim {
+            Err(err) if err.code() == Some("NOGROUP") => {
+                self.store.create_group(&self.key, &self.group, "$").await?;
+                Ok(Some(store::AutoClaim {
                     next: StreamId::ZERO,
                     claimed: Vec::new(),
                     deleted: Vec::new(),
@@ -715,38 +521,5 @@ impl GroupSubscription {
         }
         self.attempt = self.attempt.saturating_add(1);
         tokio::time::sleep(self.store.policy().pause(self.attempt)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_follow_the_rule() {
-        assert!(validate_name("group", "g-1_a.b:c").is_ok());
-        assert!(validate_name("group", &"x".repeat(64)).is_ok());
-        for bad in ["", "a b", "é", &"x".repeat(65), "a/b"] {
-            let err = validate_name("consumer", bad).unwrap_err();
-            assert!(err.is_bad_request());
-            assert!(err.to_string().contains("1 to 64 characters"), "{err}");
-        }
-        assert!(generated_consumer().starts_with("consumer-"));
-        let (a, b) = (generated_consumer(), generated_consumer());
-        assert_ne!(a, b);
-        assert!(validate_name("consumer", &a).is_ok(), "{a}");
-    }
-
-    #[test]
-    fn from_gives_the_group_start() {
-        assert_eq!(start_id(None).unwrap(), "$");
-        assert_eq!(start_id(Some("$")).unwrap(), "$");
-        assert_eq!(start_id(Some("0")).unwrap(), "0");
-        assert_eq!(start_id(Some("5-1")).unwrap(), "5-1");
-        assert_eq!(start_id(Some("7")).unwrap(), "7-0");
-        assert!(matches!(
-            start_id(Some("x")),
-            Err(GroupError::InvalidFrom(_))
-        ));
     }
 }
