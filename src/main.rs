@@ -101,7 +101,7 @@ fn block_on<F: Future>(threads: Threads, future: F) -> anyhow::Result<F::Output>
 
 /// Logs go to stderr; `RUST_LOG` wins, else `-v`, else (for `serve`) `log.level`,
 /// else `info`. `serve` writes JSON lines unless `log.pretty` is set, as upstream.
-fn init_tracing(verbose: u8, service_log: Option<&config::Log>) {
+fn init_tracing(verbose: u8, service_log: Option<&config::LogSettings>) {
     let level = match (verbose, service_log) {
         (0, Some(log)) => log.level.to_ascii_lowercase(),
         (0, None) => "info".to_owned(),

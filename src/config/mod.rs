@@ -29,9 +29,11 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::{Mapping, Value};
 
 pub use settings::{
-    Admin, Api, Auth, AuthClient, BatchRequests, Client, Cmab, CmabCache, CmabRetryConfig, Cors,
-    Log, Odp, PubSub, RedisSettings, Runtime, Server, Settings, SyncFeature, Synchronization,
-    UserProfileService, Webhook, WebhookProject,
+    AdminSettings, ApiSettings, AuthClientSettings, AuthSettings, BatchRequestsSettings,
+    ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, CorsSettings, LogSettings,
+    OdpSettings, PubSubSettings, RedisSettings, RuntimeSettings, ServerSettings, Settings,
+    SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
+    WebhookProjectSettings, WebhookSettings,
 };
 
 pub use overrides::Overrides;

@@ -78,21 +78,21 @@ pub struct Settings {
     #[serde(rename = "sdkkeys")]
     pub sdk_keys: Vec<String>,
     /// Logging (`log.*`).
-    pub log: Log,
+    pub log: LogSettings,
     /// HTTP server behaviour shared by all listeners (`server.*`).
-    pub server: Server,
+    pub server: ServerSettings,
     /// The public API listener (`api.*`).
-    pub api: Api,
+    pub api: ApiSettings,
     /// The admin listener: health, info, metrics (`admin.*`).
-    pub admin: Admin,
+    pub admin: AdminSettings,
     /// The webhook listener (`webhook.*`).
-    pub webhook: Webhook,
+    pub webhook: WebhookSettings,
     /// Datafile, event and decision-client behaviour (`client.*`).
-    pub client: Client,
+    pub client: ClientSettings,
     /// Go runtime profiling knobs, accepted for compatibility (`runtime.*`).
-    pub runtime: Runtime,
+    pub runtime: RuntimeSettings,
     /// Synchronisation between instances through Redis (`synchronization.*`).
-    pub synchronization: Synchronization,
+    pub synchronization: SynchronizationSettings,
 }
 
 impl Default for Settings {
@@ -101,14 +101,14 @@ impl Default for Settings {
             author: "Optimizely Inc.".to_owned(),
             name: "optimizely".to_owned(),
             sdk_keys: Vec::new(),
-            log: Log::default(),
-            server: Server::default(),
-            api: Api::default(),
-            admin: Admin::default(),
-            webhook: Webhook::default(),
-            client: Client::default(),
-            runtime: Runtime::default(),
-            synchronization: Synchronization::default(),
+            log: LogSettings::default(),
+            server: ServerSettings::default(),
+            api: ApiSettings::default(),
+            admin: AdminSettings::default(),
+            webhook: WebhookSettings::default(),
+            client: ClientSettings::default(),
+            runtime: RuntimeSettings::default(),
+            synchronization: SynchronizationSettings::default(),
         }
     }
 }
@@ -139,7 +139,7 @@ impl Settings {
 /// Logging settings (`log.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Log {
+pub struct LogSettings {
     /// Minimum level: `trace`, `debug`, `info`, `warn` or `error` (lowercased by the loader).
     pub level: String,
     /// Human-readable console output instead of JSON lines.
@@ -149,9 +149,9 @@ pub struct Log {
     pub include_sdk_key: bool,
 }
 
-impl Default for Log {
+impl Default for LogSettings {
     fn default() -> Self {
-        Log {
+        LogSettings {
             level: "info".to_owned(),
             pretty: false,
             include_sdk_key: true,
@@ -162,7 +162,7 @@ impl Default for Log {
 /// HTTP server settings shared by the API, admin and webhook listeners (`server.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Server {
+pub struct ServerSettings {
     /// Address the listeners bind to.
     pub host: String,
     /// Accepted `Host` header values (`allowedHosts`).
@@ -188,12 +188,12 @@ pub struct Server {
     pub disabled_ciphers: Vec<String>,
     /// Limits for batch requests (`batchRequests`).
     #[serde(rename = "batchrequests")]
-    pub batch_requests: BatchRequests,
+    pub batch_requests: BatchRequestsSettings,
 }
 
-impl Default for Server {
+impl Default for ServerSettings {
     fn default() -> Self {
-        Server {
+        ServerSettings {
             host: "127.0.0.1".to_owned(),
             allowed_hosts: strings(&["localhost"]),
             read_timeout: Duration::from_secs(5),
@@ -202,7 +202,7 @@ impl Default for Server {
             cert_file: String::new(),
             key_file: String::new(),
             disabled_ciphers: Vec::new(),
-            batch_requests: BatchRequests::default(),
+            batch_requests: BatchRequestsSettings::default(),
         }
     }
 }
@@ -210,7 +210,7 @@ impl Default for Server {
 /// Limits for batch requests (`server.batchRequests.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct BatchRequests {
+pub struct BatchRequestsSettings {
     /// Operations of one batch run concurrently (`maxConcurrency`).
     #[serde(rename = "maxconcurrency")]
     pub max_concurrency: usize,
@@ -219,9 +219,9 @@ pub struct BatchRequests {
     pub operations_limit: usize,
 }
 
-impl Default for BatchRequests {
+impl Default for BatchRequestsSettings {
     fn default() -> Self {
-        BatchRequests {
+        BatchRequestsSettings {
             max_concurrency: 10,
             operations_limit: 500,
         }
@@ -231,7 +231,7 @@ impl Default for BatchRequests {
 /// The public API listener (`api.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Api {
+pub struct ApiSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
     /// Maximum simultaneous connections, 0 = unlimited (`maxConns`).
@@ -253,22 +253,22 @@ pub struct Api {
     #[serde(rename = "notificationbuffer")]
     pub notification_buffer: usize,
     /// CORS policy (`cors`).
-    pub cors: Cors,
+    pub cors: CorsSettings,
     /// Authentication of API requests (`auth`).
-    pub auth: Auth,
+    pub auth: AuthSettings,
 }
 
-impl Default for Api {
+impl Default for ApiSettings {
     fn default() -> Self {
-        Api {
+        ApiSettings {
             port: "8080".to_owned(),
             max_conns: 0,
             enable_notifications: false,
             enable_overrides: false,
             notification_keep_alive: Duration::from_secs(15),
             notification_buffer: 1024,
-            cors: Cors::default(),
-            auth: Auth::default(),
+            cors: CorsSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -276,7 +276,7 @@ impl Default for Api {
 /// CORS policy of the API listener (`api.cors.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Cors {
+pub struct CorsSettings {
     /// Allowed origins (`allowedOrigins`).
     #[serde(rename = "allowedorigins")]
     pub allowed_origins: Vec<String>,
@@ -297,9 +297,9 @@ pub struct Cors {
     pub max_age: u64,
 }
 
-impl Default for Cors {
+impl Default for CorsSettings {
     fn default() -> Self {
-        Cors {
+        CorsSettings {
             allowed_origins: strings(&["*"]),
             allowed_methods: strings(&["HEAD", "GET", "POST", "OPTIONS"]),
             allowed_headers: strings(&["*"]),
@@ -313,7 +313,7 @@ impl Default for Cors {
 /// Authentication settings of the API or admin listener (`api.auth.*`, `admin.auth.*`).
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Auth {
+pub struct AuthSettings {
     /// Lifetime of issued tokens, 0 = auth disabled.
     #[serde(with = "crate::config::duration")]
     pub ttl: Duration,
@@ -327,12 +327,12 @@ pub struct Auth {
     #[serde(rename = "jwksupdateinterval", with = "crate::config::duration")]
     pub jwks_update_interval: Duration,
     /// Clients allowed to obtain tokens.
-    pub clients: Vec<AuthClient>,
+    pub clients: Vec<AuthClientSettings>,
 }
 
-impl Default for Auth {
+impl Default for AuthSettings {
     fn default() -> Self {
-        Auth {
+        AuthSettings {
             ttl: Duration::ZERO,
             hmac_secrets: Vec::new(),
             jwks_url: String::new(),
@@ -342,9 +342,9 @@ impl Default for Auth {
     }
 }
 
-impl fmt::Debug for Auth {
+impl fmt::Debug for AuthSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
+        f.debug_struct("AuthSettings")
             .field("ttl", &self.ttl)
             .field("hmac_secrets", &Secrets(&self.hmac_secrets))
             .field("jwks_url", &self.jwks_url)
@@ -357,7 +357,7 @@ impl fmt::Debug for Auth {
 /// One client allowed to obtain tokens (`auth.clients[*]`).
 #[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct AuthClient {
+pub struct AuthClientSettings {
     /// Client id.
     pub id: String,
     /// Client secrets; secret.
@@ -367,9 +367,9 @@ pub struct AuthClient {
     pub sdk_keys: Vec<String>,
 }
 
-impl fmt::Debug for AuthClient {
+impl fmt::Debug for AuthClientSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthClient")
+        f.debug_struct("AuthClientSettings")
             .field("id", &self.id)
             .field("secrets", &Secrets(&self.secrets))
             .field("sdk_keys", &self.sdk_keys)
@@ -380,7 +380,7 @@ impl fmt::Debug for AuthClient {
 /// The admin listener (`admin.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Admin {
+pub struct AdminSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
     /// `/metrics` format (`metricsType`): `""` or `"prometheus"` for Prometheus text,
@@ -388,15 +388,15 @@ pub struct Admin {
     #[serde(rename = "metricstype")]
     pub metrics_type: String,
     /// Authentication of admin requests.
-    pub auth: Auth,
+    pub auth: AuthSettings,
 }
 
-impl Default for Admin {
+impl Default for AdminSettings {
     fn default() -> Self {
-        Admin {
+        AdminSettings {
             port: "8088".to_owned(),
             metrics_type: String::new(),
-            auth: Auth::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -404,17 +404,17 @@ impl Default for Admin {
 /// The webhook listener (`webhook.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Webhook {
+pub struct WebhookSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
     /// Per project id: which SDK keys to refresh and how to check the signature.
     #[serde(deserialize_with = "project_map")]
-    pub projects: BTreeMap<i64, WebhookProject>,
+    pub projects: BTreeMap<i64, WebhookProjectSettings>,
 }
 
-impl Default for Webhook {
+impl Default for WebhookSettings {
     fn default() -> Self {
-        Webhook {
+        WebhookSettings {
             port: "8089".to_owned(),
             projects: BTreeMap::new(),
         }
@@ -454,15 +454,15 @@ impl<'de> Deserialize<'de> for ProjectId {
 
 fn project_map<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<BTreeMap<i64, WebhookProject>, D::Error> {
-    let map = BTreeMap::<ProjectId, WebhookProject>::deserialize(deserializer)?;
+) -> Result<BTreeMap<i64, WebhookProjectSettings>, D::Error> {
+    let map = BTreeMap::<ProjectId, WebhookProjectSettings>::deserialize(deserializer)?;
     Ok(map.into_iter().map(|(id, p)| (id.0, p)).collect())
 }
 
 /// Webhook settings of one project (`webhook.projects.<id>.*`).
 #[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct WebhookProject {
+pub struct WebhookProjectSettings {
     /// SDK keys whose datafiles are refreshed when this project's webhook fires (`sdkKeys`).
     #[serde(rename = "sdkkeys")]
     pub sdk_keys: Vec<String>,
@@ -473,9 +473,9 @@ pub struct WebhookProject {
     pub skip_signature_check: bool,
 }
 
-impl fmt::Debug for WebhookProject {
+impl fmt::Debug for WebhookProjectSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookProject")
+        f.debug_struct("WebhookProjectSettings")
             .field("sdk_keys", &self.sdk_keys)
             .field("secret", &Secret(&self.secret))
             .field("skip_signature_check", &self.skip_signature_check)
@@ -486,7 +486,7 @@ impl fmt::Debug for WebhookProject {
 /// Datafile, event and decision-client settings (`client.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Client {
+pub struct ClientSettings {
     /// How often datafiles are refetched (`pollingInterval`).
     #[serde(rename = "pollinginterval", with = "crate::config::duration")]
     pub polling_interval: Duration,
@@ -510,16 +510,16 @@ pub struct Client {
     pub sdk_key_regex: String,
     /// User profile service plugins (`userProfileService`).
     #[serde(rename = "userprofileservice")]
-    pub user_profile_service: UserProfileService,
+    pub user_profile_service: UserProfileServiceSettings,
     /// ODP settings (`odp`).
-    pub odp: Odp,
+    pub odp: OdpSettings,
     /// Contextual multi-armed bandit settings (`cmab`).
-    pub cmab: Cmab,
+    pub cmab: CmabSettings,
 }
 
-impl Default for Client {
+impl Default for ClientSettings {
     fn default() -> Self {
-        Client {
+        ClientSettings {
             polling_interval: Duration::from_secs(60),
             batch_size: 10,
             queue_size: 1000,
@@ -527,9 +527,9 @@ impl Default for Client {
             datafile_url_template: "https://cdn.optimizely.com/datafiles/%s.json".to_owned(),
             event_url: "https://logx.optimizely.com/v1/events".to_owned(),
             sdk_key_regex: r"^\w+(:\w+)?$".to_owned(),
-            user_profile_service: UserProfileService::default(),
-            odp: Odp::default(),
-            cmab: Cmab::default(),
+            user_profile_service: UserProfileServiceSettings::default(),
+            odp: OdpSettings::default(),
+            cmab: CmabSettings::default(),
         }
     }
 }
@@ -537,7 +537,7 @@ impl Default for Client {
 /// User profile service plugins (`client.userProfileService.*`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct UserProfileService {
+pub struct UserProfileServiceSettings {
     /// Name of the service used by default, empty = none.
     pub default: String,
     /// Free-form per-service settings, keyed by service name.
@@ -547,7 +547,7 @@ pub struct UserProfileService {
 /// ODP settings (`client.odp.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Odp {
+pub struct OdpSettings {
     /// Turn ODP off.
     pub disable: bool,
     /// Timeout of an ODP event request (`eventsRequestTimeout`).
@@ -564,9 +564,9 @@ pub struct Odp {
     pub segments_cache: BTreeMap<String, Value>,
 }
 
-impl Default for Odp {
+impl Default for OdpSettings {
     fn default() -> Self {
-        Odp {
+        OdpSettings {
             disable: false,
             events_request_timeout: Duration::from_secs(10),
             events_flush_interval: Duration::from_secs(1),
@@ -579,7 +579,7 @@ impl Default for Odp {
 /// Contextual multi-armed bandit settings (`client.cmab.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Cmab {
+pub struct CmabSettings {
     /// Timeout of a prediction request (`requestTimeout`).
     #[serde(rename = "requesttimeout", with = "crate::config::duration")]
     pub request_timeout: Duration,
@@ -587,19 +587,19 @@ pub struct Cmab {
     #[serde(rename = "predictionendpoint")]
     pub prediction_endpoint: String,
     /// Decision cache.
-    pub cache: CmabCache,
+    pub cache: CmabCacheSettings,
     /// Retries of prediction requests (`retryConfig`).
     #[serde(rename = "retryconfig")]
-    pub retry_config: CmabRetryConfig,
+    pub retry_config: CmabRetrySettings,
 }
 
-impl Default for Cmab {
+impl Default for CmabSettings {
     fn default() -> Self {
-        Cmab {
+        CmabSettings {
             request_timeout: Duration::from_secs(10),
             prediction_endpoint: "https://prediction.cmab.optimizely.com/predict/%s".to_owned(),
-            cache: CmabCache::default(),
-            retry_config: CmabRetryConfig::default(),
+            cache: CmabCacheSettings::default(),
+            retry_config: CmabRetrySettings::default(),
         }
     }
 }
@@ -607,7 +607,7 @@ impl Default for Cmab {
 /// CMAB decision cache (`client.cmab.cache.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct CmabCache {
+pub struct CmabCacheSettings {
     /// Cache implementation (`type`), e.g. `memory`.
     #[serde(rename = "type")]
     pub kind: String,
@@ -618,9 +618,9 @@ pub struct CmabCache {
     pub ttl: Duration,
 }
 
-impl Default for CmabCache {
+impl Default for CmabCacheSettings {
     fn default() -> Self {
-        CmabCache {
+        CmabCacheSettings {
             kind: "memory".to_owned(),
             size: 1000,
             ttl: Duration::from_secs(30 * 60),
@@ -631,7 +631,7 @@ impl Default for CmabCache {
 /// Retries of CMAB prediction requests (`client.cmab.retryConfig.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct CmabRetryConfig {
+pub struct CmabRetrySettings {
     /// Maximum retries (`maxRetries`).
     #[serde(rename = "maxretries")]
     pub max_retries: u32,
@@ -646,9 +646,9 @@ pub struct CmabRetryConfig {
     pub backoff_multiplier: f64,
 }
 
-impl Default for CmabRetryConfig {
+impl Default for CmabRetrySettings {
     fn default() -> Self {
-        CmabRetryConfig {
+        CmabRetrySettings {
             max_retries: 3,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
@@ -660,7 +660,7 @@ impl Default for CmabRetryConfig {
 /// Go runtime profiling knobs, accepted for compatibility (`runtime.*`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Runtime {
+pub struct RuntimeSettings {
     /// Go's `runtime.SetBlockProfileRate` (`blockProfileRate`).
     #[serde(rename = "blockprofilerate")]
     pub block_profile_rate: i64,
@@ -672,19 +672,19 @@ pub struct Runtime {
 /// Synchronisation between instances (`synchronization.*`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct Synchronization {
+pub struct SynchronizationSettings {
     /// Connection to the shared Redis (`pubsub`).
-    pub pubsub: PubSub,
+    pub pubsub: PubSubSettings,
     /// Notification sync between instances.
-    pub notification: SyncFeature,
+    pub notification: SyncFeatureSettings,
     /// Datafile-update sync between instances.
-    pub datafile: SyncFeature,
+    pub datafile: SyncFeatureSettings,
 }
 
 /// One synchronised feature (`synchronization.notification`, `synchronization.datafile`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct SyncFeature {
+pub struct SyncFeatureSettings {
     /// Turn the sync on.
     pub enable: bool,
     /// Transport: `redis` (auto-detect Streams or Pub/Sub by Redis version),
@@ -692,9 +692,9 @@ pub struct SyncFeature {
     pub default: String,
 }
 
-impl Default for SyncFeature {
+impl Default for SyncFeatureSettings {
     fn default() -> Self {
-        SyncFeature {
+        SyncFeatureSettings {
             enable: false,
             default: "redis".to_owned(),
         }
@@ -704,7 +704,7 @@ impl Default for SyncFeature {
 /// Pub/sub back-ends (`synchronization.pubsub.*`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
-pub struct PubSub {
+pub struct PubSubSettings {
     /// The Redis connection and Streams tuning.
     pub redis: RedisSettings,
 }

@@ -558,9 +558,9 @@ mod tests {
         let mut all = Vec::new();
         keys(&defaults(), &mut all);
         // Keys of list items and map values, absent from the (empty) defaults.
-        let project = crate::config::WebhookProject::default();
+        let project = crate::config::WebhookProjectSettings::default();
         keys(&serde_yaml_ng::to_value(project).unwrap(), &mut all);
-        let client = crate::config::AuthClient::default();
+        let client = crate::config::AuthClientSettings::default();
         keys(&serde_yaml_ng::to_value(client).unwrap(), &mut all);
         for spelling in SPELLINGS {
             let lower = spelling.to_lowercase();

@@ -103,7 +103,7 @@ impl CmabClient {
     /// lacks the `%s` placeholder for the rule id;
     /// [`CmabError::InvalidBackoffMultiplier`] for a negative or non-finite
     /// multiplier; [`CmabError::HttpClient`] when the HTTP client cannot be built.
-    pub fn new(settings: &config::Cmab) -> Result<Self, CmabError> {
+    pub fn new(settings: &config::CmabSettings) -> Result<Self, CmabError> {
         let endpoint = &settings.prediction_endpoint;
         let invalid = |reason: &str| CmabError::InvalidEndpoint {
             endpoint: endpoint.clone(),
@@ -342,7 +342,7 @@ impl<K: Hash + Eq, V: Clone> CmabCache<K, V> {
 
     /// The cache configured in `client.cmab.cache`. Only the in-memory kind exists;
     /// any other `type` is logged and served from memory too.
-    pub fn from_settings(settings: &config::CmabCache) -> Self {
+    pub fn from_settings(settings: &config::CmabCacheSettings) -> Self {
         if !settings.kind.is_empty() && !settings.kind.eq_ignore_ascii_case("memory") {
             tracing::warn!(
                 kind = %settings.kind,
@@ -510,12 +510,12 @@ mod tests {
 
     const OK_REPLY: &str = r#"{"predictions":[{"variation_id":"var_2"}]}"#;
 
-    fn settings(base: &str, max_retries: u32) -> config::Cmab {
-        config::Cmab {
+    fn settings(base: &str, max_retries: u32) -> config::CmabSettings {
+        config::CmabSettings {
             request_timeout: Duration::from_secs(5),
             prediction_endpoint: format!("{base}/predict/%s"),
-            cache: config::CmabCache::default(),
-            retry_config: config::CmabRetryConfig {
+            cache: config::CmabCacheSettings::default(),
+            retry_config: config::CmabRetrySettings {
                 max_retries,
                 initial_backoff: Duration::from_millis(1),
                 max_backoff: Duration::from_millis(5),
@@ -695,7 +695,7 @@ mod tests {
             CmabClient::new(&config),
             Err(CmabError::InvalidBackoffMultiplier(_))
         ));
-        assert!(CmabClient::new(&config::Cmab::default()).is_ok());
+        assert!(CmabClient::new(&config::CmabSettings::default()).is_ok());
     }
 
     #[test]
@@ -824,7 +824,7 @@ mod tests {
 
     #[test]
     fn cache_from_settings_uses_size_and_ttl() {
-        let settings = config::CmabCache {
+        let settings = config::CmabCacheSettings {
             kind: "memory".to_owned(),
             size: 1,
             ttl: TTL,
@@ -835,7 +835,7 @@ mod tests {
         cache.insert_at(2, "b", t0);
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.get_at(&2, t0 + TTL), None);
-        let disabled: CmabCache<u8, u8> = CmabCache::from_settings(&config::CmabCache {
+        let disabled: CmabCache<u8, u8> = CmabCache::from_settings(&config::CmabCacheSettings {
             size: 0,
             ..settings
         });

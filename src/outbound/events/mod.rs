@@ -111,7 +111,7 @@ pub struct EventSettings {
 impl EventSettings {
     /// The settings configured in `client.*`, with this module's defaults for what
     /// upstream does not configure (timeout and retries).
-    pub fn from_client(client: &config::Client) -> Self {
+    pub fn from_client(client: &config::ClientSettings) -> Self {
         EventSettings {
             url: client.event_url.clone(),
             batch_size: client.batch_size,
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn from_client_takes_the_client_keys() {
-        let client = config::Client::default();
+        let client = config::ClientSettings::default();
         let settings = EventSettings::from_client(&client);
         assert_eq!(settings.url, client.event_url);
         assert_eq!(settings.batch_size, client.batch_size);
