@@ -131,7 +131,7 @@ _agentctl() {
 
     case "${cmd}" in
         agentctl)
-            opts="-v -h -V --config --redis --verbose --help --version serve subscribe burst inspect trim claim completions help"
+            opts="-v -h -V --config --redis --verbose --color --help --version serve subscribe burst inspect trim claim completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,6 +145,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -153,7 +157,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__burst)
-            opts="-v -h -V --url --sdk-key --endpoint --requests --duration --concurrency --rate --flags --users --attributes --event-key --verify --subscribers --subscribe-url --json --timeseries --threshold --config --redis --verbose --help --version"
+            opts="-v -h -V --url --sdk-key --endpoint --requests --duration --concurrency --rate --flags --users --attributes --event-key --verify --subscribers --subscribe-url --json --timeseries --threshold --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +231,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -235,7 +243,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__claim)
-            opts="-v -h -V --sdk-key --group --to --min-idle --count --from --ids --dry-run --dead-letter --max-deliveries --delete-consumer --json --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --group --to --min-idle --count --from --ids --dry-run --dead-letter --max-deliveries --delete-consumer --json --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,6 +297,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -297,7 +309,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__completions)
-            opts="-v -h -V --config --redis --verbose --help --version bash zsh fish powershell elvish"
+            opts="-v -h -V --config --redis --verbose --color --help --version bash zsh fish powershell elvish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,6 +321,10 @@ _agentctl() {
                     ;;
                 --redis)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -529,7 +545,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect)
-            opts="-v -h -V --json --watch --config --redis --verbose --help --version streams stream groups consumers pending len help"
+            opts="-v -h -V --json --watch --config --redis --verbose --color --help --version streams stream groups consumers pending len help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -547,6 +563,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -555,7 +575,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect__subcmd__consumers)
-            opts="-v -h -V --sdk-key --group --dead-after --json --watch --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --group --dead-after --json --watch --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -585,6 +605,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -593,7 +617,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect__subcmd__groups)
-            opts="-v -h -V --sdk-key --json --watch --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --json --watch --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,6 +637,10 @@ _agentctl() {
                     ;;
                 --redis)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -735,7 +763,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect__subcmd__len)
-            opts="-v -h -V --sdk-key --json --watch --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --json --watch --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -757,6 +785,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -765,7 +797,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect__subcmd__pending)
-            opts="-v -h -V --sdk-key --group --consumer --min-idle --count --json --watch --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --group --consumer --min-idle --count --json --watch --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -803,6 +835,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -811,7 +847,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect__subcmd__stream)
-            opts="-v -h -V --sdk-key --json --watch --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --json --watch --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -833,6 +869,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -841,7 +881,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__inspect__subcmd__streams)
-            opts="-v -h -V --match --json --watch --config --redis --verbose --help --version"
+            opts="-v -h -V --match --json --watch --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -863,6 +903,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -871,7 +915,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__serve)
-            opts="-v -h -V --api-addr --admin-addr --webhook-addr --datafiles --config --redis --verbose --help --version"
+            opts="-v -h -V --api-addr --admin-addr --webhook-addr --datafiles --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -901,6 +945,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -909,7 +957,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__subscribe)
-            opts="-v -h -V --url --sdk-key --filter --format --count --timeout --last-event-id --from-start --until-caught-up --group --consumer --no-reconnect --header --cacert --insecure --config --redis --verbose --help --version"
+            opts="-v -h -V --url --sdk-key --filter --format --json --count --timeout --last-event-id --from-start --until-caught-up --group --consumer --no-reconnect --header --cacert --insecure --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -967,6 +1015,10 @@ _agentctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -975,7 +1027,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__trim)
-            opts="-v -h -V --sdk-key --all --match --maxlen --max-age --minid --exact --dry-run --safe --json --config --redis --verbose --help --version"
+            opts="-v -h -V --sdk-key --all --match --maxlen --max-age --minid --exact --dry-run --safe --json --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1007,6 +1059,10 @@ _agentctl() {
                     ;;
                 --redis)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_agentctl_global_optspecs
-    string join \n config= redis= v/verbose h/help V/version
+    string join \n config= redis= v/verbose color= h/help V/version
 end
 
 function __fish_agentctl_needs_command
@@ -25,9 +25,12 @@ function __fish_agentctl_using_subcommand
 end
 
 complete -c agentctl -n "__fish_agentctl_needs_command" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_needs_command" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_needs_command" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_needs_command" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_needs_command" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_needs_command" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_needs_command" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
@@ -42,12 +45,15 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l admin-addr -
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l webhook-addr -d 'Webhook listener address. Default: server.host:webhook.port' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l datafiles -d 'Directory of datafiles named `<sdkKey>.json`' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l url -d 'Base URL of the Agent\'s API listener' -r
-complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l url -d 'Base URL of the Agent\'s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l filter -d 'Only these kinds (repeatable or comma-separated)' -r -f -a "decision\t'Decision notifications (flag, ab-test, feature-test, all-feature-variables)'
 track\t'Track (conversion) notifications'
 datafile-update\t'Datafile updates'"
@@ -62,7 +68,11 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l consumer
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l header -d 'Extra request header `NAME: VALUE` (repeatable)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l cacert -d 'Trust the CA certificates in this PEM file (for https URLs)' -r -F
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l json -d 'The same as --format json'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l from-start -d 'Replay everything the server retains first (Last-Event-ID 0-0)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l until-caught-up -d 'Exit 0 once the replay asked for with --from-start or --last-event-id is done'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l no-reconnect -d 'Exit 1 when the connection drops instead of reconnecting'
@@ -70,8 +80,8 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l insecure
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l url -d 'Base URL of the Agent\'s API listener' -r
-complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l url -d 'Base URL of the Agent\'s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l endpoint -d 'The endpoint to load' -r -f -a "decide\t'`POST /v1/decide?keys=FLAG`'
 track\t'`POST /v1/track?eventKey=KEY`'
 activate\t'`POST /v1/activate?featureKey=FLAG`'
@@ -89,7 +99,10 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l subscribe-ur
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l timeseries -d 'Add one report row per interval of this length' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l threshold -d 'Fail (exit 1) unless this holds: `p50|p90|p99|p99.9|max|mean OP DURATION`, `errors|lost|duplicated OP N` or `rate OP R`, OP one of < <= > >= =' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l verify -d 'Subscribe to the notification stream first and check every request\'s notifications arrive at every subscriber'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l json -d 'Print the whole report as one JSON object'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
@@ -97,10 +110,13 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s h -l help -d
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -f -a "streams" -d 'Every stream matching a pattern: length, first/last entry, groups, pending, lag, memory'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fish_seen_subcommand_from streams stream groups consumers pending len help" -f -a "stream" -d 'One stream as XINFO STREAM reports it'
@@ -112,56 +128,74 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and not __fis
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l match -d 'SCAN MATCH pattern selecting the streams' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from streams" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default: AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from stream" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default: AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from groups" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default: AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l group -d 'Only this group (default: every group of the stream)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l dead-after -d 'A consumer idle for at least this long is reported as dead' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from consumers" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l group -d 'The consumer group' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default: AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l group -d 'The consumer group. Default: notifications, else the stream\'s only group' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l consumer -d 'Only entries owned by this consumer' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l min-idle -d 'Entries idle for at least this long are counted as claimable' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l count -d 'At most this many entries are listed' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from pending" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default: AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l watch -d 'Re-render the view every DURATION (e.g. 2s) until interrupted' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
-complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -s h -l help -d 'Print help'
+complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from len" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from help" -f -a "streams" -d 'Every stream matching a pattern: length, first/last entry, groups, pending, lag, memory'
 complete -c agentctl -n "__fish_agentctl_using_subcommand inspect; and __fish_seen_subcommand_from help" -f -a "stream" -d 'One stream as XINFO STREAM reports it'
@@ -176,7 +210,10 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l maxlen -d 'Ke
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l max-age -d 'Remove entries older than DURATION (XTRIM MINID now-DURATION)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l minid -d 'Remove entries whose id is lower than ID (XTRIM MINID)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l all -d 'Trim every stream matching --match'
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l exact -d 'Trim exactly (`=`) instead of approximately (`~`)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l dry-run -d 'Compute and print what would be removed without removing it'
@@ -185,7 +222,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -l json -d 'Prin
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand trim" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l sdk-key -d 'SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default: AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l group -d 'The consumer group whose pending entries to claim' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l to -d 'The consumer that becomes the owner of the claimed entries' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l min-idle -d 'Only entries idle for at least this long are claimed' -r
@@ -196,14 +233,20 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l dead-letter 
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l max-deliveries -d 'Delivery count above which a claimed entry goes to --dead-letter' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l delete-consumer -d 'Afterwards, delete this consumer from the group if it holds no pending entries' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l dry-run -d 'Show what would be claimed without claiming'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -l json -d 'Print JSON (one object per line) instead of a table; see the README for the schema'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand claim" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
-complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s V -l version -d 'Print version'

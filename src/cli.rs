@@ -40,13 +40,36 @@ pub struct GlobalArgs {
 
     /// Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or
     /// `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with
-    /// `serve` it also turns notification sync through Redis on.
-    #[arg(long, global = true, value_name = "ADDR")]
+    /// `serve` it also turns notification sync through Redis on. inspect, trim and
+    /// claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set.
+    #[arg(long, global = true, value_name = "ADDR", env = "AGENTCTL_REDIS")]
     pub redis: Option<String>,
 
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// When to colour output: auto (on a terminal, unless NO_COLOR is set),
+    /// always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorChoice::Auto
+    )]
+    pub color: ColorChoice,
+}
+
+/// `--color`: when output is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless the NO_COLOR environment variable is set.
+    Auto,
+    /// Always, even into a pipe or with NO_COLOR.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// The subcommands.
@@ -81,8 +104,10 @@ notification stream, webhook and admin endpoints.\n\nThree listeners, as the ups
 endpoints (/health, /info, /metrics) on admin.port (8088) and the datafile webhook \
 (/webhooks/optimizely) on webhook.port (8089). Once all three are bound, one line is printed to \
 stdout: `listening api=ADDR admin=ADDR webhook=ADDR`. Datafiles are read from DIR/<sdkKey>.json, \
-else fetched from client.datafileURLTemplate. SIGINT or SIGTERM stops accepting, ends the \
-notification streams, flushes queued events and exits 0.";
+else fetched from client.datafileURLTemplate. SIGINT (Ctrl-C) or SIGTERM stops accepting, ends \
+the notification streams and flushes queued events (waiting at most client.eventShutdownTimeout \
+for the event endpoint); then SIGTERM exits 0 and SIGINT 130. Logs go to stderr: readable lines \
+on a terminal, JSON lines otherwise; log.pretty, when set, decides.";
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -101,10 +126,16 @@ pub struct ServeArgs {
         long,
         value_name = "DIR",
         env = "AGENTCTL_DATAFILES",
-        default_value = "./datafiles"
+        default_value = DEFAULT_DATAFILES
     )]
     pub datafiles: PathBuf,
 }
+
+/// Where `serve` reads datafiles from by default, and where the client commands
+/// look for the default SDK key.
+pub const DEFAULT_DATAFILES: &str = "./datafiles";
+/// The variable naming another datafiles directory (`serve --datafiles`).
+pub const DATAFILES_ENV: &str = "AGENTCTL_DATAFILES";
 
 const TRIM_LONG_ABOUT: &str = "Remove old entries from notification streams (XTRIM by MAXLEN or \
 MINID).\n\nTrimming is approximate (`~`, whole radix-tree nodes only, cheap for Redis) unless \
@@ -136,7 +167,8 @@ streams (spread over every --subscribe-url, default --url) before sending, tags 
 with a unique user id and reports, per subscriber, the notifications received, lost, duplicated \
 and out of order, the publish-to-delivery latency and the time to the first event. Each \
 --threshold (`p99<5ms`, `errors=0`, `lost=0`) that is violated is named on stderr and makes the \
-exit code 1; any loss under --verify does too.";
+exit code 1; any loss under --verify does too, and so does any failed request (a transport error \
+or a non-2xx answer) unless an `errors` threshold says how many are acceptable.";
 
 /// The endpoint `burst` sends to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -154,12 +186,14 @@ pub enum BurstEndpoint {
 /// `agentctl burst`.
 #[derive(Debug, Args)]
 pub struct BurstArgs {
-    /// Base URL of the Agent's API listener.
-    #[arg(long, value_name = "URL", default_value = "http://localhost:8080")]
-    pub url: String,
-    /// SDK key sent in X-Optimizely-SDK-Key.
-    #[arg(long, value_name = "KEY")]
-    pub sdk_key: String,
+    /// Base URL of the Agent's API listener (`host:port` means http://host:port).
+    /// Default: the API address of the config (server.host:api.port).
+    #[arg(long, value_name = "URL", env = "AGENTCTL_URL")]
+    pub url: Option<String>,
+    /// SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in
+    /// ./datafiles, else the only key of sdkKeys in the config.
+    #[arg(long, value_name = "KEY", env = "AGENTCTL_SDK_KEY")]
+    pub sdk_key: Option<String>,
     /// The endpoint to load.
     #[arg(long, value_enum, default_value_t = BurstEndpoint::Decide)]
     pub endpoint: BurstEndpoint,
@@ -326,9 +360,10 @@ object per line {\"id\",\"type\",\"received_at\",\"message\"}) and raw (the data
 sent). A dropped connection is retried with backoff and resumed after the last id received \
 (Last-Event-ID); a server on Redis Pub/Sub cannot resume, which is said on stderr before \
 continuing without. --from-start replays everything the server retains (Last-Event-ID 0-0), and \
---until-caught-up exits 0 once the replay is done. Exits 0 after --count notifications, after \
---timeout or on Ctrl-C (with a summary on stderr); exits 1 when the server answers the first \
-request with an error status, naming it and the server's message.";
+--until-caught-up exits 0 once the replay is done. Exits 0 after --count notifications or after \
+--timeout, 130 on Ctrl-C (with a summary on stderr); exits 1 when the server answers the first \
+request with an error status, naming it and the server's message. Without --url and --sdk-key \
+it follows the local serve of the config with the SDK key of the only datafile in ./datafiles.";
 
 /// Notification kinds `subscribe --filter` selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -365,19 +400,25 @@ pub enum SubscribeFormat {
 
 /// `agentctl subscribe`.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("start").args(["last_event_id", "from_start"])))]
 pub struct SubscribeArgs {
-    /// Base URL of the Agent's API listener.
-    #[arg(long, value_name = "URL", default_value = "http://localhost:8080")]
-    pub url: String,
-    /// SDK key sent in X-Optimizely-SDK-Key.
-    #[arg(long, value_name = "KEY")]
-    pub sdk_key: String,
+    /// Base URL of the Agent's API listener (`host:port` means http://host:port).
+    /// Default: the API address of the config (server.host:api.port).
+    #[arg(long, value_name = "URL", env = "AGENTCTL_URL")]
+    pub url: Option<String>,
+    /// SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in
+    /// ./datafiles, else the only key of sdkKeys in the config.
+    #[arg(long, value_name = "KEY", env = "AGENTCTL_SDK_KEY")]
+    pub sdk_key: Option<String>,
     /// Only these kinds (repeatable or comma-separated).
     #[arg(long, value_name = "KIND", value_enum, value_delimiter = ',')]
     pub filter: Vec<SubscribeKind>,
     /// Output format [default: pretty on a terminal, else json].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, conflicts_with = "json")]
     pub format: Option<SubscribeFormat>,
+    /// The same as --format json.
+    #[arg(long)]
+    pub json: bool,
     /// Exit 0 after N notifications.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -391,7 +432,7 @@ pub struct SubscribeArgs {
     #[arg(long)]
     pub from_start: bool,
     /// Exit 0 once the replay asked for with --from-start or --last-event-id is done.
-    #[arg(long)]
+    #[arg(long, requires = "start")]
     pub until_caught_up: bool,
     /// Read as a consumer of this durable consumer group (Redis Streams servers).
     #[arg(long, value_name = "GROUP", conflicts_with_all = ["last_event_id", "from_start", "until_caught_up"])]
@@ -433,14 +474,19 @@ pub struct OutputArgs {
     pub json: bool,
 }
 
-/// A stream named by key or by SDK key.
+/// A stream named by key or by SDK key; with neither, the stream of the default
+/// SDK key (AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only
+/// key of sdkKeys in the config).
 #[derive(Debug, Args, Clone)]
-#[command(group(ArgGroup::new("target").required(true).args(["stream", "sdk_key"])))]
+#[command(group(ArgGroup::new("target").args(["stream", "sdk_key"])))]
 pub struct StreamTarget {
-    /// Stream key, e.g. stream:optimizely-sync-SDKKEY.
+    /// Stream key, e.g. stream:optimizely-sync-SDKKEY. Default: the stream of the
+    /// default SDK key.
     #[arg(value_name = "STREAM")]
     pub stream: Option<String>,
-    /// SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>).
+    /// SDK key whose stream to use (stream:optimizely-sync-<SDK_KEY>). Default:
+    /// AGENTCTL_SDK_KEY, else the only datafile in ./datafiles, else the only key of
+    /// sdkKeys in the config.
     #[arg(long, value_name = "SDK_KEY")]
     pub sdk_key: Option<String>,
 }
@@ -497,9 +543,9 @@ pub enum InspectView {
         /// The stream.
         #[command(flatten)]
         target: StreamTarget,
-        /// The consumer group.
-        #[arg(long, value_name = "GROUP", default_value = DEFAULT_GROUP)]
-        group: String,
+        /// The consumer group. Default: notifications, else the stream's only group.
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
         /// Only entries owned by this consumer.
         #[arg(long, value_name = "CONSUMER")]
         consumer: Option<String>,
@@ -625,6 +671,209 @@ pub enum Shell {
     Powershell,
     /// Elvish.
     Elvish,
+}
+
+/// One example of a subcommand: shown by `--help` and in the man page's EXAMPLES.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Example {
+    /// The command line, starting with `agentctl`.
+    pub command: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// An [`Example`] literal (a macro, so that the tables below are constants).
+macro_rules! ex {
+    ($command:expr, $meaning:expr $(,)?) => {
+        Example {
+            command: $command,
+            meaning: $meaning,
+        }
+    };
+}
+
+/// The examples of a subcommand (empty for an unknown name).
+pub fn examples(subcommand: &str) -> &'static [Example] {
+    match subcommand {
+        "serve" => &[
+            ex!(
+                "agentctl serve",
+                "Serve the demo datafile of ./datafiles on 127.0.0.1:8080 (admin 8088, webhook 8089), \
+                 notifications in memory.",
+            ),
+            ex!(
+                "agentctl --redis 127.0.0.1:6379 serve --api-addr 127.0.0.1:18081 \
+                 --admin-addr 127.0.0.1:18181 --webhook-addr 127.0.0.1:18281",
+                "One instance of a fleet: notifications synchronised through Redis Streams.",
+            ),
+        ],
+        "subscribe" => &[
+            ex!(
+                "agentctl subscribe --filter decision",
+                "Follow the decisions of the local serve (SDK key: the only datafile in ./datafiles).",
+            ),
+            ex!(
+                "agentctl subscribe --sdk-key demo --filter track --count 100 --json",
+                "Print the next 100 track notifications as JSON lines, then exit.",
+            ),
+            ex!(
+                "agentctl subscribe --from-start --until-caught-up > backlog.jsonl",
+                "Save everything a Redis Streams serve retains, then exit.",
+            ),
+        ],
+        "burst" => &[
+            ex!(
+                "agentctl burst",
+                "Send 20 decisions to the local serve and report the latencies.",
+            ),
+            ex!(
+                "agentctl burst --flags promo_banner --concurrency 16 --duration 10s \
+                 --threshold 'p99<5ms'",
+                "Ten seconds of load from 16 workers; exit 1 when p99 is 5 ms or more.",
+            ),
+            ex!(
+                "agentctl burst --requests 1000 --verify --subscribers 4",
+                "Check that every notification of 1000 decisions reaches 4 subscribers.",
+            ),
+        ],
+        "inspect" => &[
+            ex!(
+                "agentctl inspect pending",
+                "The pending entries of the default SDK key's stream, and how to claim idle ones.",
+            ),
+            ex!(
+                "agentctl --redis 127.0.0.1:6379 inspect streams",
+                "Every notification stream of that Redis.",
+            ),
+            ex!(
+                "agentctl inspect groups --sdk-key demo --json --watch 2s",
+                "The consumer groups of stream:optimizely-sync-demo as JSON, every 2 seconds.",
+            ),
+        ],
+        "trim" => &[
+            ex!(
+                "agentctl trim --sdk-key demo --maxlen 1000 --safe --dry-run",
+                "What trimming the stream to about 1000 entries would remove, sparing pending ones.",
+            ),
+            ex!(
+                "agentctl trim --all --max-age 24h",
+                "Remove entries older than a day from every notification stream.",
+            ),
+        ],
+        "claim" => &[
+            ex!(
+                "agentctl claim --group notifications --to consumer-2 --dry-run",
+                "What would move to consumer-2 from the default SDK key's stream.",
+            ),
+            ex!(
+                "agentctl claim --sdk-key demo --group notifications --to consumer-2 \
+                 --dead-letter stream:dead-letter --max-deliveries 5",
+                "Claim idle entries; those delivered more than 5 times go to a dead-letter stream.",
+            ),
+        ],
+        "completions" => &[
+            ex!(
+                "agentctl completions bash > ~/.local/share/bash-completion/completions/agentctl",
+                "Install bash completion for the current user.",
+            ),
+            ex!(
+                "agentctl completions zsh > \"${fpath[1]}/_agentctl\"",
+                "Install zsh completion.",
+            ),
+        ],
+        _ => &[],
+    }
+}
+
+/// The exit codes of a subcommand and what each means.
+pub fn exit_status(subcommand: &str) -> &'static [(&'static str, &'static str)] {
+    const USAGE: (&str, &str) = (
+        "2",
+        "Usage error: an unknown or misused flag, or a value that cannot be resolved (no SDK key).",
+    );
+    const INTERRUPTED: (&str, &str) = ("130", "Interrupted (Ctrl-C).");
+    match subcommand {
+        "serve" => &[
+            ("0", "Stopped by SIGTERM after a graceful shutdown."),
+            (
+                "1",
+                "Could not start: bad configuration, a listener that cannot bind, no datafiles.",
+            ),
+            USAGE,
+            (
+                "130",
+                "Stopped by SIGINT (Ctrl-C) after a graceful shutdown.",
+            ),
+        ],
+        "subscribe" => &[
+            (
+                "0",
+                "--count notifications printed, --timeout passed, or caught up (--until-caught-up).",
+            ),
+            (
+                "1",
+                "The server cannot be reached, answered with an error, or the stream broke with \
+                 --no-reconnect.",
+            ),
+            USAGE,
+            INTERRUPTED,
+        ],
+        "burst" => &[
+            (
+                "0",
+                "Every request succeeded (or the errors threshold held) and nothing was lost.",
+            ),
+            (
+                "1",
+                "A request failed, a --threshold was violated, or --verify lost a notification.",
+            ),
+            USAGE,
+            INTERRUPTED,
+        ],
+        "completions" => &[("0", "The script was printed."), USAGE],
+        _ => &[
+            ("0", "Success, also when stdout is a closed pipe."),
+            (
+                "1",
+                "Redis unreachable, the stream or group missing, or another error (one line on stderr).",
+            ),
+            USAGE,
+            INTERRUPTED,
+        ],
+    }
+}
+
+/// `Examples:` and `Exit status:` as text, for the end of `--help`.
+fn after_help_of(subcommand: &str) -> String {
+    let mut text = String::from("Examples:\n");
+    for example in examples(subcommand) {
+        text.push_str(&format!(
+            "  {}\n      {}\n",
+            example.command, example.meaning
+        ));
+    }
+    text.push_str("\nExit status:\n");
+    for (code, meaning) in exit_status(subcommand) {
+        text.push_str(&format!("  {code:<5}{meaning}\n"));
+    }
+    text.trim_end().to_owned()
+}
+
+/// The whole command line definition: [`Cli`] with each subcommand's examples and
+/// exit status appended to its long help. `main`, the man pages, the reference
+/// pages and the completions all start from this one value.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        let after = after_help_of(&name);
+        cmd = cmd.mut_subcommand(name, |sub| sub.after_long_help(after));
+    }
+    cmd
 }
 
 /// A Go-style duration (`500ms`, `5s`, `1m30s`); zero allowed.

@@ -1,15 +1,16 @@
 //! The `agentctl` binary: parse the command line, resolve settings, initialise
 //! logging, run the subcommand, and map the outcome to an exit code
-//! (0 ok or closed stdout pipe, 1 error, 2 usage).
+//! (0 ok or closed stdout pipe, 1 error, 2 usage, 130 interrupted).
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::FromArgMatches;
+use clap::parser::ValueSource;
 use tracing_subscriber::EnvFilter;
 
-use agentctl::cli::{Cli, Command};
+use agentctl::cli::{self, Cli, ColorChoice, Command};
 
 /// mimalloc instead of the system allocator: a request allocates many small,
 /// short-lived objects, and glibc's malloc spent ~15% of `serve`'s CPU on them
@@ -18,26 +19,58 @@ use agentctl::cli::{Cli, Command};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use agentctl::{cmd, config};
 
+/// The exit code of a usage error, as clap uses for its own.
+const USAGE: u8 = 2;
+/// The exit code after Ctrl-C: 128 + SIGINT, what shells report for it.
+const INTERRUPTED: u8 = 130;
+
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    let redis_typed = redis_on_command_line(&matches);
+    match run(cli, redis_typed) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) if err.is::<cmd::Interrupted>() => ExitCode::from(INTERRUPTED),
+        Err(err) if err.is::<cmd::Usage>() => {
+            eprintln!("agentctl: {err}");
+            ExitCode::from(USAGE)
+        }
         Err(err) => {
-            eprintln!("agentctl: {err:#}");
+            eprintln!("agentctl: {}", causes_once(&err));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Whether `--redis` was typed on the command line (not taken from AGENTCTL_REDIS),
+/// wherever it stands: a global flag is recorded on every level.
+fn redis_on_command_line(matches: &clap::ArgMatches) -> bool {
+    let mut level = Some(matches);
+    while let Some(m) = level {
+        if m.value_source("redis") == Some(ValueSource::CommandLine) {
+            return true;
+        }
+        level = m.subcommand().map(|(_, sub)| sub);
+    }
+    false
+}
+
+fn run(cli: Cli, redis_typed: bool) -> anyhow::Result<ExitCode> {
     let ok = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    match &cli.command {
-        // One HTTP stream, no config file or Redis involved: one thread is enough.
-        Command::Subscribe(args) => return ok(block_on(Threads::One, cmd::subscribe::run(args))?),
-        Command::Completions(args) => return ok(cmd::completions::run(args)),
-        _ => {}
+    let color = color_of(cli.global.color);
+    let env = |key: &str| std::env::var(key).ok();
+
+    if let Command::Completions(args) = &cli.command {
+        // Reads no settings, but a config file that was named must exist.
+        if let Some(path) = &cli.global.config {
+            std::fs::metadata(path).map_err(|error| config::Error::Read {
+                path: path.clone(),
+                error,
+            })?;
+        }
+        return ok(cmd::completions::run(args));
     }
 
     let serving = matches!(cli.command, Command::Serve(_));
@@ -46,34 +79,77 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         config::Scope::Client
     };
-    let loaded = config::load(
-        cli.global.config.as_deref(),
-        &|key| std::env::var(key).ok(),
-        scope,
-    )?;
-    init_tracing(cli.global.verbose, serving.then_some(&loaded.settings.log));
+    let loaded = config::load(cli.global.config.as_deref(), &env, scope)?;
+    let pretty = if serving && loaded.is_set("log.pretty") {
+        loaded.settings.log.pretty
+    } else {
+        io::stderr().is_terminal()
+    };
+    init_tracing(
+        cli.global.verbose,
+        serving.then_some(&loaded.settings.log),
+        pretty,
+        color.stderr(),
+    );
+    match &loaded.file {
+        Some(path) => tracing::debug!("config file: {}", path.display()),
+        None => tracing::debug!("no config file: built-in defaults and the environment"),
+    }
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let settings = loaded.settings.apply(&config::Overrides {
-        redis: cli.global.redis.clone(),
-        scope,
-    });
+
+    let client = matches!(cli.command, Command::Subscribe(_) | Command::Burst(_));
+    if client && redis_typed {
+        eprintln!(
+            "agentctl: warning: --redis is not used by {}: it talks to the Agent over HTTP \
+             (--url); ignoring it",
+            if matches!(cli.command, Command::Burst(_)) {
+                "burst"
+            } else {
+                "subscribe"
+            }
+        );
+    }
+    let redis = match &cli.global.redis {
+        Some(redis) => Some(redis.clone()),
+        // A generic variable many tools read: only the Redis operator commands
+        // honour it, so it never turns `serve`'s notification sync on by surprise.
+        None if !serving && !client => env("REDIS_URL").filter(|url| !url.is_empty()),
+        None => None,
+    };
+    let settings = loaded.settings.apply(&config::Overrides { redis, scope });
 
     // A load generator needs every core to keep up with the server, and the
-    // service uses every core. Operator commands are short-lived and mostly wait
-    // on Redis: one thread is enough.
+    // service uses every core. Operator commands and `subscribe` (one HTTP stream)
+    // are short-lived or mostly wait: one thread is enough.
     match &cli.command {
-        Command::Burst(args) => block_on(Threads::AllCores, cmd::burst::run(args))?,
+        Command::Burst(args) => block_on(Threads::AllCores, cmd::burst::run(args, &settings))?,
         Command::Serve(args) => ok(block_on(
             Threads::AllCores,
             cmd::serve::run(args, settings),
+        )?),
+        Command::Subscribe(args) => ok(block_on(
+            Threads::One,
+            cmd::subscribe::run(args, &settings, color),
         )?),
         Command::Inspect(args) => ok(block_on(Threads::One, cmd::inspect::run(args, &settings))?),
         Command::Trim(args) => ok(block_on(Threads::One, cmd::trim::run(args, &settings))?),
         Command::Claim(args) => ok(block_on(Threads::One, cmd::claim::run(args, &settings))?),
         // Handled above, before any settings are loaded.
-        Command::Subscribe(_) | Command::Completions(_) => Ok(ExitCode::SUCCESS),
+        Command::Completions(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `--color`, with `NO_COLOR` (any non-empty value) turning `auto` off.
+fn color_of(choice: ColorChoice) -> cmd::Color {
+    match choice {
+        ColorChoice::Always => cmd::Color::Always,
+        ColorChoice::Never => cmd::Color::Never,
+        ColorChoice::Auto if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) => {
+            cmd::Color::Never
+        }
+        ColorChoice::Auto => cmd::Color::Auto,
     }
 }
 
@@ -100,8 +176,10 @@ fn block_on<F: Future>(threads: Threads, future: F) -> anyhow::Result<F::Output>
 }
 
 /// Logs go to stderr; `RUST_LOG` wins, else `-v`, else (for `serve`) `log.level`,
-/// else `info`. `serve` writes JSON lines unless `log.pretty` is set, as upstream.
-fn init_tracing(verbose: u8, service_log: Option<&config::LogSettings>) {
+/// else `info`. `serve` writes readable lines when `pretty` (a terminal, or
+/// `log.pretty: true`) and JSON lines otherwise, as upstream; the other commands
+/// always write readable lines. `ansi` colours them.
+fn init_tracing(verbose: u8, service_log: Option<&config::LogSettings>, pretty: bool, ansi: bool) {
     let level = match (verbose, service_log) {
         (0, Some(log)) => log.level.to_ascii_lowercase(),
         (0, None) => "info".to_owned(),
@@ -114,11 +192,29 @@ fn init_tracing(verbose: u8, service_log: Option<&config::LogSettings>) {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_target(false);
-    if service_log.is_some_and(|log| !log.pretty) {
+    if service_log.is_some() && !pretty {
         builder.json().init();
     } else {
-        builder.with_ansi(io::stderr().is_terminal()).init();
+        builder.with_ansi(ansi).init();
     }
+}
+
+/// The error and its causes, `: `-separated, each cause once: a cause whose text
+/// the message before it already contains (libraries often repeat their source in
+/// their own message) is left out.
+fn causes_once(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

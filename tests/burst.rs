@@ -121,7 +121,7 @@ fn thresholds_set_the_exit_code_and_are_named() {
     }
 
     let run = burst(&serve, &["--endpoint", "track"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 2, "a flag that needs another is a usage error");
     assert!(run.stderr.contains("--event-key"), "{}", run.stderr);
     let run = burst(&serve, &["--threshold", "p42<5ms"]);
     assert_eq!(run.code, 2, "a malformed threshold is a usage error");
@@ -234,6 +234,85 @@ fn verify_catches_a_subscriber_on_an_unsynced_instance() {
     assert_eq!(report["verify"]["lost"], 10);
     assert!(
         run.stderr.contains("10 notification deliveries lost"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bare_burst_loads_the_serve_of_the_config_with_the_only_datafile() {
+    let serve = Serve::start("");
+    let cli = Agentctl::new().with_checkout(&format!("api:\n  port: \"{}\"\n", serve.api_port));
+    let run = cli.run(&["burst"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stderr,
+        "agentctl: using SDK key \"demo\" (the only datafile in ./datafiles)\n"
+    );
+    assert!(
+        run.stdout.starts_with(&format!(
+            "burst     decide {} (closed model, 1 workers)\n",
+            serve.api
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("status    200: 20\n"), "{}", run.stdout);
+}
+
+#[test]
+fn failed_requests_make_the_exit_code_1_unless_an_errors_threshold_allows_them() {
+    let serve = Serve::start("");
+    let address = serve.api.trim_start_matches("http://").to_owned();
+    // A key without a datafile: every answer is upstream's 403.
+    let base = [
+        "burst",
+        "--url",
+        address.as_str(),
+        "--sdk-key",
+        "nokey",
+        "--requests",
+        "4",
+    ];
+    let run = Agentctl::new().run(&base);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "agentctl: 4 of 4 requests failed (give --threshold 'errors<N' to accept some)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let mut allowed = base.to_vec();
+    allowed.extend(["--threshold", "errors<=4"]);
+    let run = Agentctl::new().run(&allowed);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // Nothing listening: said once, with the next step; --redis is said unused.
+    let url = format!("127.0.0.1:{}", crate::harness::free_port());
+    let run = Agentctl::new().run(&[
+        "--redis",
+        "127.0.0.1:1",
+        "burst",
+        "--url",
+        &url,
+        "--sdk-key",
+        DEMO_KEY,
+        "--requests",
+        "2",
+    ]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("agentctl: warning: --redis is not used by burst"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "2 of 2 requests failed (give --threshold 'errors<N' to accept some); is `agentctl \
+             serve` running at http://{url}? try --url HOST:PORT"
+        )),
         "{}",
         run.stderr
     );

@@ -18,6 +18,11 @@ fn unreachable_redis_is_one_line_naming_the_address() {
         run.stderr
     );
     assert!(lines[0].contains(&addr), "{}", run.stderr);
+    assert!(
+        lines[0].ends_with("; is Redis running? try --redis HOST:PORT"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"));
 }
 
@@ -155,7 +160,12 @@ fn usage_errors_exit_2() {
     ] {
         let run = cli.run(&args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
-        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+        // clap's own errors, or ours found after parsing (no SDK key to default to).
+        assert!(
+            run.stderr.contains("error:") || run.stderr.starts_with("agentctl: no SDK key"),
+            "{args:?}: {}",
+            run.stderr
+        );
     }
 }
 
@@ -177,13 +187,25 @@ fn config_errors_name_file_key_value() {
         "{}",
         run.stderr
     );
-    let run = cli.run(&["--config", "/nonexistent/agent.yaml", "inspect", "streams"]);
-    assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("/nonexistent/agent.yaml"),
-        "{}",
-        run.stderr
-    );
+    // A config file that was named must exist, whatever the subcommand.
+    for args in [
+        vec!["inspect", "streams"],
+        vec!["subscribe", "--sdk-key", "k"],
+        vec!["burst", "--sdk-key", "k"],
+        vec!["completions", "bash"],
+        vec!["serve"],
+    ] {
+        let mut all = vec!["--config", "/nonexistent/agent.yaml"];
+        all.extend(args.iter().copied());
+        let run = cli.run(&all);
+        assert_eq!(run.code, 1, "{args:?}");
+        assert!(
+            run.stderr
+                .starts_with("agentctl: config file /nonexistent/agent.yaml: cannot read: "),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 #[test]

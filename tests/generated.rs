@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 
-use agentctl::cli::{Cli, Shell};
+use agentctl::cli::{self, Shell};
 
 /// Help is rendered at a fixed width so the pages do not depend on the terminal.
 const WIDTH: usize = 100;
@@ -17,7 +16,7 @@ fn root() -> PathBuf {
 }
 
 fn command() -> clap::Command {
-    let mut cmd = Cli::command().term_width(WIDTH).max_term_width(WIDTH);
+    let mut cmd = cli::command().term_width(WIDTH).max_term_width(WIDTH);
     cmd.build();
     cmd
 }

@@ -1,6 +1,7 @@
 //! `agentctl inspect`, every view, table and JSON, checked against Redis itself.
 
 use crate::harness::fixtures::{self, DEAD_CONSUMER, LIVE_CONSUMER};
+use crate::harness::serve::{Serve, decide_demo, eventually};
 use crate::harness::{Agentctl, RedisServer};
 
 #[test]
@@ -306,8 +307,82 @@ fn len_and_watch() {
         let line = lines.next()?.ok()?;
         line.contains("11").then_some(line)
     });
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Ctrl-C ends the watch with the code shells expect.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
     assert!(first.contains(r#""length":10"#), "{first}");
     assert!(later.contains(r#""length":11"#), "{later}");
+}
+
+#[tokio::test]
+async fn bare_inspect_pending_reads_the_stream_of_the_only_datafile() {
+    let redis = RedisServer::start();
+    let serve = Serve::builder()
+        .global_arg("--redis")
+        .global_arg(&redis.addr())
+        .start();
+    let stream = fixtures::stream("demo");
+    eventually(std::time::Duration::from_secs(10), || {
+        let (serve, redis, stream) = (&serve, &redis, &stream);
+        async move {
+            decide_demo(serve, "user-1").await;
+            (redis.cmd::<u64>(&["XLEN", stream]) > 0).then_some(())
+        }
+    })
+    .await;
+    let cli = Agentctl::new().with_checkout(&format!(
+        "synchronization:\n  pubsub:\n    redis:\n      host: \"{}\"\n",
+        redis.addr()
+    ));
+    let run = cli.run(&["inspect", "pending"]).ok();
+    assert_eq!(
+        run.stderr,
+        "agentctl: using SDK key \"demo\" (the only datafile in ./datafiles)\n"
+    );
+    assert!(
+        run.stdout
+            .starts_with("0 pending: stream:optimizely-sync-demo has no consumer group\n"),
+        "{}",
+        run.stdout
+    );
+
+    // A durable group's unacknowledged entries are what it is for.
+    fixtures::create_group(&redis, &stream, "notifications");
+    fixtures::read(&redis, &stream, "notifications", LIVE_CONSUMER, 1);
+    let json = cli.run(&["inspect", "pending", "--json"]).ok().json();
+    assert_eq!(json["group"], "notifications");
+    assert_eq!(json["summary"]["count"], 1);
+
+    // REDIS_URL names the Redis when no flag and no config does.
+    let by_env = Agentctl::new().env("REDIS_URL", &redis.url());
+    let run = by_env.run(&["inspect", "len", "--sdk-key", "demo"]).ok();
+    assert_ne!(run.stdout.trim(), "0");
+}
+
+#[test]
+fn bare_inspect_pending_against_an_unsynced_serve_says_what_to_do() {
+    // The Redis is empty: the serve it belongs to keeps notifications in memory.
+    let redis = RedisServer::start();
+    let cli = Agentctl::new().with_checkout(&format!(
+        "synchronization:\n  pubsub:\n    redis:\n      host: \"{}\"\n",
+        redis.addr()
+    ));
+    let run = cli.run(&["inspect", "pending"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert_eq!(
+        lines[1],
+        format!(
+            "agentctl: stream \"stream:optimizely-sync-demo\" does not exist: nothing is in \
+             Redis at {addr} for this SDK key; `agentctl serve` writes notifications to Redis only \
+             when it runs with --redis (or synchronization.notification.enable), so start it as \
+             `agentctl --redis {addr} serve` and make a decision first",
+            addr = redis.addr()
+        )
+    );
 }

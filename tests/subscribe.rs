@@ -26,8 +26,14 @@ struct Subscriber {
 impl Subscriber {
     /// Starts `agentctl subscribe --url URL --sdk-key demo ARGS…`.
     fn start(url: &str, args: &[&str]) -> Subscriber {
-        let runner = Agentctl::new();
-        let mut all = vec!["subscribe", "--url", url, "--sdk-key", DEMO_KEY];
+        let mut all = vec!["--url", url, "--sdk-key", DEMO_KEY];
+        all.extend_from_slice(args);
+        Subscriber::start_in(Agentctl::new(), &all)
+    }
+
+    /// Starts `agentctl subscribe ARGS…` in the working directory of `runner`.
+    fn start_in(runner: Agentctl, args: &[&str]) -> Subscriber {
+        let mut all = vec!["subscribe"];
         all.extend_from_slice(args);
         let stdout = std::fs::File::create(runner.cwd().join("stdout")).unwrap();
         let stderr = std::fs::File::create(runner.cwd().join("stderr")).unwrap();
@@ -323,6 +329,8 @@ fn usage_errors_exit_two() {
         vec!["subscribe", "--sdk-key", "k", "--consumer", "c"],
         vec!["subscribe", "--sdk-key", "k", "--header", "no-colon"],
         vec!["subscribe", "--sdk-key", "k", "--count", "0"],
+        vec!["subscribe", "--sdk-key", "k", "--until-caught-up"],
+        vec!["subscribe", "--sdk-key", "k", "--json", "--format", "raw"],
     ] {
         let run = cli.run(&args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
@@ -342,7 +350,87 @@ async fn nothing_listening_is_an_error() {
 }
 
 #[tokio::test]
-async fn ctrl_c_prints_a_summary_and_exits_zero() {
+async fn bare_subscribe_follows_the_serve_of_the_config_with_the_only_datafile() {
+    let serve = Serve::start("");
+    // The API address comes from ./config.yaml, the SDK key from ./datafiles.
+    let runner = Agentctl::new().with_checkout(&format!(
+        "api:\n  port: \"{}\"\n  enableNotifications: true\n",
+        serve.api_port
+    ));
+    let mut sub = Subscriber::start_in(runner, &["--filter", "decision", "--count", "2"]);
+    let code = publish_until_exit(&mut sub, |i| {
+        let serve = &serve;
+        async move {
+            track(serve, &format!("t-{i}")).await;
+            decide_demo(serve, &format!("d-{i}")).await;
+        }
+    })
+    .await;
+    assert_eq!(code, 0, "stderr:\n{}", sub.stderr());
+    assert_eq!(
+        sub.stderr(),
+        "agentctl: using SDK key \"demo\" (the only datafile in ./datafiles)\n"
+    );
+    let lines = sub.json_lines();
+    assert_eq!(lines.len(), 2, "{}", sub.stdout());
+    assert!(lines.iter().all(|l| l["type"] == "decision"), "{lines:?}");
+
+    // `host:port` is a URL too, and --json is --format json.
+    let address = serve.api.trim_start_matches("http://").to_owned();
+    let mut sub = Subscriber::start_in(
+        Agentctl::new(),
+        &[
+            "--url",
+            &address,
+            "--sdk-key",
+            DEMO_KEY,
+            "--json",
+            "--count",
+            "1",
+        ],
+    );
+    let code = publish_until_exit(&mut sub, |i| {
+        let serve = &serve;
+        async move { decide_demo(serve, &format!("u-{i}")).await }
+    })
+    .await;
+    assert_eq!(code, 0, "stderr:\n{}", sub.stderr());
+    assert_eq!(sub.json_lines()[0]["type"], "decision");
+}
+
+#[test]
+fn without_an_sdk_key_anywhere_it_is_a_usage_error_and_redis_is_said_unused() {
+    let run = Agentctl::new().run(&["subscribe"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "agentctl: no SDK key given: give --sdk-key KEY (or set AGENTCTL_SDK_KEY), or run \
+         where ./datafiles holds exactly one <sdkKey>.json datafile\n"
+    );
+    let url = format!("127.0.0.1:{}", free_port());
+    let run = Agentctl::new().run(&[
+        "--redis",
+        "127.0.0.1:1",
+        "subscribe",
+        "--url",
+        &url,
+        "--sdk-key",
+        DEMO_KEY,
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with(
+            "agentctl: warning: --redis is not used by subscribe: it talks to the Agent over \
+             HTTP (--url); ignoring it\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("try --url HOST:PORT"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn ctrl_c_prints_a_summary_and_exits_130() {
     let serve = Serve::start("");
     let mut sub = Subscriber::start(&serve.api, &[]);
     let mut i = 0;
@@ -361,7 +449,7 @@ async fn ctrl_c_prints_a_summary_and_exits_zero() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.stderr());
+    assert_eq!(sub.wait().await, 130, "stderr:\n{}", sub.stderr());
     let stderr = sub.stderr();
     let n = sub.lines().len();
     assert_eq!(

@@ -65,7 +65,7 @@ pub struct ClaimedEntry {
 /// stdout closed.
 pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
     let store = super::connect(settings).await?;
-    let key = stream_of(&args.target)?;
+    let key = stream_of(&args.target, settings)?;
     store.require_stream(&key).await?;
     store.require_group(&key, &args.group).await?;
 

@@ -1,10 +1,9 @@
 //! `agentctl completions <shell>`: the completion script, generated from the clap
 //! definition (the same one the committed files in `completions/` come from).
 
-use clap::CommandFactory;
 use clap_complete::Shell as Generator;
 
-use crate::cli::{Cli, CompletionsArgs, Shell};
+use crate::cli::{self, CompletionsArgs, Shell};
 
 /// The generator for one of our supported shells.
 pub fn generator(shell: Shell) -> Generator {
@@ -20,7 +19,7 @@ pub fn generator(shell: Shell) -> Generator {
 /// Renders the completion script for `shell` into memory.
 pub fn render(shell: Shell) -> Vec<u8> {
     let mut buf = Vec::new();
-    clap_complete::generate(generator(shell), &mut Cli::command(), "agentctl", &mut buf);
+    clap_complete::generate(generator(shell), &mut cli::command(), "agentctl", &mut buf);
     buf
 }
 

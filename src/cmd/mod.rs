@@ -8,6 +8,7 @@ pub mod completions;
 pub mod inspect;
 pub mod serve;
 pub mod subscribe;
+pub mod target;
 pub mod trim;
 
 use std::io::{self, IsTerminal, Write};
@@ -20,17 +21,71 @@ use crate::cli::StreamTarget;
 use crate::config::Settings;
 use crate::store::{self, Connector, Store};
 
-/// Connects to the configured Redis, naming the address in the error.
-pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
-    Ok(
-        Connector::from_settings(&settings.synchronization.pubsub.redis)?
-            .connect()
-            .await?,
-    )
+/// A usage error found after parsing (a flag that needs another, a value that
+/// cannot be resolved): `main` prints it and exits 2, as clap does for its own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
+/// The command was interrupted (Ctrl-C) after saying what it had to say: `main`
+/// exits 130 without printing anything more, as shells expect.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
+
+/// How the user wants output coloured, resolved from `--color` and `NO_COLOR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    /// Colour where the output goes to a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
 }
 
-/// The stream key a [`StreamTarget`] names.
-pub(crate) fn stream_of(target: &StreamTarget) -> anyhow::Result<String> {
+impl Color {
+    /// Whether to colour a stream that is (or is not) a terminal.
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            Color::Auto => terminal,
+            Color::Always => true,
+            Color::Never => false,
+        }
+    }
+
+    /// Whether to colour stdout.
+    pub fn stdout(self) -> bool {
+        self.enabled(io::stdout().is_terminal())
+    }
+
+    /// Whether to colour stderr.
+    pub fn stderr(self) -> bool {
+        self.enabled(io::stderr().is_terminal())
+    }
+}
+
+/// The next step to suggest when Redis cannot be reached.
+pub(crate) const REDIS_HINT: &str = "is Redis running? try --redis HOST:PORT";
+
+/// Connects to the configured Redis, naming the address in the error and, when it
+/// cannot be reached, the next step.
+pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<Store> {
+    let connector = Connector::from_settings(&settings.synchronization.pubsub.redis)?;
+    match connector.connect().await {
+        Ok(store) => Ok(store),
+        Err(err) if err.is_unreachable() => Err(anyhow::anyhow!("{err}; {REDIS_HINT}")),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The stream key a [`StreamTarget`] names; with neither a key nor `--sdk-key`,
+/// the stream of the default SDK key ([`target::sdk_key`]).
+pub(crate) fn stream_of(target: &StreamTarget, settings: &Settings) -> anyhow::Result<String> {
+    if target.stream.is_none() && target.sdk_key.is_none() {
+        let sdk_key = target::sdk_key(None, settings, &|k| std::env::var(k).ok())?;
+        return Ok(store::stream_key(&sdk_key));
+    }
     named_stream(target.stream.as_deref(), target.sdk_key.as_deref())
 }
 

@@ -1,8 +1,11 @@
 //! `agentctl serve`: resolve the listen addresses, bind, announce them on stdout,
-//! and serve until SIGINT/SIGTERM.
+//! and serve until SIGINT/SIGTERM (SIGINT then exits 130, as shells expect of
+//! Ctrl-C; SIGTERM exits 0).
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 
@@ -22,6 +25,11 @@ fn address(settings: &Settings, key: &str, port: &str) -> anyhow::Result<SocketA
 }
 
 /// Runs `serve`.
+///
+/// # Errors
+///
+/// Settings `serve` cannot use, a listener that cannot bind, nowhere to load
+/// datafiles from; [`super::Interrupted`] after a graceful shutdown on SIGINT.
 pub async fn run(args: &ServeArgs, settings: Settings) -> anyhow::Result<()> {
     let api = match args.api_addr {
         Some(addr) => addr,
@@ -63,12 +71,18 @@ pub async fn run(args: &ServeArgs, settings: Settings) -> anyhow::Result<()> {
         out.flush()?;
     }
     tracing::info!(api = %bound.api, admin = %bound.admin, webhook = %bound.webhook, "serving");
-    server.run(shutdown_signal()).await?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    server
+        .run(shutdown_signal(Arc::clone(&interrupted)))
+        .await?;
+    if interrupted.load(Ordering::Relaxed) {
+        return Err(super::Interrupted.into());
+    }
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// Completes on SIGINT (Ctrl-C), setting `interrupted`, or on SIGTERM.
+async fn shutdown_signal(interrupted: Arc<AtomicBool>) {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -86,7 +100,10 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = interrupt => tracing::info!("SIGINT: shutting down"),
+        () = interrupt => {
+            interrupted.store(true, Ordering::Relaxed);
+            tracing::info!("SIGINT: shutting down");
+        }
         () = terminate => tracing::info!("SIGTERM: shutting down"),
     }
 }

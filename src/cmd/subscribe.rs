@@ -23,7 +23,9 @@ use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 
+use super::target;
 use crate::cli::{SubscribeArgs, SubscribeFormat};
+use crate::config::Settings;
 use crate::wire::{
     EVENT_STREAM_MIME, EVENT_STREAM_PATH, Filter, Kind, LAST_EVENT_ID_HEADER, SDK_KEY_HEADER,
     query, sse,
@@ -37,19 +39,35 @@ const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Runs `subscribe` until `--count`, `--timeout`, `--until-caught-up`, Ctrl-C or an
-/// error.
-pub async fn run(args: &SubscribeArgs) -> anyhow::Result<()> {
+/// error. Without `--url` and `--sdk-key`, it follows the serve the settings
+/// describe, with the default SDK key ([`super::target`]).
+///
+/// # Errors
+///
+/// The server cannot be reached or answers with an error; [`super::Interrupted`]
+/// after Ctrl-C (the summary is printed first).
+pub async fn run(
+    args: &SubscribeArgs,
+    settings: &Settings,
+    color: super::Color,
+) -> anyhow::Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let sdk_key = target::sdk_key(args.sdk_key.as_deref(), settings, &env)?;
+    let url = target::agent_url(args.url.as_deref(), settings);
     let client = http_client(args)?;
-    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
-        SubscribeFormat::Pretty
-    } else {
-        SubscribeFormat::Json
-    });
+    let format = match (args.format, args.json) {
+        (Some(format), _) => format,
+        (None, true) => SubscribeFormat::Json,
+        (None, false) if io::stdout().is_terminal() => SubscribeFormat::Pretty,
+        (None, false) => SubscribeFormat::Json,
+    };
     let mut session = Session {
         args,
+        url,
+        sdk_key,
         client,
         format,
-        colour: io::stdout().is_terminal(),
+        colour: color.stdout(),
         last_id: if args.from_start {
             Some("0-0".to_owned())
         } else {
@@ -80,6 +98,7 @@ pub async fn run(args: &SubscribeArgs) -> anyhow::Result<()> {
     };
     if interrupted {
         eprintln!("{}", session.summary());
+        return Err(super::Interrupted.into());
     }
     Ok(())
 }
@@ -111,6 +130,10 @@ enum End {
 
 struct Session<'a> {
     args: &'a SubscribeArgs,
+    /// The Agent's base URL.
+    url: String,
+    /// The SDK key sent with every request.
+    sdk_key: String,
     client: reqwest::Client,
     format: SubscribeFormat,
     colour: bool,
@@ -131,8 +154,12 @@ impl Session<'_> {
             let sent_id = self.last_id.clone().filter(|_| self.resume);
             let reason = match self.request(sent_id.as_deref()).send().await {
                 Err(err) if !connected => {
-                    return Err(anyhow::Error::new(err)
-                        .context(format!("cannot connect to {}", self.args.url)));
+                    bail!(
+                        "cannot connect to {}: {}; is `agentctl serve` running there? try \
+                         --url HOST:PORT",
+                        self.url,
+                        root_cause(&err)
+                    );
                 }
                 Err(err) => format!("cannot connect: {}", root_cause(&err)),
                 Ok(response) if !response.status().is_success() => {
@@ -197,13 +224,13 @@ impl Session<'_> {
         if let Some(consumer) = &self.args.consumer {
             query.push((query::CONSUMER, consumer.clone()));
         }
-        let url = format!("{}{EVENT_STREAM_PATH}", self.args.url.trim_end_matches('/'));
+        let url = format!("{}{EVENT_STREAM_PATH}", self.url.trim_end_matches('/'));
         let mut request = self
             .client
             .get(url)
             .query(&query)
             .header("accept", EVENT_STREAM_MIME)
-            .header(SDK_KEY_HEADER, &self.args.sdk_key);
+            .header(SDK_KEY_HEADER, &self.sdk_key);
         for (name, value) in &self.args.header {
             request = request.header(name, value);
         }

@@ -57,6 +57,20 @@ pub struct Loaded {
     pub file: Option<PathBuf>,
     /// One line per problem that did not stop loading.
     pub warnings: Vec<String>,
+    /// What the file and the environment set (keys lowercased), for [`Loaded::is_set`].
+    given: Value,
+}
+
+impl Loaded {
+    /// Whether the file or the environment set `key` (a dotted path in any case,
+    /// e.g. `log.pretty`), as opposed to leaving it at its default. Some settings
+    /// have a default that depends on circumstances (`log.pretty`: readable lines on
+    /// a terminal) that only an explicit value overrides.
+    pub fn is_set(&self, key: &str) -> bool {
+        KeyPath::dotted(&key.to_ascii_lowercase())
+            .lookup(&self.given)
+            .is_some_and(|value| !value.is_null())
+    }
 }
 
 /// Where a bad value came from.
@@ -238,6 +252,7 @@ pub fn from_yaml_str(
         settings,
         file: None,
         warnings,
+        given: sources.root,
     })
 }
 
@@ -927,6 +942,16 @@ synchronization:
                 path.display()
             )]
         );
+    }
+
+    #[test]
+    fn is_set_tells_given_keys_from_defaults() {
+        let loaded = yaml("log:\n  Pretty: false\n  level:\n");
+        assert!(loaded.is_set("log.pretty"));
+        assert!(!loaded.is_set("log.level"), "an empty value is no value");
+        assert!(!loaded.is_set("api.port"));
+        let loaded = env_only(&[("OPTIMIZELY_LOG_PRETTY", "1")]).unwrap();
+        assert!(loaded.is_set("LOG.PRETTY"));
     }
 
     #[test]

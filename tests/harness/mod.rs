@@ -229,6 +229,22 @@ impl Agentctl {
         self
     }
 
+    /// Lays the working directory out like a fresh clone: `./datafiles/demo.json`
+    /// and `./config.yaml` with `config` as its text, so commands run bare find
+    /// their defaults there.
+    #[allow(dead_code)]
+    pub fn with_checkout(self, config: &str) -> Self {
+        let datafiles = self.cwd.path().join("datafiles");
+        std::fs::create_dir_all(&datafiles).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("datafiles/demo.json"),
+            datafiles.join("demo.json"),
+        )
+        .unwrap();
+        std::fs::write(self.cwd.path().join("config.yaml"), config).unwrap();
+        self
+    }
+
     /// The working directory runs happen in.
     #[allow(dead_code)]
     pub fn cwd(&self) -> &Path {

@@ -26,7 +26,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
+use super::{Usage, target};
 use crate::cli::{BurstArgs, BurstEndpoint};
+use crate::config::Settings;
 use crate::util::lock;
 use crate::wire::SDK_KEY_HEADER;
 use latency::{histogram, micros};
@@ -42,15 +44,25 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// With `--users` up to this many, every request body is built once.
 const PREBUILT_USERS: u64 = 4096;
 
-/// Runs the command; the exit code is 1 when a threshold is violated or a
-/// notification was lost.
-pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
+/// Runs the command; the exit code is 1 when a threshold is violated, a
+/// notification was lost, or a request failed (unless an `errors` threshold says
+/// how many failures are acceptable). Without `--url` and `--sdk-key` it loads the
+/// serve the settings describe, with the default SDK key ([`super::target`]).
+///
+/// # Errors
+///
+/// [`super::Usage`] for flags that need others or an SDK key that cannot be
+/// resolved; the first request cannot connect at all; `--verify` cannot subscribe.
+pub async fn run(args: &BurstArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
     crate::util::ensure_tls_provider();
+    let env = |k: &str| std::env::var(k).ok();
+    let sdk_key = target::sdk_key(args.sdk_key.as_deref(), settings, &env)?;
+    let url = target::agent_url(args.url.as_deref(), settings);
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let plan = Arc::new(Plan::new(args, &run_id)?);
+    let plan = Arc::new(Plan::new(args, &run_id, &url, &sdk_key)?);
 
     let verifier = if args.verify {
-        Some(verify::Verifier::start(args, &plan.user_prefix).await?)
+        Some(verify::Verifier::start(args, &plan.user_prefix, &url, &sdk_key).await?)
     } else {
         None
     };
@@ -113,6 +125,24 @@ pub async fn run(args: &BurstArgs) -> anyhow::Result<ExitCode> {
         eprintln!("agentctl: {lost} notification deliveries lost");
         failed = true;
     }
+    let errors = recorder.failed.load(Ordering::Relaxed);
+    let judged_by_threshold = args.threshold.iter().any(|t| t.metric == "errors");
+    if errors > 0 && !judged_by_threshold {
+        let done = recorder.done.load(Ordering::Relaxed);
+        let hint = if errors == done {
+            format!(
+                "; is `agentctl serve` running at {}? try --url HOST:PORT",
+                plan.url
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "agentctl: {errors} of {done} requests failed (give --threshold 'errors<N' to \
+             accept some){hint}"
+        );
+        failed = true;
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
@@ -152,15 +182,15 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    fn new(args: &BurstArgs, run_id: &str) -> anyhow::Result<Plan> {
-        let base = args.url.trim_end_matches('/').to_owned();
+    fn new(args: &BurstArgs, run_id: &str, url: &str, sdk_key: &str) -> anyhow::Result<Plan> {
+        let base = url.trim_end_matches('/').to_owned();
         let needs_event = matches!(args.endpoint, BurstEndpoint::Track | BurstEndpoint::Mix);
         if needs_event && args.event_key.is_none() {
-            anyhow::bail!("--endpoint track and mix need --event-key");
+            return Err(Usage("--endpoint track and mix need --event-key".to_owned()).into());
         }
         let needs_flag = matches!(args.endpoint, BurstEndpoint::Activate | BurstEndpoint::Mix);
         if needs_flag && args.flags.is_empty() {
-            anyhow::bail!("--endpoint activate and mix need --flags");
+            return Err(Usage("--endpoint activate and mix need --flags".to_owned()).into());
         }
         let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let decide_urls = if args.flags.is_empty() {
@@ -190,7 +220,7 @@ impl Plan {
         let mut headers = HeaderMap::new();
         headers.insert(
             HeaderName::from_static(SDK_KEY_HEADER),
-            HeaderValue::from_str(&args.sdk_key).context("--sdk-key is not a header value")?,
+            HeaderValue::from_str(sdk_key).context("--sdk-key is not a header value")?,
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let user_prefix = format!("burst-{run_id}-");

@@ -109,11 +109,19 @@ fn identify(message: &serde_json::Value) -> Option<(&str, String)> {
 impl Verifier {
     /// Opens `--subscribers` streams, spread over the `--subscribe-url`s, and
     /// returns once every one answered 200.
-    pub(super) async fn start(args: &BurstArgs, user_prefix: &str) -> anyhow::Result<Verifier> {
+    pub(super) async fn start(
+        args: &BurstArgs,
+        user_prefix: &str,
+        url: &str,
+        sdk_key: &str,
+    ) -> anyhow::Result<Verifier> {
         let urls: Vec<String> = if args.subscribe_url.is_empty() {
-            vec![args.url.clone()]
+            vec![url.to_owned()]
         } else {
-            args.subscribe_url.clone()
+            args.subscribe_url
+                .iter()
+                .map(|u| super::target::normalize_url(u))
+                .collect()
         };
         // No overall timeout: the stream lives as long as the run.
         let client = reqwest::Client::builder()
@@ -126,7 +134,7 @@ impl Verifier {
             let url = format!("{base}{EVENT_STREAM_PATH}");
             let request = client
                 .get(&url)
-                .header(SDK_KEY_HEADER, &args.sdk_key)
+                .header(SDK_KEY_HEADER, sdk_key)
                 .header("accept", EVENT_STREAM_MIME)
                 .send();
             let response = tokio::time::timeout(CONNECT_TIMEOUT, request)

@@ -20,20 +20,29 @@ pub use pending::{ConsumerPending, PendingRow, PendingSummaryView, PendingView};
 pub use stream::{EntryView, StreamView};
 pub use streams::{StreamRow, StreamsView};
 
-use super::{print, stream_of};
-use crate::cli::{InspectArgs, InspectView};
+use super::{Interrupted, print, stream_of};
+use crate::cli::{InspectArgs, InspectView, StreamTarget};
 use crate::config::Settings;
-use crate::store::{PendingQuery, Store, StreamId};
+use crate::store::{self, PendingQuery, Store, StreamId};
 
 /// Runs `inspect`.
 ///
 /// # Errors
 ///
-/// Redis unreachable, the stream or group missing, or stdout closed.
+/// Redis unreachable, the stream or group missing, stdout closed, or
+/// [`Interrupted`] when `--watch` was stopped with Ctrl-C.
 pub async fn run(args: &InspectArgs, settings: &Settings) -> anyhow::Result<()> {
+    // The stream is resolved once, so a default SDK key is announced once.
+    let target = target_of(&args.view);
+    let key = target.map(|t| stream_of(t, settings)).transpose()?;
+    let defaulted = target.is_some_and(|t| t.stream.is_none() && t.sdk_key.is_none());
     let store = super::connect(settings).await?;
     loop {
-        let rendered = render(&store, &args.view, args.output.json).await?;
+        let rendered = match render(&store, &args.view, key.as_deref(), args.output.json).await {
+            Ok(rendered) => rendered,
+            Err(err) if defaulted => return Err(not_synced_hint(err, settings)),
+            Err(err) => return Err(err),
+        };
         match args.watch {
             None => return print(&rendered),
             Some(interval) => {
@@ -45,60 +54,91 @@ pub async fn run(args: &InspectArgs, settings: &Settings) -> anyhow::Result<()> 
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
-                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                    _ = tokio::signal::ctrl_c() => return Err(Interrupted.into()),
                 }
             }
         }
     }
 }
 
-/// Gathers one snapshot of a view and renders it.
-async fn render(store: &Store, view: &InspectView, json: bool) -> anyhow::Result<String> {
+/// The stream a view names, if it names one.
+fn target_of(view: &InspectView) -> Option<&StreamTarget> {
+    match view {
+        InspectView::Streams { .. } => None,
+        InspectView::Stream { target }
+        | InspectView::Groups { target }
+        | InspectView::Consumers { target, .. }
+        | InspectView::Pending { target, .. }
+        | InspectView::Len { target } => Some(target),
+    }
+}
+
+/// A missing default stream most often means `serve` keeps its notifications in
+/// memory: say so, and how to make it write them to Redis.
+fn not_synced_hint(err: anyhow::Error, settings: &Settings) -> anyhow::Error {
+    match err.downcast_ref::<store::Error>() {
+        Some(store::Error::NoSuchStream { .. }) => {
+            let host = &settings.synchronization.pubsub.redis.host;
+            anyhow::anyhow!(
+                "{err}: nothing is in Redis at {host} for this SDK key; `agentctl serve` writes \
+                 notifications to Redis only when it runs with --redis (or \
+                 synchronization.notification.enable), so start it as `agentctl --redis {host} \
+                 serve` and make a decision first"
+            )
+        }
+        _ => err,
+    }
+}
+
+/// Gathers one snapshot of a view and renders it; `key` is the stream the view
+/// names, resolved by [`run`].
+async fn render(
+    store: &Store,
+    view: &InspectView,
+    key: Option<&str>,
+    json: bool,
+) -> anyhow::Result<String> {
+    let stream = || key.context("the view names no stream");
     match view {
         InspectView::Streams { pattern } => show(
             &streams::snapshot(store, pattern).await?,
             json,
             streams::to_table,
         ),
-        InspectView::Stream { target } => show(
-            &stream::snapshot(store, &stream_of(target)?).await?,
+        InspectView::Stream { .. } => show(
+            &stream::snapshot(store, stream()?).await?,
             json,
             stream::to_table,
         ),
-        InspectView::Groups { target } => show(
-            &groups::snapshot(store, &stream_of(target)?).await?,
+        InspectView::Groups { .. } => show(
+            &groups::snapshot(store, stream()?).await?,
             json,
             groups::to_table,
         ),
         InspectView::Consumers {
-            target,
-            group,
-            dead_after,
+            group, dead_after, ..
         } => {
-            let snap =
-                consumers::snapshot(store, &stream_of(target)?, group.as_deref(), *dead_after)
-                    .await?;
+            let snap = consumers::snapshot(store, stream()?, group.as_deref(), *dead_after).await?;
             show(&snap, json, consumers::to_table)
         }
         InspectView::Pending {
-            target,
             group,
             consumer,
             min_idle,
             count,
+            ..
         } => {
             let query = PendingQuery {
-                min_idle: None,
-                start: None,
                 count: *count,
                 consumer: consumer.clone(),
+                ..PendingQuery::default()
             };
             let snap =
-                pending::snapshot(store, &stream_of(target)?, group, &query, *min_idle).await?;
+                pending::snapshot(store, stream()?, group.as_deref(), &query, *min_idle).await?;
             show(&snap, json, pending::to_table)
         }
-        InspectView::Len { target } => {
-            let key = stream_of(target)?;
+        InspectView::Len { .. } => {
+            let key = stream()?.to_owned();
             store.require_stream(&key).await?;
             let length = store.stream_len(&key).await?;
             show(

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cmd::{human_ms, or_dash, shell_quote, table, table_text};
+use crate::cli::DEFAULT_GROUP;
+use crate::cmd::{Usage, human_ms, or_dash, shell_quote, table, table_text};
 use crate::store::{PendingQuery, Store};
 
 /// `inspect pending --json`.
@@ -13,8 +14,8 @@ use crate::store::{PendingQuery, Store};
 pub struct PendingView {
     /// Stream key.
     pub stream: String,
-    /// Group.
-    pub group: String,
+    /// Group; `null` when the stream has no consumer group (nothing can be pending).
+    pub group: Option<String>,
     /// Consumer filter, when given.
     pub consumer: Option<String>,
     /// The `--min-idle` threshold (ms).
@@ -64,15 +65,65 @@ pub struct PendingRow {
     pub deliveries: u64,
 }
 
+/// The group `--group` names; without it `notifications` (upstream's group) when
+/// the stream has it, else the stream's only group. `None` when the stream has no
+/// group at all.
+async fn choose_group(
+    store: &Store,
+    key: &str,
+    given: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    if let Some(group) = given {
+        store.require_group(key, group).await?;
+        return Ok(Some(group.to_owned()));
+    }
+    let names: Vec<String> = store
+        .groups(key)
+        .await?
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    if names.iter().any(|n| n == DEFAULT_GROUP) {
+        return Ok(Some(DEFAULT_GROUP.to_owned()));
+    }
+    match names.as_slice() {
+        [] => Ok(None),
+        [only] => Ok(Some(only.clone())),
+        _ => Err(Usage(format!(
+            "stream {key:?} has {} consumer groups ({}): choose one with --group",
+            names.len(),
+            names.join(", ")
+        ))
+        .into()),
+    }
+}
+
 pub(super) async fn snapshot(
     store: &Store,
     key: &str,
-    group: &str,
+    group: Option<&str>,
     query: &PendingQuery,
     min_idle: Duration,
 ) -> anyhow::Result<PendingView> {
     store.require_stream(key).await?;
-    store.require_group(key, group).await?;
+    let Some(group) = choose_group(store, key, group).await? else {
+        return Ok(PendingView {
+            stream: key.to_owned(),
+            group: None,
+            consumer: query.consumer.clone(),
+            min_idle_ms: u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX),
+            summary: PendingSummaryView {
+                count: 0,
+                smallest_id: None,
+                largest_id: None,
+                consumers: Vec::new(),
+            },
+            entries: Vec::new(),
+            claimable: 0,
+            claim_command: None,
+        });
+    };
+    let group = group.as_str();
     let summary = store.pending_summary(key, group).await?;
     let entries = store.pending_entries(key, group, query).await?;
     let claimable_query = PendingQuery {
@@ -130,7 +181,7 @@ pub(super) async fn snapshot(
     };
     Ok(PendingView {
         stream: key.to_owned(),
-        group: group.to_owned(),
+        group: Some(group.to_owned()),
         consumer: query.consumer.clone(),
         min_idle_ms: u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX),
         summary,
@@ -193,12 +244,19 @@ fn claim_command(
 }
 
 pub(super) fn to_table(view: &PendingView) -> String {
+    let Some(group) = &view.group else {
+        return format!(
+            "0 pending: {} has no consumer group\n(serve's subscribers read the stream without one; \
+             `agentctl subscribe --group NAME` reads through a durable group)",
+            view.stream
+        );
+    };
     let mut out = String::new();
     let s = &view.summary;
     out.push_str(&format!(
         "{} pending in group {} of {} (ids {} .. {})\n",
         s.count,
-        view.group,
+        group,
         view.stream,
         or_dash(s.smallest_id.as_deref()),
         or_dash(s.largest_id.as_deref())
