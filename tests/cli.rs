@@ -1,6 +1,9 @@
 //! Bad input and failure policy: one-line errors, the right exit codes.
 
+use std::time::Duration;
+
 use crate::harness::fixtures;
+use crate::harness::serve::{Serve, decide_demo};
 use crate::harness::{Agentctl, RedisServer, free_port};
 
 #[test]
@@ -224,4 +227,71 @@ fn unknown_config_keys_are_warned_about_and_closed_pipes_are_quiet() {
     let run = cli.run(&["inspect", "streams"]).ok();
     assert!(run.stderr.contains("bogus_key"), "{}", run.stderr);
     assert!(run.stdout.contains("stream:optimizely-sync-W1"));
+}
+
+/// Copies the shipped `config.yaml` and demo datafile into `dir`, as a fresh clone has them.
+fn checkout_into(dir: &std::path::Path) {
+    let root = crate::harness::serve::repo_root();
+    std::fs::create_dir_all(dir.join("datafiles")).unwrap();
+    std::fs::copy(
+        root.join("datafiles/demo.json"),
+        dir.join("datafiles/demo.json"),
+    )
+    .unwrap();
+    std::fs::copy(root.join("config.yaml"), dir.join("config.yaml")).unwrap();
+}
+
+#[tokio::test]
+async fn the_demo_serve_sends_no_events_and_ctrl_c_stops_it_at_once_with_130() {
+    let builder = Serve::builder().defaults_from_cwd();
+    checkout_into(builder.cwd());
+    let mut serve = builder.start();
+    for i in 0..30 {
+        decide_demo(&serve, &format!("user-{i}")).await;
+    }
+    let started = std::time::Instant::now();
+    serve.signal_int();
+    let status = serve.wait_exit(Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(130), "{}", serve.stderr());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = serve.stderr();
+    assert!(
+        log.contains("client.eventURL is empty: impression and conversion events are discarded"),
+        "{log}"
+    );
+    assert!(!log.contains("event queue is full"), "{log}");
+    // Not a terminal: JSON lines, as log.pretty is left unset.
+    assert!(log.lines().all(|l| l.starts_with('{')), "{log}");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_an_unreachable_event_endpoint_only_as_long_as_configured() {
+    // Accepts connections and never answers.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/events", hole.local_addr().unwrap());
+    let mut serve = Serve::start(&format!(
+        "client: {{eventURL: \"{url}\", batchSize: 1, eventShutdownTimeout: 300ms}}\n\
+         log: {{pretty: true}}"
+    ));
+    for i in 0..5 {
+        decide_demo(&serve, &format!("user-{i}")).await;
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(serve.terminate().await.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = serve.stderr();
+    assert!(
+        log.contains("5 events were not delivered to the event endpoint (5 failed, 0 dropped"),
+        "{log}"
+    );
+    // log.pretty: true wins over "not a terminal".
+    assert!(!log.lines().any(|l| l.starts_with('{')), "{log}");
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-
 use agentctl::cli::{self, Shell};
 
 /// Help is rendered at a fixed width so the pages do not depend on the terminal.

@@ -411,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn shipped_config_yaml_is_the_defaults_with_notifications_on() {
+    fn shipped_config_yaml_is_the_defaults_with_notifications_on_and_events_off() {
         let loaded = from_yaml_str(SHIPPED, "config.yaml", &no_env, Scope::Serve).unwrap();
         assert_eq!(loaded.warnings, Vec::<String>::new());
         let mut expected = Settings::default();
@@ -420,7 +420,25 @@ mod tests {
             "upstream's default is off"
         );
         expected.api.enable_notifications = true;
+        assert!(!expected.client.event_url.is_empty(), "upstream's default");
+        expected.client.event_url = String::new();
         assert_eq!(loaded.settings, expected);
+        // log.pretty is left unset, so serve picks by the terminal.
+        assert!(!loaded.is_set("log.pretty"));
+    }
+
+    #[test]
+    fn an_empty_event_url_variable_turns_events_off() {
+        let s = env_only(&[
+            ("OPTIMIZELY_CLIENT_EVENTURL", ""),
+            ("OPTIMIZELY_CLIENT_DATAFILEURLTEMPLATE", ""),
+            ("OPTIMIZELY_LOG_LEVEL", ""),
+        ])
+        .unwrap()
+        .settings;
+        assert_eq!(s.client.event_url, "");
+        assert_eq!(s.client.datafile_url_template, "");
+        assert_eq!(s.log.level, "info", "other empty variables stay unset");
     }
 
     /// Every key of the settings appears in config.yaml, spelled as upstream spells it.
@@ -448,6 +466,10 @@ mod tests {
             "",
             &mut documented,
         );
+        // log.pretty is documented commented out: set, it would override the
+        // terminal-dependent default.
+        assert!(SHIPPED.contains("\n    # pretty: false\n"));
+        documented.push("log.pretty".to_owned());
         let mut all = Vec::new();
         keys(
             &serde_yaml_ng::to_value(Settings::default()).unwrap(),

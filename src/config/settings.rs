@@ -505,6 +505,11 @@ pub struct ClientSettings {
     /// Where event batches are sent, empty = nowhere (`eventURL`).
     #[serde(rename = "eventurl")]
     pub event_url: String,
+    /// Longest time shutdown waits for queued events to reach `eventURL`
+    /// (`eventShutdownTimeout`; agentctl's own key): an unreachable endpoint never
+    /// holds a stopping `serve` longer than this.
+    #[serde(rename = "eventshutdowntimeout", with = "crate::config::duration")]
+    pub event_shutdown_timeout: Duration,
     /// Pattern an SDK key must match (`sdkKeyRegex`).
     #[serde(rename = "sdkkeyregex")]
     pub sdk_key_regex: String,
@@ -526,6 +531,7 @@ impl Default for ClientSettings {
             flush_interval: Duration::from_secs(30),
             datafile_url_template: "https://cdn.optimizely.com/datafiles/%s.json".to_owned(),
             event_url: "https://logx.optimizely.com/v1/events".to_owned(),
+            event_shutdown_timeout: Duration::from_secs(1),
             sdk_key_regex: r"^\w+(:\w+)?$".to_owned(),
             user_profile_service: UserProfileServiceSettings::default(),
             odp: OdpSettings::default(),

@@ -27,6 +27,7 @@ const SPELLINGS: &[&str] = &[
     "disabledCiphers",
     "enableNotifications",
     "enableOverrides",
+    "eventShutdownTimeout",
     "eventURL",
     "eventsFlushInterval",
     "eventsRequestTimeout",
@@ -63,6 +64,11 @@ const SPELLINGS: &[&str] = &[
     "userProfileService",
     "writeTimeout",
 ];
+
+/// Keys for which an empty environment variable is a value, not "unset": an empty
+/// URL turns the feature off (`OPTIMIZELY_CLIENT_EVENTURL=` sends events nowhere).
+/// Every other empty variable counts as unset, as upstream's viper does.
+const EMPTY_IS_A_VALUE: &[&str] = &["client.eventurl", "client.datafileurltemplate"];
 
 /// Key names whose values are never shown in messages.
 const SECRET_KEYS: &[&str] = &[
@@ -499,7 +505,8 @@ pub(crate) fn apply_env(
     let mut applied = BTreeMap::new();
     for (path, default) in env_leaves(defaults) {
         let var = env_var_name(&path);
-        let Some(raw) = env(&var).filter(|v| !v.is_empty()) else {
+        let empty_means_empty = EMPTY_IS_A_VALUE.contains(&path.lower().as_str());
+        let Some(raw) = env(&var).filter(|v| empty_means_empty || !v.is_empty()) else {
             continue;
         };
         let raw = Value::String(raw);

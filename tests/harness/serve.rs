@@ -358,11 +358,25 @@ impl Serve {
 
     /// Sends SIGTERM (with the `kill` command).
     pub fn signal_term(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    #[allow(dead_code)]
+    pub fn signal_int(&self) {
+        self.signal("-INT");
+    }
+
+    fn signal(&self, flag: &str) {
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
+            .args([flag, &self.pid.to_string()])
             .status()
             .unwrap();
-        assert!(status.success(), "kill -TERM {} failed: {status}", self.pid);
+        assert!(
+            status.success(),
+            "kill {flag} {} failed: {status}",
+            self.pid
+        );
     }
 
     /// Waits (polling, without blocking the async runtime) until the process has

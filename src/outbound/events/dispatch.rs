@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::post::Poster;
-use super::{FINAL_FLUSH_DEADLINE, MAX_IN_FLIGHT, QueuedEvent};
+use super::{MAX_IN_FLIGHT, QueuedEvent};
 
 #[derive(Debug)]
 pub(super) struct Batch {
@@ -41,6 +41,8 @@ pub(super) struct Dispatcher {
     pub(super) poster: Arc<Poster>,
     pub(super) batch_size: usize,
     pub(super) flush_interval: Duration,
+    /// Longest time the final flush may take.
+    pub(super) shutdown_timeout: Duration,
     /// The batch being filled.
     pub(super) pending: Option<Batch>,
     /// Sealed batches waiting for a send slot. While it is not empty the queue is
@@ -144,13 +146,33 @@ impl Dispatcher {
         }
     }
 
-    /// Refuses new events, then sends everything queued within the deadline.
+    /// Refuses new events, sends everything queued within the shutdown timeout,
+    /// then says how many events never reached the endpoint, if any.
     async fn shutdown(mut self) {
         self.rx.close();
-        let flushed = tokio::time::timeout(FINAL_FLUSH_DEADLINE, self.drain()).await;
-        if flushed.is_ok() {
-            return;
+        let flushed = tokio::time::timeout(self.shutdown_timeout, self.drain()).await;
+        if flushed.is_err() {
+            self.abandon().await;
         }
+        let stats = self.poster.stats.snapshot();
+        let lost = stats.failed + stats.dropped;
+        if lost > 0 {
+            tracing::warn!(
+                url = %self.poster.url,
+                sent = stats.sent,
+                failed = stats.failed,
+                dropped = stats.dropped,
+                "{lost} events were not delivered to the event endpoint ({} failed, {} \
+                 dropped from a full queue)",
+                stats.failed,
+                stats.dropped
+            );
+        }
+    }
+
+    /// After the shutdown timeout: stops every send and counts what is left as
+    /// failed.
+    async fn abandon(&mut self) {
         self.in_flight.abort_all();
         while let Some(done) = self.in_flight.join_next_with_id().await {
             self.reap(done);
@@ -169,8 +191,9 @@ impl Dispatcher {
             .failed
             .fetch_add(left as u64, Ordering::Relaxed);
         tracing::warn!(
-            deadline = ?FINAL_FLUSH_DEADLINE,
-            "final event flush timed out; undelivered events counted as failed"
+            timeout = ?self.shutdown_timeout,
+            "final event flush stopped after client.eventShutdownTimeout; {left} queued events \
+             were not sent"
         );
     }
 

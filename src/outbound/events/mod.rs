@@ -20,7 +20,9 @@
 //!   busy the dispatcher stops reading the queue, so the queue (bounded by
 //!   `queue_size`) is the only place events pile up, and past it they are dropped.
 //! - On cancellation everything still queued is sent, within
-//!   [`FINAL_FLUSH_DEADLINE`]; what is still undelivered then counts as failed.
+//!   [`EventSettings::shutdown_timeout`] (`client.eventShutdownTimeout`, 1 s by
+//!   default); what is still undelivered then counts as failed, and one log line
+//!   says how many events never reached the endpoint.
 //!
 //! An empty `client.eventURL` disables dispatch: no task runs, and `push` only
 //! counts the event as discarded.
@@ -56,10 +58,6 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
 /// Pause before the first retry of a batch; it doubles for each further retry.
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
-
-/// How long the final flush on cancellation may take. Shutdown waits for it, so it
-/// is short; events not delivered by then count as failed.
-pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Batches being sent at the same time. A few let a slow endpoint overlap with the
 /// next batch without opening an unbounded number of connections.
@@ -106,6 +104,10 @@ pub struct EventSettings {
     /// Pause before the first retry, doubled for each further one
     /// ([`DEFAULT_RETRY_BACKOFF`]).
     pub retry_backoff: Duration,
+    /// How long the final flush on cancellation may take
+    /// (`client.eventShutdownTimeout`). Shutdown waits for it, so it is short;
+    /// events not delivered by then count as failed.
+    pub shutdown_timeout: Duration,
 }
 
 impl EventSettings {
@@ -120,6 +122,7 @@ impl EventSettings {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             retry_backoff: DEFAULT_RETRY_BACKOFF,
+            shutdown_timeout: client.event_shutdown_timeout,
         }
     }
 }
@@ -259,7 +262,7 @@ impl EventQueue {
 /// It sends a batch when `batch_size` events with the same header are waiting or
 /// `flush_interval` has passed since the oldest waiting event. When `cancel` fires,
 /// or every [`EventQueue`] clone is dropped, it flushes everything still queued
-/// (bounded by [`FINAL_FLUSH_DEADLINE`]) and ends; await the returned handle to
+/// (bounded by [`EventSettings::shutdown_timeout`]) and ends; await the returned handle to
 /// wait for that final flush. With an empty URL no dispatcher runs and the handle
 /// is already finished.
 ///
@@ -296,6 +299,7 @@ pub fn start(
         poster,
         batch_size: settings.batch_size.max(1),
         flush_interval: settings.flush_interval,
+        shutdown_timeout: settings.shutdown_timeout,
         pending: None,
         ready: VecDeque::new(),
         in_flight: JoinSet::new(),
@@ -416,6 +420,7 @@ mod tests {
             request_timeout: Duration::from_secs(5),
             max_attempts: 3,
             retry_backoff: Duration::from_millis(5),
+            shutdown_timeout: Duration::from_millis(300),
         }
     }
 
@@ -633,11 +638,12 @@ mod tests {
         }
         cancel.cancel();
         let started = Instant::now();
-        tokio::time::timeout(FINAL_FLUSH_DEADLINE * 2, handle)
+        let bound = Duration::from_millis(300);
+        tokio::time::timeout(bound * 3, handle)
             .await
             .unwrap()
             .unwrap();
-        assert!(started.elapsed() >= FINAL_FLUSH_DEADLINE);
+        assert!(started.elapsed() >= bound);
         let stats = queue.stats();
         assert_eq!((stats.queued, stats.failed, stats.sent), (8, 8, 0));
     }
@@ -699,5 +705,6 @@ mod tests {
         assert_eq!(settings.queue_size, client.queue_size);
         assert_eq!(settings.flush_interval, client.flush_interval);
         assert_eq!(settings.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert_eq!(settings.shutdown_timeout, Duration::from_secs(1));
     }
 }
