@@ -295,3 +295,29 @@ async fn shutdown_waits_for_an_unreachable_event_endpoint_only_as_long_as_config
     // log.pretty: true wins over "not a terminal".
     assert!(!log.lines().any(|l| l.starts_with('{')), "{log}");
 }
+
+#[tokio::test]
+async fn serve_warns_when_it_falls_back_to_pubsub_because_detection_failed() {
+    use crate::harness::serve::sync_config;
+    let warning = "notifications run on Redis Pub/Sub because the Redis version could not be \
+                   detected";
+    // Nothing listens there: the version cannot be read.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut serve = Serve::builder()
+        .config(&sync_config(&addr, "redis"))
+        .start();
+    let log = crate::harness::serve::eventually(Duration::from_secs(10), || {
+        let log = serve.stderr();
+        std::future::ready(log.contains(warning).then_some(log))
+    })
+    .await;
+    assert!(log.contains("redis-streams or redis-pubsub"), "{log}");
+    assert_eq!(serve.terminate().await.code(), Some(0));
+
+    // Forced Pub/Sub is a choice, not a fallback: no warning.
+    let mut forced = Serve::builder()
+        .config(&sync_config(&addr, "redis-pubsub"))
+        .start();
+    assert_eq!(forced.terminate().await.code(), Some(0));
+    assert!(!forced.stderr().contains(warning), "{}", forced.stderr());
+}

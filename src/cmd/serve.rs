@@ -61,6 +61,8 @@ pub async fn run(args: &ServeArgs, settings: Settings) -> anyhow::Result<()> {
     )
     .await?;
     let bound = server.addresses().context("reading the bound addresses")?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let shutdown = shutdown_signal(Arc::clone(&interrupted))?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -71,39 +73,45 @@ pub async fn run(args: &ServeArgs, settings: Settings) -> anyhow::Result<()> {
         out.flush()?;
     }
     tracing::info!(api = %bound.api, admin = %bound.admin, webhook = %bound.webhook, "serving");
-    let interrupted = Arc::new(AtomicBool::new(false));
-    server
-        .run(shutdown_signal(Arc::clone(&interrupted)))
-        .await?;
+    server.run(shutdown).await?;
     if interrupted.load(Ordering::Relaxed) {
         return Err(super::Interrupted.into());
     }
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C), setting `interrupted`, or on SIGTERM.
-async fn shutdown_signal(interrupted: Arc<AtomicBool>) {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// A future that completes on SIGINT (Ctrl-C), setting `interrupted`, or on
+/// SIGTERM. The handlers are installed here, before the future is first polled:
+/// once `listening` is printed a signal must never find the default action
+/// (which kills the process without a graceful shutdown).
+#[cfg(unix)]
+fn shutdown_signal(
+    interrupted: Arc<AtomicBool>,
+) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {
+                interrupted.store(true, Ordering::Relaxed);
+                tracing::info!("SIGINT: shutting down");
             }
-            Err(_) => std::future::pending::<()>().await,
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {
+    })
+}
+
+/// A future that completes on Ctrl-C, setting `interrupted`.
+#[cfg(not(unix))]
+fn shutdown_signal(
+    interrupted: Arc<AtomicBool>,
+) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    Ok(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
             interrupted.store(true, Ordering::Relaxed);
-            tracing::info!("SIGINT: shutting down");
+            tracing::info!("Ctrl-C: shutting down");
         }
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
+    })
 }

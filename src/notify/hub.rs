@@ -66,12 +66,16 @@ impl Hub {
             return Ok(Self::memory(buffer));
         }
         let redis = &settings.synchronization.pubsub.redis;
+        // Why Streams were asked for but Pub/Sub is used: the detection failed.
+        let mut fallback = None;
         let backend = match sync.default.to_ascii_lowercase().as_str() {
             "redis-streams" => Backend::Streams,
             "redis-pubsub" => Backend::PubSub,
             "redis" | "" => {
                 let store = crate::store::Connector::from_settings(redis)?.store();
-                choose_backend(store.version().await)
+                let detected = store.version().await;
+                fallback = detected.as_ref().err().map(ToString::to_string);
+                choose_backend(detected)
             }
             other => {
                 return Err(HubError::Settings(format!(
@@ -86,6 +90,9 @@ impl Hub {
                 Transport::Streams(StreamsHub::start(redis, Arc::clone(&fanout), cancel)?)
             }
             Backend::PubSub => {
+                if let Some(reason) = fallback {
+                    tokio::spawn(warn_while_on_fallback(reason, cancel.clone()));
+                }
                 Transport::PubSub(PubSubHub::start(redis, Arc::clone(&fanout), cancel)?)
             }
         };
@@ -185,6 +192,28 @@ impl Hub {
             Transport::Memory => "memory",
             Transport::Streams(_) => "redis-streams",
             Transport::PubSub(_) => "redis-pubsub",
+        }
+    }
+}
+
+/// How often the Pub/Sub fallback is announced again while it lasts.
+const FALLBACK_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Warns now and every [`FALLBACK_WARNING_EVERY`] until `cancel` that the hub runs
+/// on Pub/Sub only because the Redis version could not be detected: a silent
+/// downgrade would lose resume and durable groups unnoticed.
+async fn warn_while_on_fallback(reason: String, cancel: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(FALLBACK_WARNING_EVERY);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => tracing::warn!(
+                error = %reason,
+                "notifications run on Redis Pub/Sub because the Redis version could not be \
+                 detected: no resume (Last-Event-ID) and no durable groups; make Redis reachable \
+                 and restart serve, or set synchronization.notification.default to \
+                 redis-streams or redis-pubsub"
+            ),
         }
     }
 }
