@@ -549,3 +549,57 @@ async fn pubsub_refuses_resume_and_the_subscriber_goes_on_without() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn color_follows_the_flag_then_no_color() {
+    let serve = Serve::start("");
+    for (extra_env, args, coloured) in [
+        (None, vec!["--color", "always"], true),
+        (Some("1"), vec!["--color", "always"], true),
+        (Some("1"), vec![], false),
+        (None, vec!["--color", "never"], false),
+    ] {
+        let mut runner = Agentctl::new();
+        if let Some(value) = extra_env {
+            runner = runner.env("NO_COLOR", value);
+        }
+        let mut all = args.clone();
+        all.extend([
+            "--url",
+            &serve.api,
+            "--sdk-key",
+            DEMO_KEY,
+            "--format",
+            "pretty",
+            "--count",
+            "1",
+        ]);
+        let mut sub = Subscriber::start_in(runner, &all);
+        let code = publish_until_exit(&mut sub, |i| {
+            let serve = &serve;
+            async move { decide_demo(serve, &format!("c-{i}")).await }
+        })
+        .await;
+        assert_eq!(code, 0, "{args:?}: {}", sub.stderr());
+        assert_eq!(
+            sub.stdout().contains('\x1b'),
+            coloured,
+            "{args:?} NO_COLOR={extra_env:?}"
+        );
+    }
+}
+
+#[test]
+fn the_config_file_used_is_logged_at_debug() {
+    let cli = Agentctl::new().with_checkout("log:\n  level: info\n");
+    let url = format!("127.0.0.1:{}", free_port());
+    let run = cli.run(&["-v", "subscribe", "--url", &url, "--count", "1"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("config file: ./config.yaml"),
+        "{}",
+        run.stderr
+    );
+    let run = Agentctl::new().run(&["-v", "subscribe", "--url", &url, "--sdk-key", "k"]);
+    assert!(run.stderr.contains("no config file"), "{}", run.stderr);
+}
