@@ -693,8 +693,27 @@ macro_rules! ex {
 }
 
 /// The examples of a subcommand (empty for an unknown name).
+/// `agentctl` itself has the everyday commands of the README's first ten minutes.
 pub fn examples(subcommand: &str) -> &'static [Example] {
     match subcommand {
+        "agentctl" => &[
+            ex!(
+                "agentctl serve",
+                "The Agent-compatible service on the demo datafile, offline.",
+            ),
+            ex!(
+                "agentctl subscribe --filter decision",
+                "In a second terminal: follow its decision notifications.",
+            ),
+            ex!(
+                "agentctl burst",
+                "In a third: send 20 decisions and report the latencies.",
+            ),
+            ex!(
+                "agentctl inspect pending",
+                "With `agentctl --redis HOST:PORT serve`: what its durable groups left pending.",
+            ),
+        ],
         "serve" => &[
             ex!(
                 "agentctl serve",
@@ -812,8 +831,7 @@ pub fn exit_status(subcommand: &str) -> &'static [(&'static str, &'static str)] 
             ),
             (
                 "1",
-                "The server cannot be reached, answered with an error, or the stream broke with \
-                 --no-reconnect.",
+                "The server cannot be reached or answered an error; a drop with --no-reconnect.",
             ),
             USAGE,
             INTERRUPTED,

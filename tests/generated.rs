@@ -36,26 +36,89 @@ fn expected() -> BTreeMap<PathBuf, Vec<u8>> {
         );
     }
     let cmd = command();
-    files.insert(PathBuf::from("commands/man/agentctl.1"), man(&cmd));
+    files.insert(
+        PathBuf::from("commands/man/agentctl.1"),
+        man(&cmd, "agentctl"),
+    );
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("agentctl-{}", sub.get_name());
         files.insert(
             PathBuf::from(format!("commands/{name}.md")),
             markdown(&name, sub).into_bytes(),
         );
+        // Examples and exit status get sections of their own, not EXTRA.
         let page = sub
             .clone()
             .display_name(name.clone())
-            .bin_name(name.clone());
-        files.insert(PathBuf::from(format!("commands/man/{name}.1")), man(&page));
+            .bin_name(name.clone())
+            .after_long_help(Option::<&'static str>::None);
+        files.insert(
+            PathBuf::from(format!("commands/man/{name}.1")),
+            man(&page, sub.get_name()),
+        );
     }
     files
 }
 
-fn man(cmd: &clap::Command) -> Vec<u8> {
+/// The man page of `cmd`, with EXAMPLES and EXIT STATUS sections from
+/// [`cli::examples`] and [`cli::exit_status`] of `key`, placed before VERSION as
+/// man-pages(7) orders them.
+fn man(cmd: &clap::Command, key: &str) -> Vec<u8> {
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut out).unwrap();
-    out
+    let page = String::from_utf8(out).unwrap();
+    let mut sections = String::from(".SH EXAMPLES\n");
+    for example in cli::examples(key) {
+        sections.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            roff(example.command),
+            roff(example.meaning)
+        ));
+    }
+    sections.push_str(".SH \"EXIT STATUS\"\n");
+    for (code, meaning) in cli::exit_status(key) {
+        sections.push_str(&format!(".TP\n\\fB{code}\\fR\n{}\n", roff(meaning)));
+    }
+    let page = match page.find(".SH VERSION") {
+        Some(at) => format!("{}{sections}{}", &page[..at], &page[at..]),
+        None => format!("{page}{sections}"),
+    };
+    page.into_bytes()
+}
+
+/// Text as roff prints it literally: backslashes and hyphens escaped, and a
+/// leading `.` or `'` kept from being read as a request.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+#[test]
+fn man_pages_have_examples_and_exit_status() {
+    let cmd = command();
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let page = String::from_utf8(man(sub, sub.get_name())).unwrap();
+        assert!(page.contains(".SH EXAMPLES\n.TP\n"), "{}", sub.get_name());
+        assert!(
+            page.contains(".SH \"EXIT STATUS\"\n.TP\n\\fB0\\fR\n"),
+            "{}",
+            sub.get_name()
+        );
+        assert!(
+            page.contains("\\fB2\\fR\nUsage error"),
+            "{}",
+            sub.get_name()
+        );
+    }
+    let top = String::from_utf8(man(&cmd, "agentctl")).unwrap();
+    assert!(
+        top.contains("\\fBagentctl subscribe \\-\\-filter decision\\fR"),
+        "{top}"
+    );
 }
 
 fn help(cmd: &clap::Command) -> String {
