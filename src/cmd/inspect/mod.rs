@@ -36,7 +36,16 @@ pub async fn run(args: &InspectArgs, settings: &Settings) -> anyhow::Result<()> 
     let target = target_of(&args.view);
     let key = target.map(|t| stream_of(t, settings)).transpose()?;
     let defaulted = target.is_some_and(|t| t.stream.is_none() && t.sdk_key.is_none());
-    let store = super::connect(settings).await?;
+    let store = match super::connect(settings).await {
+        Ok(store) => store,
+        Err(err) if defaulted => {
+            return Err(anyhow::anyhow!(
+                "{err} (and run serve with --redis too: without it serve keeps notifications \
+                 in memory, so Redis has nothing to inspect)"
+            ));
+        }
+        Err(err) => return Err(err),
+    };
     loop {
         let rendered = match render(&store, &args.view, key.as_deref(), args.output.json).await {
             Ok(rendered) => rendered,
