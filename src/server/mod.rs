@@ -195,15 +195,14 @@ async fn serve(
 
 /// The API router with every middleware.
 fn api_router(state: Shared) -> Router {
-    let quick = api::routes().layer(from_fn_with_state(
-        Arc::clone(&state),
-        middleware::write_timeout,
-    ));
-    let v1 = quick
+    let write_timeout = || from_fn_with_state(Arc::clone(&state), middleware::write_timeout);
+    let v1 = api::routes()
+        .layer(write_timeout())
         .merge(sse::routes())
         .layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
     Router::new()
         .merge(v1)
+        .merge(api::keyless_routes().layer(write_timeout()))
         .route("/health", axum::routing::get(admin::health))
         .layer(from_fn_with_state(
             Arc::clone(&state),
