@@ -129,3 +129,129 @@ async fn batch_refuses_what_is_not_a_batch_and_the_event_stream() {
     );
     assert_eq!(ops["datafile"]["status"], 200);
 }
+
+#[tokio::test]
+async fn unknown_paths_the_description_and_error_headers() {
+    let serve = Serve::start("");
+    let serve = &serve;
+    let get = |path: &str| {
+        let url = format!("{}{path}", serve.api);
+        async move { serve.send(serve.http().get(url)).await }
+    };
+
+    for path in ["/nope", "/v1/nope", "/v2/decide"] {
+        let reply = get(path).await;
+        assert_eq!(
+            (
+                reply.status,
+                reply.body.as_str(),
+                reply.header("content-type")
+            ),
+            (
+                404,
+                "404 page not found\n",
+                Some("text/plain; charset=utf-8")
+            ),
+            "{path}"
+        );
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    }
+
+    let page = get("/").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.body.contains("/openapi.yaml"), "{}", page.body);
+
+    let spec = get("/openapi.yaml").await;
+    assert_eq!(spec.status, 200);
+    assert!(spec.header("content-type").unwrap().contains("yaml"));
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&spec.body).unwrap();
+    assert!(doc["paths"]["/v1/decide"]["post"].is_mapping());
+
+    // Error answers, JSON or plain text, say nosniff; successful ones do not.
+    let reply = serve.get("/v1/config", "").await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    let reply = serve.post("/v1/override", REF_KEY, &json!({})).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+    let reply = serve.get("/v1/config", REF_KEY).await;
+    assert_eq!(reply.header("x-content-type-options"), None);
+}
+
+/// A datafile server that answers every request with `status`.
+async fn datafile_server(status: u16) -> std::net::SocketAddr {
+    let code = axum::http::StatusCode::from_u16(status).unwrap();
+    let app = axum::Router::new().fallback(move || async move { code });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn datafile_fetch_failures_other_than_403_are_500() {
+    let forbidden = datafile_server(403).await;
+    let failing = datafile_server(503).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    for (addr, status, body) in [
+        (
+            forbidden,
+            403,
+            "{\"error\":\"unable to fetch fresh datafile (consider rechecking SDK key), status code: 403 Forbidden\"}\n",
+        ),
+        (
+            failing,
+            500,
+            "{\"error\":\"failed to instantiate Optimizely for SDK Key: Remote1\"}\n",
+        ),
+        (
+            closed,
+            500,
+            "{\"error\":\"failed to instantiate Optimizely for SDK Key: Remote1\"}\n",
+        ),
+    ] {
+        let serve = Serve::start(&format!(
+            "client: {{datafileURLTemplate: \"http://{addr}/%s.json\"}}"
+        ));
+        let reply = serve.get("/v1/config", "Remote1").await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (status, body),
+            "{addr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_type_follows_upstream() {
+    for (yaml, json) in [
+        ("admin: {metricsType: \"\"}", true),
+        ("admin: {metricsType: expvar}", true),
+        ("admin: {metricsType: prometheus}", false),
+        ("", false),
+    ] {
+        let serve = Serve::start(yaml);
+        let reply = serve
+            .send(serve.http().get(format!("{}/metrics", serve.admin)))
+            .await;
+        assert_eq!(reply.status, 200);
+        let is_json = serde_json::from_str::<Value>(&reply.body).is_ok_and(|v| v.is_object());
+        assert_eq!(is_json, json, "{yaml}: {}", reply.body);
+        if !json {
+            assert!(
+                reply
+                    .header("content-type")
+                    .unwrap()
+                    .starts_with("text/plain")
+            );
+        }
+    }
+}

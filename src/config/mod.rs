@@ -680,7 +680,7 @@ synchronization:
         assert_eq!(
             yaml_err("admin:\n  metricsType: statsd\n"),
             "config file ./x.yaml: key `admin.metricsType`: invalid value \"statsd\": \
-             expected \"\" or prometheus (Prometheus text), or expvar (JSON)"
+             expected prometheus (Prometheus text), or expvar or \"\" (upstream's expvar JSON)"
         );
     }
 

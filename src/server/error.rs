@@ -41,6 +41,8 @@ pub enum ApiError {
     UnknownSdkKey,
     /// A feature the settings turn off (403, upstream's plain-text body).
     Disabled(&'static str),
+    /// No route has this path (404, Go's plain-text `404 page not found`).
+    UnknownPath,
     /// The `Host` is not one of `server.allowedHosts` (404).
     InvalidHost,
     /// The body did not arrive within `server.readTimeout` (408).
@@ -93,7 +95,7 @@ impl ApiError {
             | ApiError::InvalidSdkKey
             | ApiError::NotABatch => StatusCode::BAD_REQUEST,
             ApiError::UnknownSdkKey | ApiError::Disabled(_) => StatusCode::FORBIDDEN,
-            ApiError::InvalidHost => StatusCode::NOT_FOUND,
+            ApiError::InvalidHost | ApiError::UnknownPath => StatusCode::NOT_FOUND,
             ApiError::ReadTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -119,6 +121,7 @@ impl ApiError {
             ApiError::NotABatch => Cow::Borrowed("cannot decode the operation body"),
             ApiError::UnknownSdkKey => Cow::Borrowed(UNKNOWN_SDK_KEY),
             ApiError::InvalidHost => Cow::Borrowed("invalid request host"),
+            ApiError::UnknownPath => Cow::Borrowed("404 page not found"),
             ApiError::ReadTimeout => {
                 Cow::Borrowed("the request body was not received within server.readTimeout")
             }
@@ -151,6 +154,7 @@ impl IntoResponse for ApiError {
         let mut response = match self {
             ApiError::UnsupportedMediaType => status.into_response(),
             ApiError::Disabled(body) | ApiError::Text(_, body) => text(format!("{body}\n")),
+            ApiError::UnknownPath => text(format!("{}\n", self.message())),
             // Upstream writes these with `http.Error` and a hand-made JSON text.
             ApiError::NotABatch | ApiError::TooManyOperations(_) => {
                 text(format!("{{\"error\": \"{}\"}}\n", self.message()))
@@ -215,7 +219,7 @@ impl From<LoadError> for ApiError {
                 tracing::debug!("{err}");
                 ApiError::UnknownSdkKey
             }
-            LoadError::Broken { ref sdk_key, .. } => {
+            LoadError::Broken { ref sdk_key, .. } | LoadError::Unavailable { ref sdk_key, .. } => {
                 tracing::error!("{err}");
                 ApiError::Internal(format!(
                     "failed to instantiate Optimizely for SDK Key: {sdk_key}"
@@ -347,6 +351,14 @@ mod tests {
         };
         assert_eq!(
             ApiError::from(broken),
+            ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
+        );
+        let unavailable = LoadError::Unavailable {
+            sdk_key: "k".to_owned(),
+            reason: "connection refused".to_owned(),
+        };
+        assert_eq!(
+            ApiError::from(unavailable),
             ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
         );
         let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
