@@ -255,3 +255,104 @@ async fn metrics_type_follows_upstream() {
         }
     }
 }
+
+#[test]
+fn map_settings_from_json_variables_and_warnings_for_unusable_ones() {
+    let redis = crate::harness::RedisServer::start();
+    let run = crate::harness::Agentctl::new()
+        .env(
+            "OPTIMIZELY_CLIENT_USERPROFILESERVICE",
+            r#"{"default":"in-memory","services":{"in-memory":{"capacity":10}}}"#,
+        )
+        .env("OPTIMIZELY_CLIENT_ODP_SEGMENTSCACHE", "redis")
+        .env("OPTIMIZELY_CLIENT_NO_SUCH_KEY", "1")
+        .redis(&redis, &["inspect", "streams"])
+        .ok();
+    assert!(
+        run.stderr.contains(
+            "environment variable OPTIMIZELY_CLIENT_NO_SUCH_KEY names no configuration key"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "environment variable OPTIMIZELY_CLIENT_ODP_SEGMENTSCACHE: key \
+             `client.odp.segmentsCache` takes a JSON object"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("OPTIMIZELY_CLIENT_USERPROFILESERVICE"),
+        "{}",
+        run.stderr
+    );
+
+    // A bad value inside the JSON stops the command, naming the variable and key.
+    let run = crate::harness::Agentctl::new()
+        .env("OPTIMIZELY_CLIENT_ODP", r#"{"disable": "perhaps"}"#)
+        .redis(&redis, &["inspect", "streams"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "environment variable OPTIMIZELY_CLIENT_ODP: key `client.odp.disable`: invalid value"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_user_profile_service_given_as_json_is_used_by_serve() {
+    let runner = crate::harness::Agentctl::new().env(
+        "OPTIMIZELY_CLIENT_USERPROFILESERVICE",
+        r#"{"default":"in-memory","services":{"in-memory":{"capacity":10}}}"#,
+    );
+    let datafiles = runner.cwd().join("datafiles");
+    std::fs::create_dir_all(&datafiles).unwrap();
+    std::fs::copy(
+        crate::harness::serve::repo_root().join("datafiles/demo.json"),
+        datafiles.join("demo.json"),
+    )
+    .unwrap();
+    let mut child = runner
+        .command(&[
+            "serve",
+            "--api-addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--webhook-addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let api = line
+        .split(' ')
+        .find_map(|part| part.strip_prefix("api="))
+        .unwrap_or_else(|| panic!("no api address in {line:?}"))
+        .to_owned();
+    let http = crate::harness::serve::client();
+    let lookup = http
+        .post(format!("http://{api}/v1/lookup"))
+        .header("x-optimizely-sdk-key", DEMO_KEY)
+        .header("content-type", "application/json")
+        .body(r#"{"userId":"u1"}"#)
+        .send()
+        .await
+        .unwrap();
+    let status = lookup.status().as_u16();
+    let _ = child.kill();
+    let _ = child.wait();
+    // Without a user profile service, upstream answers lookups with an error.
+    assert_eq!(status, 200);
+}
