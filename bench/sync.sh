@@ -9,8 +9,10 @@
 #     (goal: >= 20,000/s; issue 14 asks 40,000/s)
 # Every row carries the driver's own send lag (p50/p99/max against its schedule),
 # its CPU use and how many sends waited for a connection slot; a row the driver
-# could not keep to its schedule is followed by a "driver-bound" line, so a run
-# limited by the driver is not mistaken for one limited by the servers.
+# could not keep to its schedule is followed by a "behind schedule" line naming the
+# cause ("server-bound": sends waited for decide answers; "driver-bound": the
+# driver could not dispatch faster), so a run limited by the driver is not
+# mistaken for one limited by the servers.
 #   - fan-out to 1,000 SSE subscribers on one instance at 100 decides/s
 #   - RSS per idle SSE subscriber, 1,000 of them on a fresh instance (goal <= 64 KiB)
 # and, as the ceiling, redis-benchmark's pipelined XADD rate (~400-byte entries)

@@ -12,8 +12,10 @@
 //! one core, from `/proc/self/stat`) and how many sends had to wait for one of the
 //! `--connections` in-flight slots (the server answering too slowly, not the driver
 //! being slow). A row the driver could not keep to its schedule (sent below 95% of
-//! the target rate, or send lag p99 ≥ 100 ms) is followed by a `driver-bound` line:
-//! its figures say how fast the driver was, not the servers. Loss is
+//! the target rate, or send lag p99 ≥ 100 ms) is followed by a `behind schedule`
+//! line naming the cause: `server-bound` when at least 1% of the sends waited for a
+//! slot, else `driver-bound` (its figures then say how fast the driver was, not the
+//! servers). Loss is
 //! `2xx decides − distinct ids received`, per subscriber, after a drain.
 //!
 //! Modes: `latency` (fixed rate), `max-rate` (rate steps, stops at the first step
@@ -549,9 +551,17 @@ fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
     );
     let lag_p99_ms = ms(sent.lag.value_at_quantile(0.99));
     if achieved < 0.95 * sent.target_rate as f64 || lag_p99_ms >= DRIVER_LAG_LIMIT_MS {
+        // Behind schedule either because every in-flight slot was waiting for a
+        // decide answer (the publishing instance is slow) or because the driver
+        // itself could not dispatch faster.
+        let cause = if sent.slot_waits * 100 >= sent.dispatched {
+            "server-bound (decides answered too slowly for the in-flight slots)"
+        } else {
+            "driver-bound (the driver could not dispatch faster)"
+        };
         println!(
-            "  driver-bound: sent {achieved:.0}/s of {}/s, send lag p99 {lag_p99_ms:.1} ms, driver CPU {cpu}, {} sends waited for a slot",
-            sent.target_rate, sent.slot_waits
+            "  behind schedule, {cause}: sent {achieved:.0}/s of {}/s, send lag p99 {lag_p99_ms:.1} ms, driver CPU {cpu}, {} of {} sends waited for a slot",
+            sent.target_rate, sent.slot_waits, sent.dispatched
         );
     }
     let disconnected = collector.disconnected();
