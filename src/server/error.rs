@@ -19,6 +19,8 @@ use super::MAX_BODY_BYTES;
 use super::json::GoJson;
 use super::projects::LoadError;
 use crate::decide::{InvalidOption, UnsupportedType};
+use crate::notify::{GroupError, SubscriptionError};
+use crate::wire::UnknownKind;
 
 /// The upstream body for an SDK key no datafile can be found for.
 const UNKNOWN_SDK_KEY: &str =
@@ -60,13 +62,9 @@ pub enum ApiError {
     Internal(String),
     /// The answer was not ready within `server.writeTimeout` (503).
     WriteTimeout,
-    /// A generic `{"error": msg}` answer with the given status.
-    ///
-    /// Only the SSE route still builds it (its owner moves it to the cause
-    /// variants); new code adds a variant instead.
-    Json(StatusCode, String),
-    /// A generic plain-text answer (newline added); see [`ApiError::Json`].
-    Text(StatusCode, &'static str),
+    /// Redis, which the request needs (a resume, a consumer group), cannot be
+    /// read now (503).
+    Unavailable(String),
 }
 
 #[derive(Serialize)]
@@ -101,15 +99,14 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyOperations(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::WriteTimeout => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Json(status, _) | ApiError::Text(status, _) => *status,
+            ApiError::WriteTimeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// The `error` text of a JSON answer.
     fn message(&self) -> Cow<'_, str> {
         match self {
-            ApiError::BadRequest(msg) | ApiError::Internal(msg) | ApiError::Json(_, msg) => {
+            ApiError::BadRequest(msg) | ApiError::Internal(msg) | ApiError::Unavailable(msg) => {
                 Cow::Borrowed(msg)
             }
             ApiError::UnparsableBody => Cow::Borrowed("error parsing request body"),
@@ -134,7 +131,7 @@ impl ApiError {
             ApiError::WriteTimeout => {
                 Cow::Borrowed("the answer took longer than server.writeTimeout")
             }
-            ApiError::Disabled(text) | ApiError::Text(_, text) => Cow::Borrowed(text),
+            ApiError::Disabled(text) => Cow::Borrowed(text),
             ApiError::UnsupportedMediaType => Cow::Borrowed(""),
         }
     }
@@ -153,7 +150,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = match self {
             ApiError::UnsupportedMediaType => status.into_response(),
-            ApiError::Disabled(body) | ApiError::Text(_, body) => text(format!("{body}\n")),
+            ApiError::Disabled(body) => text(format!("{body}\n")),
             ApiError::UnknownPath => text(format!("{}\n", self.message())),
             // Upstream writes these with `http.Error` and a hand-made JSON text.
             ApiError::NotABatch | ApiError::TooManyOperations(_) => {
@@ -208,6 +205,36 @@ impl From<InvalidOption> for ApiError {
 impl From<UnsupportedType> for ApiError {
     fn from(err: UnsupportedType) -> Self {
         ApiError::BadRequest(err.to_string())
+    }
+}
+
+/// An unknown `filter` name on the notification stream.
+impl From<UnknownKind> for ApiError {
+    fn from(err: UnknownKind) -> Self {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+/// A notification stream that cannot start: a bad resume point (400) or Redis
+/// unavailable for the replay (503).
+impl From<SubscriptionError> for ApiError {
+    fn from(err: SubscriptionError) -> Self {
+        match err {
+            SubscriptionError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+/// A consumer-group subscription that cannot start: a bad request (400) or Redis
+/// unavailable (503).
+impl From<GroupError> for ApiError {
+    fn from(err: GroupError) -> Self {
+        if err.is_bad_request() {
+            ApiError::BadRequest(err.to_string())
+        } else {
+            ApiError::Unavailable(err.to_string())
+        }
     }
 }
 
