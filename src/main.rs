@@ -79,7 +79,7 @@ fn run(cli: Cli, redis_typed: bool) -> anyhow::Result<ExitCode> {
     } else {
         config::Scope::Client
     };
-    let loaded = config::load(cli.global.config.as_deref(), &env, scope)?;
+    let loaded = config::load(cli.global.config.as_deref(), &config::ProcessEnv, scope)?;
     let pretty = if serving && loaded.is_set("log.pretty") {
         loaded.settings.log.pretty
     } else {

@@ -68,20 +68,15 @@ impl Hub {
         let redis = &settings.synchronization.pubsub.redis;
         // Why Streams were asked for but Pub/Sub is used: the detection failed.
         let mut fallback = None;
-        let backend = match sync.default.to_ascii_lowercase().as_str() {
+        // `config::validate` admits only `redis`, `redis-streams` and `redis-pubsub`.
+        let backend = match sync.default.as_str() {
             "redis-streams" => Backend::Streams,
             "redis-pubsub" => Backend::PubSub,
-            "redis" | "" => {
+            _ => {
                 let store = crate::store::Connector::from_settings(redis)?.store();
                 let detected = store.version().await;
                 fallback = detected.as_ref().err().map(ToString::to_string);
                 choose_backend(detected)
-            }
-            other => {
-                return Err(HubError::Settings(format!(
-                    "synchronization.notification.default {other:?}: expected \"redis\", \
-                     \"redis-streams\" or \"redis-pubsub\""
-                )));
             }
         };
         let fanout = Arc::new(Fanout::new(buffer));
@@ -224,7 +219,4 @@ pub enum HubError {
     /// The Redis settings cannot name a server.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
-    /// A setting has a value the hub cannot use.
-    #[error("{0}")]
-    Settings(String),
 }
