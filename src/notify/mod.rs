@@ -12,7 +12,8 @@
 //!
 //! Files: `notification` (the model), `hub` (the [`Hub`] and its transports'
 //! selection), `fanout` (local delivery), `streams`/`groups`/`pubsub` (the Redis
-//! transports), `outbox` (their batching publisher). Kind names, filters and the
+//! transports), `outbox` (their batching publisher), `validate` (the bounds every
+//! envelope read from Redis must meet before it reaches a subscriber). Kind names, filters and the
 //! envelope format are the wire's ([`crate::wire`]), re-exported here.
 
 mod fanout;
@@ -22,6 +23,7 @@ mod notification;
 mod outbox;
 pub mod pubsub;
 mod streams;
+mod validate;
 
 use std::collections::HashSet;
 use std::sync::Mutex;

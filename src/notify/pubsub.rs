@@ -382,7 +382,7 @@ impl Subscriber {
         } else {
             payload
                 .map_err(|err| format!("not UTF-8: {err}"))
-                .and_then(|text| Notification::from_envelope(text).map_err(|e| e.to_string()))
+                .and_then(|text| super::validate::read_envelope(text).map_err(|e| e.to_string()))
                 .map(|notification| {
                     self.shared.received.fetch_add(1, Ordering::Relaxed);
                     self.fanout.publish_local(key, notification);

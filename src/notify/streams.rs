@@ -247,7 +247,7 @@ impl StreamsHub {
 
     fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {
         let text = data.and_then(|d| std::str::from_utf8(d).ok());
-        match text.map(Notification::from_envelope) {
+        match text.map(super::validate::read_envelope) {
             Some(Ok(notification)) => Some(Event {
                 id: id.to_string(),
                 notification,
