@@ -3,8 +3,15 @@
 //! of memory, real `serve` instances, and entries written by someone else that
 //! must never reach SSE clients.
 
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
 use crate::harness::RedisServer;
-use crate::harness::serve::{DEMO_KEY, Serve, Sse, decide_demo, sample, sync_config, user_of};
+use crate::harness::serve::{
+    DEMO_KEY, Serve, Sse, SseEvent, decide_demo, eventually, sample, sync_config, user_of,
+};
 
 /// The demo stream every decision for `demo` is XADDed to.
 const DEMO_STREAM: &str = "stream:optimizely-sync-demo";
@@ -22,6 +29,209 @@ async fn metrics(serve: &Serve) -> String {
     let (status, body) = admin(serve, "/metrics").await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// `/ready`'s status and JSON body.
+async fn ready(serve: &Serve) -> (u16, Value) {
+    let (status, body) = admin(serve, "/ready").await;
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (status, json)
+}
+
+/// The `hub` object of `/info`.
+async fn hub_info(serve: &Serve) -> Value {
+    let (status, body) = admin(serve, "/info").await;
+    assert_eq!(status, 200, "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap();
+    info["hub"].clone()
+}
+
+/// Reads `n` notification events (fails on a [`crate::harness::serve::STEP_TIMEOUT`]
+/// of silence).
+async fn read_events(sse: &mut Sse, n: usize) -> Vec<SseEvent> {
+    let mut events = Vec::with_capacity(n);
+    while events.len() < n {
+        events.push(sse.next_event().await);
+    }
+    events
+}
+
+/// The users of `events`, asserting each arrived once.
+#[track_caller]
+fn users_once(events: &[SseEvent], who: &str) -> HashSet<String> {
+    let users: HashSet<String> = events.iter().map(user_of).collect();
+    assert_eq!(
+        users.len(),
+        events.len(),
+        "{who}: a notification arrived twice"
+    );
+    users
+}
+
+// Item 1 ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_started_before_redis_use_streams_once_it_answers() {
+    const EARLY: usize = 10;
+    const BURST: usize = 200;
+    let mut redis = RedisServer::start();
+    // The port is known and nothing listens on it: Redis is "not up yet".
+    redis.stop();
+    let servers: Vec<Serve> = (0..2)
+        .map(|_| Serve::start(&sync_config(&redis.addr(), "redis")))
+        .collect();
+    for serve in &servers {
+        let (status, body) = ready(serve).await;
+        assert_eq!(status, 503, "not ready while undecided: {body}");
+        assert_eq!(body["status"], "not ready");
+        assert!(
+            body["reason"].as_str().unwrap().contains("undecided"),
+            "{body}"
+        );
+        assert_eq!(admin(serve, "/health").await.0, 200, "/health is liveness");
+        assert_eq!(hub_info(serve).await["state"], "undecided");
+        let body = metrics(serve).await;
+        assert_eq!(
+            sample(&body, "agentctl_hub_state{state=\"undecided\"}"),
+            Some(1.0),
+            "{body}"
+        );
+    }
+    // Decisions made while undecided wait for Redis.
+    let mut sent = Vec::new();
+    for i in 0..EARLY {
+        let user = format!("early-{i}");
+        decide_demo(&servers[i % 2], &user).await;
+        sent.push(user);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis.restart_with(&[]);
+
+    for serve in &servers {
+        let (status, body) = eventually(Duration::from_secs(15), || async {
+            let (status, body) = ready(serve).await;
+            (status == 200).then_some((status, body))
+        })
+        .await;
+        assert_eq!(
+            (status, body),
+            (200, serde_json::json!({"status": "ready"}))
+        );
+        let hub = hub_info(serve).await;
+        assert_eq!(hub["state"], "redis-streams", "{hub}");
+        assert_eq!(hub["ready"], true, "{hub}");
+        let body = metrics(serve).await;
+        for (state, value) in [
+            ("undecided", 0.0),
+            ("redis-streams", 1.0),
+            ("redis-pubsub", 0.0),
+        ] {
+            let name = format!("agentctl_hub_state{{state=\"{state}\"}}");
+            assert_eq!(sample(&body, &name), Some(value), "{name}\n{body}");
+        }
+        assert_eq!(
+            sample(&body, "agentctl_hub_undecided_dropped_total"),
+            Some(0.0),
+            "{body}"
+        );
+        assert!(
+            serve
+                .stderr()
+                .contains("will use Streams for notifications"),
+            "{}",
+            serve.stderr()
+        );
+    }
+
+    // One subscriber per instance, from the start of the stream: the decisions that
+    // waited, then a burst sent to both instances, each exactly once, in one order.
+    let mut subscribers = Vec::new();
+    for serve in &servers {
+        subscribers.push(Sse::open(serve, DEMO_KEY, "", Some("0-0")).await);
+    }
+    for i in 0..BURST {
+        let user = format!("burst-{i}");
+        decide_demo(&servers[i % 2], &user).await;
+        sent.push(user);
+    }
+    let want: HashSet<String> = sent.iter().cloned().collect();
+    let mut orders = Vec::new();
+    for (i, sse) in subscribers.iter_mut().enumerate() {
+        let events = read_events(sse, sent.len()).await;
+        let who = format!("subscriber of instance {i}");
+        assert_eq!(
+            users_once(&events, &who),
+            want,
+            "{who}: not the decisions sent"
+        );
+        orders.push(events.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(orders[0], orders[1], "both instances saw one stream");
+    let len: usize = redis.cmd(&["XLEN", DEMO_STREAM]);
+    assert_eq!(len, sent.len(), "one entry per decision");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_an_error_at_every_retry_until_it_is_fixed() {
+    let redis = RedisServer::start_with(&["--requirepass", "right"]);
+    let config = format!(
+        "{}      password: \"wrong\"\n",
+        sync_config(&redis.addr(), "redis")
+    );
+    let serve = Serve::start(&config);
+    let refusals = |serve: &Serve| serve.stderr().matches("refuses the credentials").count();
+    eventually(Duration::from_secs(10), || async {
+        (refusals(&serve) >= 3).then_some(())
+    })
+    .await;
+    assert!(
+        serve.stderr().contains("ERROR"),
+        "auth failures are errors:\n{}",
+        serve.stderr()
+    );
+    let (status, body) = ready(&serve).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(hub_info(&serve).await["state"], "undecided");
+    decide_demo(&serve, "waited").await;
+
+    // The operator fixes the password on the Redis side: no restart needed.
+    let _: () = redis.cmd(&["CONFIG", "SET", "requirepass", "wrong"]);
+    eventually(Duration::from_secs(10), || async {
+        (ready(&serve).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(hub_info(&serve).await["state"], "redis-streams");
+    let mut conn = redis::Client::open(format!("redis://:wrong@{}/", redis.addr()))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let len: usize = redis::cmd("XLEN")
+        .arg(DEMO_STREAM)
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(len, 1, "the decision that waited was published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_refuses_info_is_a_definite_answer_for_pubsub() {
+    let redis = RedisServer::start();
+    let _: () = redis.cmd(&[
+        "ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "&*", "+@all", "-info",
+    ]);
+    let host = format!("redis://noinfo:pw@{}", redis.addr());
+    let serve = Serve::start(&sync_config(&host, "redis"));
+    eventually(Duration::from_secs(10), || async {
+        (ready(&serve).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(hub_info(&serve).await["state"], "redis-pubsub");
+    assert!(
+        serve
+            .stderr()
+            .contains("Could not detect Redis version - will use Pub/Sub as safe fallback"),
+        "{}",
+        serve.stderr()
+    );
 }
 
 // Item 8 ----------------------------------------------------------------------------
