@@ -205,11 +205,15 @@ async fn a_wrong_password_is_an_error_at_every_retry_until_it_is_fixed() {
         .unwrap()
         .get_connection()
         .unwrap();
-    let len: usize = redis::cmd("XLEN")
-        .arg(DEMO_STREAM)
-        .query(&mut conn)
-        .unwrap();
-    assert_eq!(len, 1, "the decision that waited was published");
+    // The decision that waited is published.
+    eventually(Duration::from_secs(5), || {
+        let len: usize = redis::cmd("XLEN")
+            .arg(DEMO_STREAM)
+            .query(&mut conn)
+            .unwrap();
+        std::future::ready((len == 1).then_some(()))
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,6 +235,176 @@ async fn a_redis_that_refuses_info_is_a_definite_answer_for_pubsub() {
             .contains("Could not detect Redis version - will use Pub/Sub as safe fallback"),
         "{}",
         serve.stderr()
+    );
+}
+
+// Item 3 ----------------------------------------------------------------------------
+
+/// The `UserContext.ID` of every decision in the demo stream, oldest first.
+fn stream_users(redis: &RedisServer) -> Vec<String> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(DEMO_STREAM)
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.conn())
+        .unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|entry| {
+            let data: String = entry.get("data").unwrap();
+            let envelope: Value = serde_json::from_str(&data).unwrap();
+            envelope["message"]["UserContext"]["ID"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Asserts the stream holds each of `sent` exactly once (and nothing else).
+#[track_caller]
+fn assert_stored_once(redis: &RedisServer, sent: &[String]) {
+    let stored = stream_users(redis);
+    let unique: HashSet<&String> = stored.iter().collect();
+    assert_eq!(
+        stored.len(),
+        unique.len(),
+        "{} duplicate entries in the stream",
+        stored.len() - unique.len()
+    );
+    assert_eq!(
+        unique,
+        sent.iter().collect::<HashSet<_>>(),
+        "not the decisions sent"
+    );
+}
+
+/// Waits until the instance published `n` notifications and holds none back;
+/// then asserts nothing was dropped and no resend went unverified.
+async fn assert_all_published(serve: &Serve, n: usize) {
+    let body = eventually(Duration::from_secs(20), || async {
+        let body = metrics(serve).await;
+        let published = sample(&body, "agentctl_redis_streams_published_total");
+        let buffered = sample(&body, "agentctl_redis_streams_buffered");
+        (published == Some(n as f64) && buffered == Some(0.0)).then_some(body)
+    })
+    .await;
+    for (name, want) in [
+        ("agentctl_redis_streams_dropped_total", 0.0),
+        ("agentctl_redis_streams_unverified_resends_total", 0.0),
+    ] {
+        assert_eq!(sample(&body, name), Some(want), "{name}\n{body}");
+    }
+}
+
+/// The redis-server's process id (from `INFO server`).
+fn redis_pid(redis: &RedisServer) -> String {
+    let info: String = redis.cmd(&["INFO", "server"]);
+    info.lines()
+        .find_map(|line| line.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn signal(pid: &str, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_timeout_stores_each_notification_once() {
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    let redis = RedisServer::start();
+    let config = format!(
+        "{}      connection_timeout: 500ms\n",
+        sync_config(&redis.addr(), "redis")
+    );
+    let serve = Serve::start(&config);
+    let pid = redis_pid(&redis);
+    let mut sent = Vec::new();
+    let mut decide = async |user: String| {
+        decide_demo(&serve, &user).await;
+        sent.push(user);
+    };
+    for i in 0..10 {
+        decide(format!("before-{i}")).await;
+    }
+    // Redis stalls for 3 response timeouts: the pipelines sent meanwhile get no
+    // reply, yet Redis runs them once it continues.
+    signal(&pid, "-STOP");
+    for i in 0..20 {
+        decide(format!("stalled-{i}")).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(3 * TIMEOUT).await;
+    signal(&pid, "-CONT");
+    for i in 0..10 {
+        decide(format!("after-{i}")).await;
+    }
+    assert_all_published(&serve, sent.len()).await;
+    assert_stored_once(&redis, &sent);
+    let body = metrics(&serve).await;
+    assert!(
+        sample(&body, "agentctl_redis_streams_deduplicated_total").is_some_and(|n| n > 0.0),
+        "the pipeline sent into the stall was stored and found, not resent:\n{body}"
+    );
+    eprintln!(
+        "stall: {:?}",
+        [
+            "publish_errors_total",
+            "deduplicated_total",
+            "batches_total"
+        ]
+        .map(|m| sample(&body, &format!("agentctl_redis_streams_{m}")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oom_part_way_through_pipelines_stores_each_notification_once() {
+    const DECISIONS: usize = 400;
+    let redis = RedisServer::start();
+    let serve = Serve::start(&sync_config(&redis.addr(), "redis"));
+    decide_demo(&serve, "first").await;
+    let mut sent = vec!["first".to_owned()];
+    assert_all_published(&serve, 1).await;
+    let info: String = redis.cmd(&["INFO", "memory"]);
+    let used: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Room for about a hundred entries: the burst runs out of memory part-way
+    // through its pipelines.
+    let _: () = redis.cmd(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    let limit = (used + 64 * 1024).to_string();
+    let _: () = redis.cmd(&["CONFIG", "SET", "maxmemory", &limit]);
+    let users: Vec<String> = (0..DECISIONS).map(|i| format!("burst-{i}")).collect();
+    futures_util::StreamExt::for_each_concurrent(futures_util::stream::iter(&users), 16, |user| {
+        decide_demo(&serve, user)
+    })
+    .await;
+    sent.extend(users);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let body = metrics(&serve).await;
+    assert!(
+        sample(&body, "agentctl_redis_streams_publish_errors_total").is_some_and(|n| n > 0.0),
+        "Redis ran out of memory:\n{body}"
+    );
+    let _: () = redis.cmd(&["CONFIG", "SET", "maxmemory", "0"]);
+    assert_all_published(&serve, sent.len()).await;
+    assert_stored_once(&redis, &sent);
+    let body = metrics(&serve).await;
+    eprintln!(
+        "oom: {:?}",
+        ["publish_errors_total", "batches_total"]
+            .map(|m| sample(&body, &format!("agentctl_redis_streams_{m}")))
     );
 }
 

@@ -148,8 +148,19 @@ fn publisher_samples(out: &mut Vec<Sample>, prefix: &str, stats: &PublisherStats
         ),
         (
             "publish_errors",
-            "Pipelines Redis did not accept (retried)",
+            "Pipelines Redis did not accept in whole or in part (what failed was retried)",
             stats.errors,
+        ),
+        (
+            "deduplicated",
+            "Notifications found already stored after a pipeline got no reply (not resent)",
+            stats.deduplicated,
+        ),
+        (
+            "unverified_resends",
+            "Notifications resent after a pipeline got no reply without proof they were not \
+             stored: possible duplicates",
+            stats.unverified,
         ),
     ] {
         out.push(Sample::counter(format!("{prefix}.{name}"), help, value));

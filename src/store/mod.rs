@@ -40,8 +40,8 @@ use crate::util::lock;
 
 pub use connect::{Connector, Target};
 pub use entries::{
-    DataEntry, Retention, StreamEntry, StreamInfo, TrimTo, range_data, read_data, xadd_pipeline,
-    xrange_cmd, xread_cmd, xrevrange_cmd,
+    DataEntry, NID_FIELD, NewEntry, Retention, StreamEntry, StreamInfo, TrimTo, range_data,
+    read_data, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
 };
 pub use error::Error;
 pub use groups::{ConsumerInfo, GroupInfo, xreadgroup_cmd};
