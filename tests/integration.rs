@@ -13,6 +13,7 @@ mod faults;
 mod generated;
 mod groups;
 mod inspect;
+mod parity;
 mod serve_admin;
 mod serve_config;
 mod serve_decide;

@@ -73,17 +73,12 @@ impl Hub {
             return Ok(Self::memory(buffer));
         }
         let redis = &settings.synchronization.pubsub.redis;
-        let backend = match sync.default.to_ascii_lowercase().as_str() {
+        // `config::validate` admits only `redis`, `redis-streams` and `redis-pubsub`.
+        let backend = match sync.default.as_str() {
             "redis-streams" => Some(Backend::Streams),
             "redis-pubsub" => Some(Backend::PubSub),
             // Detected in the background: Redis may not be up yet.
-            "redis" | "" => None,
-            other => {
-                return Err(HubError::Settings(format!(
-                    "synchronization.notification.default {other:?}: expected \"redis\", \
-                     \"redis-streams\" or \"redis-pubsub\""
-                )));
-            }
+            _ => None,
         };
         let fanout = Arc::new(Fanout::new(buffer));
         let redis = RedisHub::start(redis, backend, Arc::clone(&fanout), cancel).await?;
@@ -223,7 +218,4 @@ pub enum HubError {
     /// The Redis settings cannot name a server.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
-    /// A setting has a value the hub cannot use.
-    #[error("{0}")]
-    Settings(String),
 }
