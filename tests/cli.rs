@@ -301,10 +301,10 @@ async fn serve_warns_when_it_falls_back_to_pubsub_because_detection_failed() {
     use crate::harness::serve::sync_config;
     let warning = "notifications run on Redis Pub/Sub because the Redis version could not be \
                    detected";
-    // Nothing listens there: the version cannot be read.
-    let addr = format!("127.0.0.1:{}", free_port());
+    // A Redis that refuses INFO: its version cannot be read, so Pub/Sub it is.
+    let redis = RedisServer::start_with(&["--rename-command", "INFO", ""]);
     let mut serve = Serve::builder()
-        .config(&sync_config(&addr, "redis"))
+        .config(&sync_config(&redis.addr(), "redis"))
         .start();
     let log = crate::harness::serve::eventually(Duration::from_secs(10), || {
         let log = serve.stderr();
@@ -316,7 +316,7 @@ async fn serve_warns_when_it_falls_back_to_pubsub_because_detection_failed() {
 
     // Forced Pub/Sub is a choice, not a fallback: no warning.
     let mut forced = Serve::builder()
-        .config(&sync_config(&addr, "redis-pubsub"))
+        .config(&sync_config(&redis.addr(), "redis-pubsub"))
         .start();
     assert_eq!(forced.terminate().await.code(), Some(0));
     assert!(!forced.stderr().contains(warning), "{}", forced.stderr());
