@@ -168,7 +168,8 @@ pub struct ServerSettings {
     /// Accepted `Host` header values (`allowedHosts`).
     #[serde(rename = "allowedhosts")]
     pub allowed_hosts: Vec<String>,
-    /// Maximum time to read a request (`readTimeout`).
+    /// Maximum time to read a request (`readTimeout`); it also bounds the wait for a
+    /// request's headers, on a new connection or between keep-alive requests.
     #[serde(rename = "readtimeout", with = "crate::config::duration")]
     pub read_timeout: Duration,
     /// Maximum time to write a response (`writeTimeout`); long-lived SSE streams need more.
@@ -234,7 +235,8 @@ impl Default for BatchRequestsSettings {
 pub struct ApiSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
-    /// Maximum simultaneous connections, 0 = unlimited (`maxConns`).
+    /// Maximum simultaneous connections to the API listener (`maxConns`); 0 = as
+    /// many as the open-file limit leaves room for.
     #[serde(rename = "maxconns")]
     pub max_conns: usize,
     /// Serve `/v1/notifications/event-stream` (`enableNotifications`).

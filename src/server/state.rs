@@ -18,7 +18,6 @@ use crate::outbound::cmab;
 use crate::outbound::events::{self, EventQueue};
 
 /// What every handler shares.
-/// What every handler shares.
 pub(crate) struct AppState {
     pub(super) settings: Settings,
     pub(super) projects: Arc<Projects>,
@@ -68,6 +67,15 @@ impl Server {
                 source,
             })
         };
+        let nofile = listen::raise_open_file_limit();
+        let caps = listen::ConnectionCaps::for_limit(nofile, settings.api.max_conns);
+        tracing::info!(
+            open_file_limit = nofile,
+            api = caps.api,
+            admin = caps.admin,
+            webhook = caps.webhook,
+            "connection caps"
+        );
         let api = bind("api", options.api)?;
         let admin = bind("admin", options.admin)?;
         let webhook = bind("webhook", options.webhook)?;
@@ -119,6 +127,7 @@ impl Server {
             admin,
             webhook,
             tls,
+            caps,
             events_done,
             events_cancel,
             hub_cancel,
