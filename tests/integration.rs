@@ -13,6 +13,7 @@ mod generated;
 mod groups;
 mod inspect;
 mod limits;
+mod limits_unknown_keys;
 mod serve_admin;
 mod serve_config;
 mod serve_decide;

@@ -504,6 +504,14 @@ pub struct ClientSettings {
     /// Datafile URL; `%s` is replaced by the SDK key (`datafileURLTemplate`).
     #[serde(rename = "datafileurltemplate")]
     pub datafile_url_template: String,
+    /// Longest time one datafile fetch over HTTP may take, 0 = no limit
+    /// (`datafileRequestTimeout`; agentctl's own key).
+    #[serde(rename = "datafilerequesttimeout", with = "crate::config::duration")]
+    pub datafile_request_timeout: Duration,
+    /// How long an SDK key whose datafile fetch failed is answered as unknown
+    /// without fetching again, 0 = not cached (`unknownSdkKeyTTL`; agentctl's own).
+    #[serde(rename = "unknownsdkkeyttl", with = "crate::config::duration")]
+    pub unknown_sdk_key_ttl: Duration,
     /// Where event batches are sent, empty = nowhere (`eventURL`).
     #[serde(rename = "eventurl")]
     pub event_url: String,
@@ -527,6 +535,8 @@ impl Default for ClientSettings {
             queue_size: 1000,
             flush_interval: Duration::from_secs(30),
             datafile_url_template: "https://cdn.optimizely.com/datafiles/%s.json".to_owned(),
+            datafile_request_timeout: Duration::from_secs(10),
+            unknown_sdk_key_ttl: Duration::from_secs(10),
             event_url: "https://logx.optimizely.com/v1/events".to_owned(),
             sdk_key_regex: r"^\w+(:\w+)?$".to_owned(),
             user_profile_service: UserProfileServiceSettings::default(),
