@@ -23,6 +23,7 @@ const SPELLINGS: &[&str] = &[
     "batchSize",
     "blockProfileRate",
     "certFile",
+    "datafileRequestTimeout",
     "datafileURLTemplate",
     "disabledCiphers",
     "enableNotifications",
@@ -60,6 +61,7 @@ const SPELLINGS: &[&str] = &[
     "segmentsCache",
     "segmentsRequestTimeout",
     "skipSignatureCheck",
+    "unknownSdkKeyTTL",
     "userProfileService",
     "writeTimeout",
 ];
