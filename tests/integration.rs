@@ -13,6 +13,7 @@ mod generated;
 mod groups;
 mod inspect;
 mod limits;
+mod limits_holes;
 mod limits_unknown_keys;
 mod serve_admin;
 mod serve_config;

@@ -412,6 +412,11 @@ pub struct WebhookSettings {
     /// Per project id: which SDK keys to refresh and how to check the signature.
     #[serde(deserialize_with = "project_map")]
     pub projects: BTreeMap<i64, WebhookProjectSettings>,
+    /// A signed call whose `timestamp` is further than this from the clock is
+    /// refused, and a signature already accepted within it is refused as a replay;
+    /// 0 turns both checks off (`replayWindow`; agentctl's own key).
+    #[serde(rename = "replaywindow", with = "crate::config::duration")]
+    pub replay_window: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -419,6 +424,7 @@ impl Default for WebhookSettings {
         WebhookSettings {
             port: "8089".to_owned(),
             projects: BTreeMap::new(),
+            replay_window: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -54,6 +54,7 @@ const SPELLINGS: &[&str] = &[
     "predictionEndpoint",
     "queueSize",
     "readTimeout",
+    "replayWindow",
     "requestTimeout",
     "retryConfig",
     "sdkKeyRegex",

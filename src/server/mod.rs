@@ -7,6 +7,7 @@
 //!
 //! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
 //! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
+//! A path no route matches is a 404 before the SDK-key middleware.
 //!
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
@@ -173,18 +174,32 @@ impl Server {
     }
 }
 
+/// Unknown paths: Go's `http.NotFound` answer, as upstream's router gives.
+async fn not_found() -> impl axum::response::IntoResponse {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        "404 page not found\n",
+    )
+}
+
 /// The API router with every middleware.
 fn api_router(state: Shared) -> Router {
     let quick = api::routes().layer(from_fn_with_state(
         Arc::clone(&state),
         middleware::write_timeout,
     ));
+    // A route layer: an unknown path is a 404, not a missing SDK key.
     let v1 = quick
         .merge(sse::routes())
-        .layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
+        .route_layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
     Router::new()
         .merge(v1)
         .route("/health", axum::routing::get(admin::health))
+        .fallback(not_found)
         .layer(from_fn_with_state(
             Arc::clone(&state),
             middleware::count_requests,

@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(super) metrics: Arc<Metrics>,
     pub(super) sdk_key_regex: regex::Regex,
     pub(super) allowed_hosts: Vec<String>,
+    /// Signatures of accepted webhook calls (`webhook.replayWindow`).
+    pub(super) webhook_replays: super::webhook::Replays,
     pub(super) cancel: CancellationToken,
     pub(super) started: Instant,
 }
@@ -108,8 +110,10 @@ impl Server {
         allowed_hosts.push(settings.server.host.clone());
         allowed_hosts.push(options.api.ip().to_string());
         let datafile_sync = start_datafile_sync(&settings, &projects, &cancel, &hub_cancel)?;
+        let webhook_replays = super::webhook::Replays::new(settings.webhook.replay_window);
         let state = Arc::new(AppState {
             settings,
+            webhook_replays,
             projects,
             hub,
             datafile_sync,
