@@ -235,7 +235,7 @@ pub async fn serve(
             }
             Err(err) => {
                 let pause = ACCEPT_BACKOFF.delay(failures);
-                if failures % 10 == 0 {
+                if failures.is_multiple_of(10) {
                     tracing::warn!(
                         listener = name,
                         "accepting a connection: {err}; pausing {pause:?}"
