@@ -7,9 +7,16 @@
 //! frame (`"ID":"sb…"`), so latency is publish→delivery per subscriber event. The
 //! sender follows an open-model schedule (a 1 ms tick dispatches whatever is due);
 //! how late each send was against its schedule is reported beside the latency
-//! ("send lag"), so a saturated client shows up instead of hiding (coordinated
-//! omission). Loss is `2xx decides − distinct ids received`, per subscriber, after a
-//! drain.
+//! ("send lag" p50/p99/max), so a saturated client shows up instead of hiding
+//! (coordinated omission). Beside it: the driver's own CPU use while sending (% of
+//! one core, from `/proc/self/stat`) and how many sends had to wait for one of the
+//! `--connections` in-flight slots (the server answering too slowly, not the driver
+//! being slow). A row the driver could not keep to its schedule (sent below 95% of
+//! the target rate, or send lag p99 ≥ 100 ms) is followed by a `behind schedule`
+//! line naming the cause: `server-bound` when at least 1% of the sends waited for a
+//! slot, else `driver-bound` (its figures then say how fast the driver was, not the
+//! servers). Loss is
+//! `2xx decides − distinct ids received`, per subscriber, after a drain.
 //!
 //! Modes: `latency` (fixed rate), `max-rate` (rate steps, stops at the first step
 //! that is not sustained), `fanout` (many subscribers, modest rate), `idle` (RSS of a
@@ -86,6 +93,10 @@ enum Mode {
         /// Print whether the highest sustained rate reaches this.
         #[arg(long)]
         goal: Option<u64>,
+        /// Run every step even after one is not sustained (each step's row is
+        /// printed; the highest sustained step is still reported).
+        #[arg(long)]
+        all_steps: bool,
     },
     /// Many subscribers on one instance at a modest rate.
     Fanout {
@@ -122,6 +133,29 @@ fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// CPU time (user + system) this process has used, in seconds, from
+/// `/proc/self/stat`; `None` where that file cannot be read.
+fn cpu_secs(clk_tck: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (in parentheses): utime is the 12th.
+    let mut fields = stat.rsplit_once(") ")?.1.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / clk_tck)
+}
+
+/// Clock ticks per second of `/proc/*/stat` (`getconf CLK_TCK`; Linux's USER_HZ,
+/// 100 on every mainstream architecture, when getconf is missing).
+fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -317,6 +351,10 @@ struct Sent {
     start_ns: u64,
     /// Send time − scheduled time, µs.
     lag: Histogram<u64>,
+    /// Sends that found every in-flight slot taken and waited for one.
+    slot_waits: u64,
+    /// The driver's CPU use while dispatching, % of one core (`None`: unknown).
+    cpu_percent: Option<f64>,
 }
 
 /// Open-model sender: a 1 ms tick dispatches every decide due by then, each with
@@ -333,6 +371,9 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
     let failed = Arc::new(AtomicU64::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::default();
     let total = rate * seconds;
+    let hz = clk_tck();
+    let cpu_before = cpu_secs(hz);
+    let mut slot_waits = 0u64;
     let start = Instant::now();
     let start_ns = now_ns();
     let mut ticker = tokio::time::interval(Duration::from_millis(1));
@@ -346,7 +387,13 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
         while seq < due {
             let intended_ns =
                 start_ns + (u128::from(seq) * 1_000_000_000 / u128::from(rate)) as u64;
-            let permit = gate.clone().acquire_owned().await?;
+            let permit = match gate.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    slot_waits += 1;
+                    gate.clone().acquire_owned().await?
+                }
+            };
             let sent_ns = now_ns();
             lag.saturating_record((sent_ns.saturating_sub(intended_ns) / 1000).max(1));
             let body = format!(r#"{{"userId":"sb{tag}-{seq}-{sent_ns}"}}"#);
@@ -380,6 +427,9 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
         }
     }
     let dispatch_secs = start.elapsed().as_secs_f64();
+    let cpu_percent = cpu_before
+        .zip(cpu_secs(hz))
+        .map(|(before, after)| 100.0 * (after - before) / dispatch_secs);
     let _all = gate.acquire_many(common.connections as u32).await?;
     if let Some(err) = lock(&first_error).as_ref() {
         eprintln!("sync_bench: first failed decide: {err}");
@@ -392,6 +442,8 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
         dispatch_secs,
         start_ns,
         lag,
+        slot_waits,
+        cpu_percent,
     })
 }
 
@@ -424,11 +476,14 @@ struct Outcome {
     disconnected: usize,
 }
 
+/// Send lag p99 at or above this means the driver did not keep to its schedule.
+const DRIVER_LAG_LIMIT_MS: f64 = 100.0;
+
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-const HEADER: &str = "target/s   sent/s  decides  subs  recv/sub(min)  lost  dup    e2e/s   p50 ms   p99 ms p99.9 ms   max ms  send lag p99 ms";
+const HEADER: &str = "target/s   sent/s  decides  subs  recv/sub(min)  lost  dup    e2e/s   p50 ms   p99 ms p99.9 ms   max ms | send lag p50 ms   p99 ms   max ms  slot waits  driver CPU";
 
 fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
     let phases = lock(&collector.phases);
@@ -471,8 +526,11 @@ fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
     } else {
         String::new()
     };
+    let cpu = sent
+        .cpu_percent
+        .map_or_else(|| "?".to_owned(), |p| format!("{p:.0}%"));
     println!(
-        "{:>8} {:>8.0} {:>8} {:>5} {:>14} {:>5} {:>4} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>16.2}{failed}",
+        "{:>8} {:>8.0} {:>8} {:>5} {:>14} {:>5} {:>4} {:>8.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} | {:>15.2} {:>8.2} {:>8.2} {:>11} {:>11}{failed}",
         sent.target_rate,
         achieved,
         sent.ok,
@@ -485,8 +543,27 @@ fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
         ms(h.value_at_quantile(0.99)),
         ms(h.value_at_quantile(0.999)),
         ms(h.max()),
+        ms(sent.lag.value_at_quantile(0.5)),
         ms(sent.lag.value_at_quantile(0.99)),
+        ms(sent.lag.max()),
+        sent.slot_waits,
+        cpu,
     );
+    let lag_p99_ms = ms(sent.lag.value_at_quantile(0.99));
+    if achieved < 0.95 * sent.target_rate as f64 || lag_p99_ms >= DRIVER_LAG_LIMIT_MS {
+        // Behind schedule either because every in-flight slot was waiting for a
+        // decide answer (the publishing instance is slow) or because the driver
+        // itself could not dispatch faster.
+        let cause = if sent.slot_waits * 100 >= sent.dispatched {
+            "server-bound (decides answered too slowly for the in-flight slots)"
+        } else {
+            "driver-bound (the driver could not dispatch faster)"
+        };
+        println!(
+            "  behind schedule, {cause}: sent {achieved:.0}/s of {}/s, send lag p99 {lag_p99_ms:.1} ms, driver CPU {cpu}, {} of {} sends waited for a slot",
+            sent.target_rate, sent.slot_waits, sent.dispatched
+        );
+    }
     let disconnected = collector.disconnected();
     if !disconnected.is_empty() {
         println!(
@@ -499,7 +576,7 @@ fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
         lost,
         dups,
         p99_ms: ms(h.value_at_quantile(0.99)),
-        lag_p99_ms: ms(sent.lag.value_at_quantile(0.99)),
+        lag_p99_ms,
         achieved,
         e2e,
         disconnected: disconnected.len(),
@@ -641,6 +718,7 @@ async fn main() -> anyhow::Result<()> {
             steps,
             seconds,
             goal,
+            all_steps,
         } => {
             let (collector, mut readers) = with_subscribers(&common).await?;
             println!("{HEADER}");
@@ -655,13 +733,16 @@ async fn main() -> anyhow::Result<()> {
                     && out.dups == 0
                     && out.disconnected == 0
                     && out.achieved >= 0.95 * rate as f64
-                    && out.lag_p99_ms < 100.0
+                    && out.lag_p99_ms < DRIVER_LAG_LIMIT_MS
                     && out.p99_ms < 1000.0;
-                if !sustained {
+                if sustained {
+                    best = Some((rate, out.achieved, out.e2e));
+                } else if all_steps {
+                    println!("  {rate}/s not sustained");
+                } else {
                     println!("  {rate}/s not sustained; stopping");
                     break;
                 }
-                best = Some((rate, out.achieved, out.e2e));
             }
             match best {
                 Some((rate, achieved, e2e)) => println!(

@@ -15,6 +15,7 @@ mod inspect;
 mod limits;
 mod limits_holes;
 mod limits_unknown_keys;
+mod parity;
 mod serve_admin;
 mod serve_config;
 mod serve_decide;

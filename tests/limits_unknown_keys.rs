@@ -97,8 +97,12 @@ async fn the_datafile_fetch_timeout_comes_from_the_config() {
     for _ in 0..2 {
         let started = Instant::now();
         let reply = serve.get("/v1/config", "SlowKey789").await;
-        assert_eq!(reply.status, 403, "{}", reply.body);
-        assert_eq!(reply.body, UNKNOWN_BODY);
+        // A fetch that fails other than with a 403 is upstream's 500.
+        assert_eq!(reply.status, 500, "{}", reply.body);
+        assert_eq!(
+            reply.body,
+            "{\"error\":\"failed to instantiate Optimizely for SDK Key: SlowKey789\"}\n"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "answered after {:?}",

@@ -24,6 +24,7 @@ use futures_util::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 
 use crate::cli::{SubscribeArgs, SubscribeFormat};
+use crate::util::Backoff;
 use crate::wire::{
     EVENT_STREAM_MIME, EVENT_STREAM_PATH, Filter, Kind, LAST_EVENT_ID_HEADER, SDK_KEY_HEADER,
     query, sse,
@@ -31,10 +32,9 @@ use crate::wire::{
 
 /// The name given to comment lines turned into events by [`surface_comments`].
 const COMMENT_EVENT: &str = "agentctl-comment";
-/// First wait before reconnecting; doubled after each failed attempt.
-const BACKOFF_START: Duration = Duration::from_millis(250);
-/// Longest wait between reconnect attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Wait before reconnecting: 250 ms, doubled after each failed attempt, at most
+/// 10 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
 
 /// Runs `subscribe` until `--count`, `--timeout`, `--until-caught-up`, Ctrl-C or an
 /// error.
@@ -125,7 +125,7 @@ struct Session<'a> {
 impl Session<'_> {
     /// Connects, prints, reconnects.
     async fn follow(&mut self) -> anyhow::Result<()> {
-        let mut backoff = BACKOFF_START;
+        let mut failures = 0;
         let mut connected = false;
         loop {
             let sent_id = self.last_id.clone().filter(|_| self.resume);
@@ -160,7 +160,7 @@ impl Session<'_> {
                         End::Done => return Ok(()),
                         End::Dropped(reason) => {
                             if self.total > before {
-                                backoff = BACKOFF_START;
+                                failures = 0;
                             }
                             reason
                         }
@@ -175,12 +175,13 @@ impl Session<'_> {
                 (Some(id), true) => format!(", resuming after {id}"),
                 _ => String::new(),
             };
+            let backoff = BACKOFF.delay(failures);
+            failures = failures.saturating_add(1);
             eprintln!(
                 "agentctl: {reason}; reconnecting in {}{resume}",
                 super::human_ms(u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX))
             );
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
 

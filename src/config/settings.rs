@@ -385,8 +385,9 @@ impl fmt::Debug for AuthClientSettings {
 pub struct AdminSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
-    /// `/metrics` format (`metricsType`): `""` or `"prometheus"` for Prometheus text,
-    /// `"expvar"` for upstream's JSON (lowercased by the loader).
+    /// `/metrics` format (`metricsType`): `"prometheus"` for Prometheus text, `"expvar"`
+    /// or `""` for upstream's expvar JSON, as upstream reads it (lowercased by the
+    /// loader). The built-in default is `"prometheus"`.
     #[serde(rename = "metricstype")]
     pub metrics_type: String,
     /// Authentication of admin requests.
@@ -397,7 +398,7 @@ impl Default for AdminSettings {
     fn default() -> Self {
         AdminSettings {
             port: "8088".to_owned(),
-            metrics_type: String::new(),
+            metrics_type: "prometheus".to_owned(),
             auth: AuthSettings::default(),
         }
     }
@@ -514,8 +515,8 @@ pub struct ClientSettings {
     /// (`datafileRequestTimeout`; agentctl's own key).
     #[serde(rename = "datafilerequesttimeout", with = "crate::config::duration")]
     pub datafile_request_timeout: Duration,
-    /// How long an SDK key whose datafile fetch failed is answered as unknown
-    /// without fetching again, 0 = not cached (`unknownSdkKeyTTL`; agentctl's own).
+    /// How long an SDK key whose datafile fetch over HTTP failed gets the same
+    /// answer without fetching again, 0 = not cached (`unknownSdkKeyTTL`; agentctl's own).
     #[serde(rename = "unknownsdkkeyttl", with = "crate::config::duration")]
     pub unknown_sdk_key_ttl: Duration,
     /// Where event batches are sent, empty = nowhere (`eventURL`).

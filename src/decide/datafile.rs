@@ -1,4 +1,4 @@
-//! The datafile (version 4): the raw serde shapes, their validation, and the
+//! The datafile (version 4): validation of the raw serde shapes ([`super::raw`]) and the
 //! indexed, immutable [`ProjectConfig`] every decision reads.
 //!
 //! Parsing is lenient where go-sdk is (unknown fields, absent or `null` lists) and
@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::condition::{Condition, Tree, parse_condition_tree, parse_ref_tree};
+use super::raw::{RawAudience, RawDatafile, RawExperiment, nullable};
 
 /// Why a datafile was rejected. Display is one line naming where and what.
 #[derive(Debug, thiserror::Error)]
@@ -34,206 +35,6 @@ pub enum DatafileError {
     /// An entry of `integrations` has no `key`.
     #[error("invalid datafile at `integrations[{0}]`: unsupported key in integrations")]
     IntegrationKey(usize),
-}
-
-/// Deserializes `null` as the type's default, as Go does for slices and maps.
-fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawDatafile {
-    #[serde(default, deserialize_with = "nullable")]
-    account_id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    project_id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    revision: String,
-    #[serde(default, deserialize_with = "nullable")]
-    sdk_key: String,
-    #[serde(default, deserialize_with = "nullable")]
-    environment_key: String,
-    #[serde(default, rename = "anonymizeIP", deserialize_with = "nullable")]
-    anonymize_ip: bool,
-    #[serde(default, deserialize_with = "nullable")]
-    bot_filtering: bool,
-    #[serde(default, deserialize_with = "nullable")]
-    send_flag_decisions: bool,
-    #[serde(default, deserialize_with = "nullable")]
-    region: String,
-    #[serde(default, deserialize_with = "nullable")]
-    attributes: Vec<RawAttribute>,
-    #[serde(default, deserialize_with = "nullable")]
-    audiences: Vec<RawAudience>,
-    #[serde(default, deserialize_with = "nullable")]
-    typed_audiences: Vec<RawAudience>,
-    #[serde(default, deserialize_with = "nullable")]
-    events: Vec<RawEvent>,
-    #[serde(default, deserialize_with = "nullable")]
-    experiments: Vec<RawExperiment>,
-    #[serde(default, deserialize_with = "nullable")]
-    groups: Vec<RawGroup>,
-    #[serde(default, deserialize_with = "nullable")]
-    feature_flags: Vec<RawFlag>,
-    #[serde(default, deserialize_with = "nullable")]
-    rollouts: Vec<RawRollout>,
-    #[serde(default, deserialize_with = "nullable")]
-    holdouts: Vec<RawHoldout>,
-    #[serde(default, deserialize_with = "nullable")]
-    integrations: Vec<RawIntegration>,
-}
-
-#[derive(Deserialize)]
-struct RawAttribute {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    key: String,
-}
-
-#[derive(Deserialize)]
-struct RawAudience {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    name: String,
-    #[serde(default)]
-    conditions: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawEvent {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    key: String,
-    #[serde(default, deserialize_with = "nullable")]
-    experiment_ids: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawVariation {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    key: String,
-    #[serde(default, deserialize_with = "nullable")]
-    feature_enabled: bool,
-    #[serde(default, deserialize_with = "nullable")]
-    variables: Vec<RawVariableValue>,
-}
-
-#[derive(Deserialize)]
-struct RawVariableValue {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    value: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawCmab {
-    #[serde(default, deserialize_with = "nullable")]
-    attribute_ids: Vec<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    traffic_allocation: i64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawExperiment {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    key: String,
-    #[serde(default, deserialize_with = "nullable")]
-    layer_id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    status: String,
-    #[serde(default, deserialize_with = "nullable")]
-    audience_ids: Vec<String>,
-    #[serde(default)]
-    audience_conditions: Option<Value>,
-    #[serde(default, deserialize_with = "nullable")]
-    traffic_allocation: Vec<Range>,
-    #[serde(default, deserialize_with = "nullable")]
-    forced_variations: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "nullable")]
-    variations: Vec<RawVariation>,
-    #[serde(default)]
-    cmab: Option<RawCmab>,
-    // Holdout-only fields (go-sdk v2.3.1 schema).
-    #[serde(default, deserialize_with = "nullable")]
-    included_flags: Vec<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    excluded_flags: Vec<String>,
-}
-
-type RawHoldout = RawExperiment;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawGroup {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    policy: String,
-    #[serde(default, deserialize_with = "nullable")]
-    traffic_allocation: Vec<Range>,
-    #[serde(default, deserialize_with = "nullable")]
-    experiments: Vec<RawExperiment>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawFlag {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    key: String,
-    #[serde(default, deserialize_with = "nullable")]
-    rollout_id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    experiment_ids: Vec<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    variables: Vec<RawFlagVariable>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawFlagVariable {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    key: String,
-    #[serde(default, rename = "type", deserialize_with = "nullable")]
-    kind: String,
-    #[serde(default, deserialize_with = "nullable")]
-    sub_type: String,
-    #[serde(default, deserialize_with = "nullable")]
-    default_value: String,
-}
-
-#[derive(Deserialize)]
-struct RawRollout {
-    #[serde(default, deserialize_with = "nullable")]
-    id: String,
-    #[serde(default, deserialize_with = "nullable")]
-    experiments: Vec<RawExperiment>,
-}
-
-#[derive(Deserialize)]
-struct RawIntegration {
-    #[serde(default)]
-    key: Option<String>,
 }
 
 /// One traffic-allocation range: bucket values below `end_of_range` (and above the

@@ -19,6 +19,7 @@ mod datafile;
 mod engine;
 mod events;
 mod notification;
+mod raw;
 mod semver;
 mod text;
 

@@ -66,18 +66,13 @@ impl Hub {
             return Ok(Self::memory(buffer));
         }
         let redis = &settings.synchronization.pubsub.redis;
-        let backend = match sync.default.to_ascii_lowercase().as_str() {
+        // `config::validate` admits only `redis`, `redis-streams` and `redis-pubsub`.
+        let backend = match sync.default.as_str() {
             "redis-streams" => Backend::Streams,
             "redis-pubsub" => Backend::PubSub,
-            "redis" | "" => {
+            _ => {
                 let store = crate::store::Connector::from_settings(redis)?.store();
                 choose_backend(store.version().await)
-            }
-            other => {
-                return Err(HubError::Settings(format!(
-                    "synchronization.notification.default {other:?}: expected \"redis\", \
-                     \"redis-streams\" or \"redis-pubsub\""
-                )));
             }
         };
         let fanout = Arc::new(Fanout::new(buffer));
@@ -195,7 +190,4 @@ pub enum HubError {
     /// The Redis settings cannot name a server.
     #[error(transparent)]
     Store(#[from] crate::store::Error),
-    /// A setting has a value the hub cannot use.
-    #[error("{0}")]
-    Settings(String),
 }

@@ -464,7 +464,10 @@ mod tests {
         let redis = RedisServer::start();
         let cancel = CancellationToken::new();
         let (fa, fb) = (Arc::new(Fanout::new(64)), Arc::new(Fanout::new(64)));
-        let (a, b) = (hub(redis.port, &fa, &cancel), hub(redis.port, &fb, &cancel));
+        let (a, b) = (
+            hub(redis.port(), &fa, &cancel),
+            hub(redis.port(), &fb, &cancel),
+        );
         let mut subs_k: Vec<_> = [&fa, &fa, &fb]
             .iter()
             .map(|f| f.subscribe("k", Filter::ALL, None).unwrap())
@@ -511,7 +514,7 @@ mod tests {
         let redis = RedisServer::start();
         let cancel = CancellationToken::new();
         let fanout = Arc::new(Fanout::new(64));
-        let h = hub(redis.port, &fanout, &cancel);
+        let h = hub(redis.port(), &fanout, &cancel);
         let mut sub = fanout.subscribe("k", Filter::ALL, None).unwrap();
         wait_subscribers(&redis, 1).await;
 
@@ -638,7 +641,7 @@ mod tests {
     async fn shutdown_flushes_what_was_queued_in_bounded_batches() {
         let redis = RedisServer::start();
         let cancel = CancellationToken::new();
-        let mut s = settings(redis.port);
+        let mut s = settings(redis.port());
         s.batch_size = 50;
         let h = PubSubHub::start(&s, Arc::new(Fanout::new(8)), cancel.clone()).unwrap();
         for i in 0..1000 {
@@ -667,7 +670,10 @@ mod tests {
         let redis = RedisServer::start();
         let cancel = CancellationToken::new();
         let (fa, fb) = (Arc::new(Fanout::new(8)), Arc::new(Fanout::new(8)));
-        let (a, b) = (hub(redis.port, &fa, &cancel), hub(redis.port, &fb, &cancel));
+        let (a, b) = (
+            hub(redis.port(), &fa, &cancel),
+            hub(redis.port(), &fb, &cancel),
+        );
         let (mut ra, mut rb) = (a.datafile_changes(), b.datafile_changes());
         let mut notes_a = fa.subscribe("datafile", Filter::ALL, None).unwrap();
         let mut notes_b = fb.subscribe("datafile", Filter::ALL, None).unwrap();

@@ -27,7 +27,7 @@ use crate::util::{Backoff, error_chain, lock};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CmabError {
-    /// `client.cmab.predictionEndpoint` is not an `http(s)` URL template with `%s`.
+    /// `client.cmab.predictionEndpoint` with a rule id filled in is not a URL.
     #[error("client.cmab.predictionEndpoint {endpoint:?} is invalid: {reason}")]
     InvalidEndpoint {
         /// The configured template.
@@ -35,9 +35,6 @@ pub enum CmabError {
         /// What is wrong with it.
         reason: String,
     },
-    /// `client.cmab.retryConfig.backoffMultiplier` is negative or not finite.
-    #[error("client.cmab.retryConfig.backoffMultiplier must be a finite number >= 0, got {0}")]
-    InvalidBackoffMultiplier(f64),
     /// The HTTP client could not be built (TLS set-up failed).
     #[error("cannot build the HTTP client for CMAB predictions")]
     HttpClient(#[source] reqwest::Error),
@@ -95,34 +92,15 @@ pub struct CmabClient {
 }
 
 impl CmabClient {
-    /// A client for the service configured in `client.cmab`.
+    /// A client for the service configured in `client.cmab`, whose endpoint and
+    /// back-off `config::validate` has already checked.
     ///
     /// # Errors
     ///
-    /// [`CmabError::InvalidEndpoint`] when the endpoint is not an `http(s)` URL or
-    /// lacks the `%s` placeholder for the rule id;
-    /// [`CmabError::InvalidBackoffMultiplier`] for a negative or non-finite
-    /// multiplier; [`CmabError::HttpClient`] when the HTTP client cannot be built.
+    /// [`CmabError::HttpClient`] when the HTTP client cannot be built.
     pub fn new(settings: &config::CmabSettings) -> Result<Self, CmabError> {
         let endpoint = &settings.prediction_endpoint;
-        let invalid = |reason: &str| CmabError::InvalidEndpoint {
-            endpoint: endpoint.clone(),
-            reason: reason.to_owned(),
-        };
-        if !endpoint.contains("%s") {
-            return Err(invalid("it has no %s placeholder for the rule id"));
-        }
-        let sample = reqwest::Url::parse(&endpoint.replace("%s", "0"))
-            .map_err(|err| invalid(&err.to_string()))?;
-        if !matches!(sample.scheme(), "http" | "https") {
-            return Err(invalid("the scheme is not http or https"));
-        }
         let retry = &settings.retry_config;
-        if !retry.backoff_multiplier.is_finite() || retry.backoff_multiplier < 0.0 {
-            return Err(CmabError::InvalidBackoffMultiplier(
-                retry.backoff_multiplier,
-            ));
-        }
         crate::util::ensure_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(settings.request_timeout)
@@ -672,29 +650,7 @@ mod tests {
     }
 
     #[test]
-    fn new_rejects_bad_settings() {
-        let mut config = settings("http://127.0.0.1:1", 1);
-        config.prediction_endpoint = "http://127.0.0.1:1/predict".to_owned();
-        assert!(matches!(
-            CmabClient::new(&config),
-            Err(CmabError::InvalidEndpoint { .. })
-        ));
-        config.prediction_endpoint = "ftp://example.com/%s".to_owned();
-        assert!(matches!(
-            CmabClient::new(&config),
-            Err(CmabError::InvalidEndpoint { .. })
-        ));
-        config.prediction_endpoint = "not a url %s".to_owned();
-        assert!(matches!(
-            CmabClient::new(&config),
-            Err(CmabError::InvalidEndpoint { .. })
-        ));
-        let mut config = settings("http://127.0.0.1:1", 1);
-        config.retry_config.backoff_multiplier = f64::NAN;
-        assert!(matches!(
-            CmabClient::new(&config),
-            Err(CmabError::InvalidBackoffMultiplier(_))
-        ));
+    fn default_settings_build_a_client() {
         assert!(CmabClient::new(&config::CmabSettings::default()).is_ok());
     }
 

@@ -2,14 +2,16 @@
 //! upstream's status and body.
 //!
 //! Bodies are `{"error":"…"}` JSON (Go-encoded), except where upstream answers plain
-//! text (disabled features) or nothing (415). `From` impls turn the causes other
+//! text (disabled features, and the batch errors, whose text is JSON-like) or
+//! nothing (415). Every error answer carries `X-Content-Type-Options: nosniff`, as
+//! Go's `http.Error` answers do. `From` impls turn the causes other
 //! layers report (a bad body, an unknown decide option, a datafile that cannot be
 //! loaded, …) into the answer, so handlers use `?`. Details that would not help the
 //! client are logged where the conversion happens, never sent.
 
 use std::borrow::Cow;
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -17,6 +19,8 @@ use super::MAX_BODY_BYTES;
 use super::json::GoJson;
 use super::projects::LoadError;
 use crate::decide::{InvalidOption, UnsupportedType};
+use crate::notify::{GroupError, SubscriptionError};
+use crate::wire::UnknownKind;
 
 /// The upstream body for an SDK key no datafile can be found for.
 const UNKNOWN_SDK_KEY: &str =
@@ -39,6 +43,8 @@ pub enum ApiError {
     UnknownSdkKey,
     /// A feature the settings turn off (403, upstream's plain-text body).
     Disabled(&'static str),
+    /// No route has this path (404, Go's plain-text `404 page not found`).
+    UnknownPath,
     /// The `Host` is not one of `server.allowedHosts` (404).
     InvalidHost,
     /// The body did not arrive within `server.readTimeout` (408).
@@ -47,19 +53,18 @@ pub enum ApiError {
     BodyTooLarge,
     /// A POST body that is not `application/json` (415, empty body).
     UnsupportedMediaType,
-    /// A batch with more operations than `server.batchRequests.operationsLimit` (422).
+    /// A `/v1/batch` body that is not a batch (400, upstream's plain text).
+    NotABatch,
+    /// A batch with more operations than `server.batchRequests.operationsLimit`
+    /// (422, upstream's plain text).
     TooManyOperations(usize),
     /// A failure on our side whose message upstream sends (500).
     Internal(String),
     /// The answer was not ready within `server.writeTimeout` (503).
     WriteTimeout,
-    /// A generic `{"error": msg}` answer with the given status.
-    ///
-    /// Only the SSE route still builds it (its owner moves it to the cause
-    /// variants); new code adds a variant instead.
-    Json(StatusCode, String),
-    /// A generic plain-text answer (newline added); see [`ApiError::Json`].
-    Text(StatusCode, &'static str),
+    /// Redis, which the request needs (a resume, a consumer group), cannot be
+    /// read now (503).
+    Unavailable(String),
 }
 
 #[derive(Serialize)]
@@ -85,23 +90,23 @@ impl ApiError {
             | ApiError::UnparsableBody
             | ApiError::MissingUserId
             | ApiError::MissingSdkKey
-            | ApiError::InvalidSdkKey => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidSdkKey
+            | ApiError::NotABatch => StatusCode::BAD_REQUEST,
             ApiError::UnknownSdkKey | ApiError::Disabled(_) => StatusCode::FORBIDDEN,
-            ApiError::InvalidHost => StatusCode::NOT_FOUND,
+            ApiError::InvalidHost | ApiError::UnknownPath => StatusCode::NOT_FOUND,
             ApiError::ReadTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyOperations(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::WriteTimeout => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Json(status, _) | ApiError::Text(status, _) => *status,
+            ApiError::WriteTimeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     /// The `error` text of a JSON answer.
     fn message(&self) -> Cow<'_, str> {
         match self {
-            ApiError::BadRequest(msg) | ApiError::Internal(msg) | ApiError::Json(_, msg) => {
+            ApiError::BadRequest(msg) | ApiError::Internal(msg) | ApiError::Unavailable(msg) => {
                 Cow::Borrowed(msg)
             }
             ApiError::UnparsableBody => Cow::Borrowed("error parsing request body"),
@@ -110,8 +115,10 @@ impl ApiError {
                 Cow::Borrowed("missing required X-Optimizely-SDK-Key header")
             }
             ApiError::InvalidSdkKey => Cow::Borrowed("sdkKey failed validation"),
+            ApiError::NotABatch => Cow::Borrowed("cannot decode the operation body"),
             ApiError::UnknownSdkKey => Cow::Borrowed(UNKNOWN_SDK_KEY),
             ApiError::InvalidHost => Cow::Borrowed("invalid request host"),
+            ApiError::UnknownPath => Cow::Borrowed("404 page not found"),
             ApiError::ReadTimeout => {
                 Cow::Borrowed("the request body was not received within server.readTimeout")
             }
@@ -124,7 +131,7 @@ impl ApiError {
             ApiError::WriteTimeout => {
                 Cow::Borrowed("the answer took longer than server.writeTimeout")
             }
-            ApiError::Disabled(text) | ApiError::Text(_, text) => Cow::Borrowed(text),
+            ApiError::Disabled(text) => Cow::Borrowed(text),
             ApiError::UnsupportedMediaType => Cow::Borrowed(""),
         }
     }
@@ -133,14 +140,22 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        match self {
-            ApiError::UnsupportedMediaType => status.into_response(),
-            ApiError::Disabled(text) | ApiError::Text(_, text) => (
+        let text = |body: String| {
+            (
                 status,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                format!("{text}\n"),
+                body,
             )
-                .into_response(),
+                .into_response()
+        };
+        let mut response = match self {
+            ApiError::UnsupportedMediaType => status.into_response(),
+            ApiError::Disabled(body) => text(format!("{body}\n")),
+            ApiError::UnknownPath => text(format!("{}\n", self.message())),
+            // Upstream writes these with `http.Error` and a hand-made JSON text.
+            ApiError::NotABatch | ApiError::TooManyOperations(_) => {
+                text(format!("{{\"error\": \"{}\"}}\n", self.message()))
+            }
             other => GoJson(
                 status,
                 Body {
@@ -148,7 +163,12 @@ impl IntoResponse for ApiError {
                 },
             )
             .into_response(),
-        }
+        };
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        response
     }
 }
 
@@ -188,6 +208,36 @@ impl From<UnsupportedType> for ApiError {
     }
 }
 
+/// An unknown `filter` name on the notification stream.
+impl From<UnknownKind> for ApiError {
+    fn from(err: UnknownKind) -> Self {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+/// A notification stream that cannot start: a bad resume point (400) or Redis
+/// unavailable for the replay (503).
+impl From<SubscriptionError> for ApiError {
+    fn from(err: SubscriptionError) -> Self {
+        match err {
+            SubscriptionError::Unavailable(_) => ApiError::Unavailable(err.to_string()),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+/// A consumer-group subscription that cannot start: a bad request (400) or Redis
+/// unavailable (503).
+impl From<GroupError> for ApiError {
+    fn from(err: GroupError) -> Self {
+        if err.is_bad_request() {
+            ApiError::BadRequest(err.to_string())
+        } else {
+            ApiError::Unavailable(err.to_string())
+        }
+    }
+}
+
 /// A datafile that cannot be loaded for the request's SDK key.
 impl From<LoadError> for ApiError {
     fn from(err: LoadError) -> Self {
@@ -196,7 +246,7 @@ impl From<LoadError> for ApiError {
                 tracing::debug!("{err}");
                 ApiError::UnknownSdkKey
             }
-            LoadError::Broken { ref sdk_key, .. } => {
+            LoadError::Broken { ref sdk_key, .. } | LoadError::Unavailable { ref sdk_key, .. } => {
                 tracing::error!("{err}");
                 ApiError::Internal(format!(
                     "failed to instantiate Optimizely for SDK Key: {sdk_key}"
@@ -262,7 +312,12 @@ mod tests {
             (
                 ApiError::TooManyOperations(3),
                 422,
-                "{\"error\":\"too many operations, exceeding 3 operations\"}\n",
+                "{\"error\": \"too many operations, exceeding 3 operations\"}\n",
+            ),
+            (
+                ApiError::NotABatch,
+                400,
+                "{\"error\": \"cannot decode the operation body\"}\n",
             ),
             (
                 ApiError::BodyTooLarge,
@@ -289,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn every_error_answer_says_nosniff() {
+        for err in [
+            ApiError::MissingSdkKey,
+            ApiError::Disabled("Overrides not enabled"),
+            ApiError::UnsupportedMediaType,
+            ApiError::NotABatch,
+        ] {
+            let response = err.into_response();
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        }
+    }
+
+    #[test]
     fn causes_from_other_layers_convert() {
         assert_eq!(
             ApiError::from(InvalidOption("NOPE".to_owned())),
@@ -310,6 +378,14 @@ mod tests {
         };
         assert_eq!(
             ApiError::from(broken),
+            ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
+        );
+        let unavailable = LoadError::Unavailable {
+            sdk_key: "k".to_owned(),
+            reason: "connection refused".to_owned(),
+        };
+        assert_eq!(
+            ApiError::from(unavailable),
             ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
         );
         let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();

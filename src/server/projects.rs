@@ -8,10 +8,10 @@
 //! notification. A broken new revision is logged and the old one kept.
 //!
 //! Loading a key not loaded yet is single-flight: concurrent requests for it share
-//! one fetch. A key whose fetch over HTTP failed (403, 404, timeout, unreachable)
-//! is remembered as unknown for `client.unknownSdkKeyTTL`, so a flood of requests
-//! for an unknown key does not become a flood of fetches; a broken datafile is not
-//! remembered (upstream does not cache failed loads). Each fetch is bounded by
+//! one fetch. A key whose fetch over HTTP failed (403, another status, timeout,
+//! unreachable) is remembered with that error for `client.unknownSdkKeyTTL`, so a
+//! flood of requests for an unknown key does not become a flood of fetches; a
+//! broken datafile is not remembered (upstream does not cache failed loads). Each fetch is bounded by
 //! `client.datafileRequestTimeout`.
 
 use std::collections::{HashMap, VecDeque};
@@ -49,6 +49,15 @@ pub enum LoadError {
         /// The SDK key.
         sdk_key: String,
         /// Where we looked and what happened.
+        reason: String,
+    },
+    /// The datafile URL could not be fetched for a reason other than a 403:
+    /// unreachable, timed out, another status (answered with upstream's 500).
+    #[error("datafile for SDK key {sdk_key}: {reason}")]
+    Unavailable {
+        /// The SDK key.
+        sdk_key: String,
+        /// The URL and what happened.
         reason: String,
     },
     /// A datafile was found but cannot be used (answered with upstream's 500).
@@ -371,7 +380,8 @@ impl Projects {
             Ok(source) => {
                 let over_http = matches!(source, Source::Url(_));
                 let result = self.load_from(&sdk_key, source).await;
-                if let Err(err @ LoadError::Unknown { .. }) = &result
+                if let Err(err @ (LoadError::Unknown { .. } | LoadError::Unavailable { .. })) =
+                    &result
                     && over_http
                     && !self.settings.unknown_ttl.is_zero()
                 {
@@ -456,20 +466,28 @@ impl Projects {
                 .await
                 .map_err(|e| unknown(format!("{}: {e}", path.display())))?,
             Source::Url(url) => {
+                // Only a 403 means "no such SDK key", as upstream reads the CDN.
+                let unavailable = |reason: String| LoadError::Unavailable {
+                    sdk_key: sdk_key.to_owned(),
+                    reason,
+                };
                 let response = self
                     .http
                     .get(url)
                     .send()
                     .await
-                    .map_err(|e| unknown(format!("fetching {url}: {e}")))?;
+                    .map_err(|e| unavailable(format!("fetching {url}: {e}")))?;
                 let status = response.status();
-                if !status.is_success() {
+                if status == reqwest::StatusCode::FORBIDDEN {
                     return Err(unknown(format!("fetching {url}: status {status}")));
+                }
+                if !status.is_success() {
+                    return Err(unavailable(format!("fetching {url}: status {status}")));
                 }
                 response
                     .bytes()
                     .await
-                    .map_err(|e| unknown(format!("reading {url}: {e}")))?
+                    .map_err(|e| unavailable(format!("reading {url}: {e}")))?
                     .to_vec()
             }
         };

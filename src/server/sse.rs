@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream;
@@ -51,10 +51,7 @@ async fn event_stream(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     if !state.settings.api.enable_notifications {
-        return Err(ApiError::Text(
-            StatusCode::FORBIDDEN,
-            "Notification stream not enabled",
-        ));
+        return Err(ApiError::Disabled("Notification stream not enabled"));
     }
     let params: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -65,8 +62,7 @@ async fn event_stream(
             .iter()
             .filter(|(k, _)| k == query::FILTER)
             .map(|(_, v)| v.as_str()),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    )?;
     let raw = params.iter().any(|(k, _)| k == query::RAW);
     let param = |name: &str| {
         params
@@ -88,16 +84,7 @@ async fn event_stream(
         if !keep_alive.is_zero() {
             request = request.max_wait(keep_alive);
         }
-        let subscription = match state.hub.subscribe_group(&sdk_key, filter, request).await {
-            Ok(subscription) => subscription,
-            Err(err) if err.is_bad_request() => return Err(ApiError::bad_request(err.to_string())),
-            Err(err) => {
-                return Err(ApiError::Json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    err.to_string(),
-                ));
-            }
-        };
+        let subscription = state.hub.subscribe_group(&sdk_key, filter, request).await?;
         let consumer = HeaderValue::from_str(subscription.consumer()).ok();
         let body = Body::from_stream(group_frames(
             subscription,
@@ -132,20 +119,10 @@ async fn event_stream(
     let last_event_id = header_id
         .map(str::to_owned)
         .or_else(|| param(query::LAST_EVENT_ID));
-    let subscription = match state
+    let subscription = state
         .hub
         .subscribe(&sdk_key, filter, last_event_id.as_deref())
-        .await
-    {
-        Ok(subscription) => subscription,
-        Err(err @ SubscriptionError::Unavailable(_)) => {
-            return Err(ApiError::Json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                err.to_string(),
-            ));
-        }
-        Err(err) => return Err(ApiError::bad_request(err.to_string())),
-    };
+        .await?;
     let reset = subscription.gap().then(|| {
         tracing::warn!(
             sdk_key,

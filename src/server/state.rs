@@ -39,23 +39,14 @@ impl Server {
     /// Checks the settings, binds the three listeners and prepares the shared state
     /// (the event dispatcher starts here). Nothing is served until [`Server::run`].
     pub async fn bind(settings: Settings, options: ServeOptions) -> Result<Server, ServeError> {
-        refuse_unsupported(&settings)?;
-        let sdk_key_regex = regex::Regex::new(&settings.client.sdk_key_regex).map_err(|e| {
-            ServeError::Settings(format!(
-                "client.sdkKeyRegex {:?} is not a valid regular expression: {e}",
-                settings.client.sdk_key_regex
-            ))
-        })?;
+        // `config::validate` already checked the regex and the certificate pair.
+        let sdk_key_regex = regex::Regex::new(&settings.client.sdk_key_regex)
+            .map_err(|e| ServeError::Settings(format!("client.sdkKeyRegex: {e}")))?;
         let tls = match (
             settings.server.cert_file.as_str(),
             settings.server.key_file.as_str(),
         ) {
-            ("", "") => None,
-            ("", _) | (_, "") => {
-                return Err(ServeError::Settings(
-                    "server.certFile and server.keyFile must be set together".to_owned(),
-                ));
-            }
+            ("", _) | (_, "") => None,
             (cert, key) => Some(listen::tls_config(
                 cert,
                 key,
@@ -137,23 +128,6 @@ impl Server {
             hub_cancel,
         })
     }
-}
-
-/// Settings whose behaviour `serve` does not implement and must not silently ignore.
-fn refuse_unsupported(settings: &Settings) -> Result<(), ServeError> {
-    for (key, auth) in [
-        ("api.auth", &settings.api.auth),
-        ("admin.auth", &settings.admin.auth),
-    ] {
-        if !auth.hmac_secrets.is_empty() || !auth.jwks_url.is_empty() || !auth.clients.is_empty() {
-            return Err(ServeError::Settings(format!(
-                "{key} is configured, but agentctl serve does not implement token \
-                 authentication; remove {key} (and put an authenticating proxy in front) \
-                 rather than run unauthenticated by surprise"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Loads `sdkKeys` and every datafile of the datafiles directory at start, so a

@@ -26,7 +26,11 @@ mod pending;
 mod pubsub;
 mod retry;
 mod scan;
+/// The integration tests' Redis harness, shared with the unit tests that need a
+/// real server (one way to start a test Redis).
 #[cfg(test)]
+#[allow(clippy::unwrap_used, dead_code)]
+#[path = "../../tests/harness/redis_server.rs"]
 pub(crate) mod testing;
 mod value;
 mod version;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
 use crate::config::RedisSettings;
+use crate::util::Backoff;
 
 /// The least pause between attempts of an unbounded retry loop.
 const MIN_PAUSE: Duration = Duration::from_millis(10);
@@ -35,10 +36,7 @@ impl RetryPolicy {
     /// The delay before retry number `attempt` (1-based): `initial * 2^(attempt-1)`,
     /// capped at `max`.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
+        Backoff::new(self.initial, self.max).delay(attempt.saturating_sub(1))
     }
 
     /// The pause before attempt `attempt` (1-based) of a loop that retries for as

@@ -29,7 +29,7 @@ pub(crate) async fn sdk_key(State(state): State<Shared>, request: Request, next:
 async fn with_project(state: &Shared, mut request: Request) -> Result<Request, ApiError> {
     let header = request
         .headers()
-        .get("x-optimizely-sdk-key")
+        .get(crate::wire::SDK_KEY_HEADER)
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
         .unwrap_or_default();
     if header.is_empty() {
