@@ -26,6 +26,7 @@ const SPELLINGS: &[&str] = &[
     "batchSize",
     "blockProfileRate",
     "certFile",
+    "datafileRequestTimeout",
     "datafileURLTemplate",
     "disabledCiphers",
     "enableNotifications",
@@ -57,6 +58,7 @@ const SPELLINGS: &[&str] = &[
     "predictionEndpoint",
     "queueSize",
     "readTimeout",
+    "replayWindow",
     "requestTimeout",
     "retryConfig",
     "sdkKeyRegex",
@@ -64,6 +66,7 @@ const SPELLINGS: &[&str] = &[
     "segmentsCache",
     "segmentsRequestTimeout",
     "skipSignatureCheck",
+    "unknownSdkKeyTTL",
     "userProfileService",
     "writeTimeout",
 ];
