@@ -755,6 +755,32 @@ pub struct RedisSettings {
     /// Notifications kept while Redis is unreachable; past this they are dropped and
     /// counted.
     pub buffer_size: usize,
+    /// TLS for a `rediss://` host: a private CA, a client certificate.
+    pub tls: RedisTlsSettings,
+}
+
+/// TLS for a `rediss://` Redis (`synchronization.pubsub.redis.tls.*`). Empty
+/// paths mean the built-in public web roots and no client certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisTlsSettings {
+    /// PEM file of the CA certificates to trust instead of the public web roots.
+    pub ca_file: String,
+    /// PEM file of the client certificate (chain), for mutual TLS; with `key_file`.
+    pub cert_file: String,
+    /// PEM file of the client certificate's private key; with `cert_file`.
+    pub key_file: String,
+    /// Accept any server certificate (no chain or host name check), as the URL
+    /// fragment `#insecure` does: anyone on the path can read and change the
+    /// traffic. For tests only.
+    pub insecure_skip_verify: bool,
+}
+
+impl RedisTlsSettings {
+    /// Whether any TLS setting differs from the defaults.
+    pub fn is_set(&self) -> bool {
+        *self != Self::default()
+    }
 }
 
 impl Default for RedisSettings {
@@ -775,6 +801,7 @@ impl Default for RedisSettings {
             max_age: Duration::ZERO,
             claim_min_idle: Duration::from_secs(30),
             buffer_size: 100_000,
+            tls: RedisTlsSettings::default(),
         }
     }
 }
@@ -809,6 +836,7 @@ impl fmt::Debug for RedisSettings {
             .field("max_age", &self.max_age)
             .field("claim_min_idle", &self.claim_min_idle)
             .field("buffer_size", &self.buffer_size)
+            .field("tls", &self.tls)
             .finish()
     }
 }
