@@ -13,6 +13,7 @@ mod generated;
 mod groups;
 mod inspect;
 mod parity;
+mod redis_tls;
 mod serve_admin;
 mod serve_config;
 mod serve_decide;

@@ -163,29 +163,12 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
     Ok(())
 }
 
-/// `synchronization.pubsub.redis.tls`: only with a `rediss://` host, the client
-/// certificate and key together, and every file named readable.
+/// `synchronization.pubsub.redis.tls`: the client certificate and key together,
+/// and every file named readable. (That the host is a `rediss://` URL is checked
+/// where connections are built: `--redis` replaces the host after validation.)
 fn redis_tls(redis: &super::RedisSettings, sources: &Sources) -> Result<(), Error> {
     let tls = &redis.tls;
     let key = |name: &str| KeyPath::dotted(&format!("synchronization.pubsub.redis.tls.{name}"));
-    if tls.is_set() && !redis.host.trim().starts_with("rediss://") {
-        let (name, value) = [
-            ("ca_file", &tls.ca_file),
-            ("cert_file", &tls.cert_file),
-            ("key_file", &tls.key_file),
-        ]
-        .into_iter()
-        .find(|(_, value)| !value.is_empty())
-        .map_or(("insecure_skip_verify", "true".to_owned()), |(name, value)| {
-            (name, quoted(value))
-        });
-        return Err(sources.invalid(
-            &key(name),
-            value,
-            "no TLS setting unless synchronization.pubsub.redis.host is a rediss:// URL"
-                .to_owned(),
-        ));
-    }
     for (name, value, other) in [
         ("cert_file", &tls.cert_file, &tls.key_file),
         ("key_file", &tls.key_file, &tls.cert_file),

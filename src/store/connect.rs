@@ -164,6 +164,13 @@ fn tls_client(target: &Target, settings: &RedisSettings) -> Result<Client, Error
         source,
     };
     if !matches!(target.info.addr(), ConnectionAddr::TcpTls { .. }) {
+        if settings.tls.is_set() {
+            return Err(Error::InvalidAddress {
+                addr: target.display.clone(),
+                reason: "synchronization.pubsub.redis.tls is set: expected a rediss:// URL"
+                    .to_owned(),
+            });
+        }
         return Client::open(target.info.clone()).map_err(connect_error);
     }
     crate::util::ensure_tls_provider();
