@@ -390,6 +390,34 @@ mod tests {
     }
 
     #[test]
+    fn insecure_comes_from_the_fragment_or_the_setting() {
+        let fragment = Target::from_settings(&settings("rediss://h:6380/#insecure")).unwrap();
+        assert!(fragment.is_insecure());
+        assert_eq!(fragment.display(), "h:6380 (TLS, certificate not verified)");
+        let mut s = settings("rediss://h:6380");
+        assert!(!Target::from_settings(&s).unwrap().is_insecure());
+        s.tls.insecure_skip_verify = true;
+        assert!(Target::from_settings(&s).unwrap().is_insecure());
+    }
+
+    #[test]
+    fn tls_settings_need_a_tls_url() {
+        let mut s = settings("127.0.0.1:6390");
+        s.tls.ca_file = "/ca.pem".into();
+        let err = Connector::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("rediss://"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_named() {
+        let mut s = settings("rediss://:pw123@h:6380");
+        s.tls.ca_file = "/nonexistent/ca.pem".into();
+        let err = Connector::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("tls.ca_file \"/nonexistent/ca.pem\""), "{err}");
+        assert!(!err.contains("pw123"), "{err}");
+    }
+
+    #[test]
     fn bad_urls_are_reported_without_password() {
         let err = Target::from_settings(&settings("redis://u:hunter2@:x/0"))
             .unwrap_err()
