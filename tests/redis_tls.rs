@@ -142,7 +142,11 @@ fn private_ca_is_trusted_only_when_configured() {
 
     let without = tls_config(cli.cwd(), "{}");
     let run = inspect(&cli, &without, &url);
-    assert_ne!(run.code, 0, "connected without trusting the CA: {}", run.stdout);
+    assert_ne!(
+        run.code, 0,
+        "connected without trusting the CA: {}",
+        run.stdout
+    );
     assert!(
         run.stderr.contains("certificate") && run.stderr.contains("127.0.0.1"),
         "no clear certificate error: {}",
@@ -220,7 +224,8 @@ fn tls_settings_are_validated() {
     let run = inspect(&cli, &missing, "rediss://:hunter2@127.0.0.1:1");
     assert_ne!(run.code, 0);
     assert!(
-        run.stderr.contains("synchronization.pubsub.redis.tls.ca_file")
+        run.stderr
+            .contains("synchronization.pubsub.redis.tls.ca_file")
             && run.stderr.contains("/nonexistent/ca.pem")
             && run.stderr.contains("readable"),
         "{}",
@@ -255,5 +260,8 @@ async fn serve_syncs_notifications_over_tls() {
     let event = sse.next_event().await;
     assert_eq!(user_of(&event), "tls-user");
     let entries: usize = redis.cmd(&["XLEN", "stream:optimizely-sync-demo"]);
-    assert_eq!(entries, 1, "the notification did not go through Redis Streams");
+    assert_eq!(
+        entries, 1,
+        "the notification did not go through Redis Streams"
+    );
 }

@@ -100,7 +100,10 @@ impl Target {
     /// Whether the server's certificate goes unchecked (`#insecure` or
     /// `tls.insecure_skip_verify`).
     fn is_insecure(&self) -> bool {
-        matches!(self.info.addr(), ConnectionAddr::TcpTls { insecure: true, .. })
+        matches!(
+            self.info.addr(),
+            ConnectionAddr::TcpTls { insecure: true, .. }
+        )
     }
 
     /// The address as shown to users: `host:port`, plus the database and TLS when set.
