@@ -24,3 +24,4 @@ mod serve_webhook;
 mod subscribe;
 mod sync;
 mod trim;
+mod ups;
