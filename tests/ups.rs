@@ -153,7 +153,7 @@ async fn a_redis_that_is_down_never_fails_a_decision() {
         json!({"userId": "matjaz", "experimentBucketMap": {}}),
     );
     assert!(
-        serve.stderr().contains("user profile"),
+        serve.stderr().contains("user profile lookup failed"),
         "{}",
         serve.stderr()
     );

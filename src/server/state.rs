@@ -125,7 +125,7 @@ impl Server {
 /// they are logged, and the decision goes on with an empty profile.
 pub(crate) enum SharedUps {
     /// `client.userProfileService` "redis".
-    Redis(crate::store::ProfileStore),
+    Redis(Box<crate::store::ProfileStore>),
     /// `client.userProfileService` "rest".
     Rest(crate::outbound::ups::RestUps),
 }
@@ -139,7 +139,7 @@ impl SharedUps {
                 ServeError::Settings(format!("client.userProfileService.services.redis: {e}"))
             })?;
             tracing::info!(redis = store.address(), "user profiles are kept in Redis");
-            return Ok(Some(SharedUps::Redis(store)));
+            return Ok(Some(SharedUps::Redis(Box::new(store))));
         }
         let rest = crate::outbound::ups::RestUps::from_settings(settings)
             .map_err(|e| ServeError::Settings(e.to_string()))?;
