@@ -29,3 +29,4 @@ mod serve_webhook;
 mod subscribe;
 mod sync;
 mod trim;
+mod ups;
