@@ -240,8 +240,7 @@ impl ProjectSettings {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_else(|| "fifo".to_owned());
                     Some((capacity, strategy))
-                } else if name.eq_ignore_ascii_case("redis") || name.eq_ignore_ascii_case("rest")
-                {
+                } else if name.eq_ignore_ascii_case("redis") || name.eq_ignore_ascii_case("rest") {
                     // Shared services are built once for every project (`SharedUps`).
                     None
                 } else {
