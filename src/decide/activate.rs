@@ -444,13 +444,15 @@ mod tests {
         );
         // Impressions: the experiment (rule type "experiment") and the feature test.
         assert_eq!(out.events.len(), 2);
-        let meta = &out.events[0].visitor["snapshots"][0]["decisions"][0]["metadata"];
+        let meta =
+            out.events[0].visitor_value()["snapshots"][0]["decisions"][0]["metadata"].clone();
         assert_eq!(
-            *meta,
+            meta,
             json!({"flag_key": "", "rule_key": "ab_test1", "rule_type": "experiment",
                    "variation_key": "variation_1", "enabled": true})
         );
-        let meta = &out.events[1].visitor["snapshots"][0]["decisions"][0]["metadata"];
+        let meta =
+            out.events[1].visitor_value()["snapshots"][0]["decisions"][0]["metadata"].clone();
         assert_eq!(meta["rule_type"], "feature-test");
         assert_eq!(meta["flag_key"], "feature_2");
     }

@@ -915,7 +915,7 @@ mod tests {
         );
         let imp = d.take_impression().expect("feature tests send impressions");
         assert!(d.take_impression().is_none());
-        let decision = &imp.visitor["snapshots"][0]["decisions"][0];
+        let decision = imp.visitor_value()["snapshots"][0]["decisions"][0].clone();
         assert_eq!(decision["campaign_id"], "16933431472");
         assert_eq!(decision["experiment_id"], "16910084756");
         assert_eq!(decision["variation_id"], "16925360560");
@@ -924,12 +924,12 @@ mod tests {
             json!({"flag_key": "feature_2", "rule_key": "feature_2_test",
                    "rule_type": "feature-test", "variation_key": "variation_1", "enabled": true})
         );
-        let event = &imp.visitor["snapshots"][0]["events"][0];
+        let event = imp.visitor_value()["snapshots"][0]["events"][0].clone();
         assert_eq!(event["key"], "campaign_activated");
         assert_eq!(event["entity_id"], "16933431472");
         assert_eq!(event["timestamp"], 42);
         assert_eq!(
-            imp.visitor["attributes"],
+            imp.visitor_value()["attributes"],
             json!([{"entity_id": "16921322086", "key": "attr_1", "type": "custom", "value": "hola"},
                    {"entity_id": "$opt_bot_filtering", "key": "$opt_bot_filtering",
                     "type": "custom", "value": false}])
@@ -1388,7 +1388,7 @@ mod tests {
         );
         let imp = d.take_impression().unwrap();
         assert_eq!(
-            imp.visitor["snapshots"][0]["decisions"][0]["metadata"]["cmab_uuid"],
+            imp.visitor_value()["snapshots"][0]["decisions"][0]["metadata"]["cmab_uuid"],
             "uuid-1"
         );
 
@@ -1465,7 +1465,7 @@ mod tests {
             ]
         );
         let imp = d.take_impression().expect("holdouts send impressions");
-        let decision = &imp.visitor["snapshots"][0]["decisions"][0];
+        let decision = imp.visitor_value()["snapshots"][0]["decisions"][0].clone();
         assert_eq!(decision["experiment_id"], "1673113");
         assert_eq!(decision["variation_id"], "$opt_dummy_variation_id");
         assert_eq!(decision["metadata"]["rule_type"], "holdout");
@@ -1627,10 +1627,10 @@ mod tests {
             .take_impression()
             .expect("rollouts send with sendFlagDecisions");
         assert_eq!(
-            imp.visitor["snapshots"][0]["decisions"][0]["metadata"]["rule_type"],
+            imp.visitor_value()["snapshots"][0]["decisions"][0]["metadata"]["rule_type"],
             "rollout"
         );
-        assert_eq!(imp.visitor["attributes"][1]["value"], true);
+        assert_eq!(imp.visitor_value()["attributes"][1]["value"], true);
         let off = DecideOptions {
             disable_decision_event: true,
             ..DecideOptions::default()

@@ -33,7 +33,7 @@ pub use config_view::{
 };
 pub use datafile::{DatafileError, ProjectConfig};
 pub use engine::{DecideOutcome, Decision, DecisionUserContext, decide};
-pub use events::{EventContext, TrackOutcome, UserEvent, event_batch, track};
+pub use events::{EventContext, TrackOutcome, UserEvent, track};
 pub use notification::{
     ConversionEvent, DecisionMessage, NotificationMessage, NotificationUserContext, TrackMessage,
     VisitorAttribute,
