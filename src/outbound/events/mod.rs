@@ -61,9 +61,15 @@ pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// is short; events not delivered by then count as failed.
 pub const FINAL_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Batches being sent at the same time. A few let a slow endpoint overlap with the
-/// next batch without opening an unbounded number of connections.
-pub const MAX_IN_FLIGHT: usize = 4;
+/// Batches being sent at the same time, each on its own pooled connection.
+///
+/// With upstream's default of 10 events per batch, a server answering a few
+/// thousand decides a second produces hundreds of batches a second; by Little's law
+/// the slots must cover that rate times one POST's round trip, which on a loaded
+/// machine is tens of milliseconds even to a local endpoint. 4 slots dropped about
+/// half the events at `wrk` load (bench/serve-decide.sh); 32 keep up while still
+/// bounding the connections a slow endpoint can hold.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// A failed batch is logged once per this many failures, so a dead endpoint does
 /// not flood the log.
