@@ -8,7 +8,7 @@ use super::engine::{
     Engine, FlagResult, ForcedMap, ServiceResult, Source, impression_due, typed_variables,
 };
 use super::events::{Impression, UserEvent, impression_event};
-use super::notification::{DecisionMessage, NotificationMessage, user_context};
+use super::notification::{DecisionInfo, DecisionMessage, NotificationMessage, user_context};
 use super::text::Reasons;
 use super::{Context, NeedCmab};
 
@@ -116,10 +116,10 @@ fn decision_message(ctx_user: &super::User, kind: &str, info: Value) -> Notifica
     NotificationMessage::Decision(DecisionMessage {
         kind: kind.to_string(),
         user_context: user_context(ctx_user),
-        decision_info: match info {
+        decision_info: DecisionInfo::Map(match info {
             Value::Object(m) => m,
             _ => Map::new(),
-        },
+        }),
     })
 }
 

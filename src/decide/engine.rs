@@ -11,7 +11,9 @@ use super::audience::user_in_audience;
 use super::bucket::{bucket_value, find_entity};
 use super::datafile::{Flag, ProjectConfig, Range, Rule, Variation};
 use super::events::{Impression, UserEvent, impression_event};
-use super::notification::{DecisionMessage, NotificationMessage, user_context};
+use super::notification::{
+    DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage, NotificationUserContext,
+};
 use super::text::{Reasons, go_quote, go_value};
 use super::{
     Cmab, CmabAnswer, CmabAttribute, CmabRequest, Context, DecideOptions, ForcedDecision, NeedCmab,
@@ -589,8 +591,6 @@ pub struct DecisionUserContext {
 struct NotifyInfo {
     experiment_id: String,
     variation_id: String,
-    notification_user: super::NotificationUserContext,
-    variables: Map<String, Value>,
 }
 
 /// One decision; serialises as the `/v1/decide` object.
@@ -657,24 +657,24 @@ impl Decision {
     /// error decisions. `dispatched` is whether the caller queued the impression.
     pub fn notification(&self, dispatched: bool) -> Option<NotificationMessage> {
         let info = self.notify.as_ref()?;
-        let decision_info = json!({
-            "decisionEventDispatched": dispatched,
-            "enabled": self.enabled,
-            "experimentId": info.experiment_id,
-            "flagKey": self.flag_key,
-            "reasons": self.reasons,
-            "ruleKey": self.rule_key,
-            "variables": info.variables,
-            "variationId": info.variation_id,
-            "variationKey": self.variation_key,
-        });
         Some(NotificationMessage::Decision(DecisionMessage {
             kind: "flag".to_string(),
-            user_context: info.notification_user.clone(),
-            decision_info: match decision_info {
-                Value::Object(m) => m,
-                _ => Map::new(),
+            user_context: NotificationUserContext {
+                id: self.user_context.user_id.clone(),
+                attributes: self.user_context.attributes.clone(),
+                qualified_segments: None,
             },
+            decision_info: DecisionInfo::Flag(FlagDecisionInfo {
+                decision_event_dispatched: dispatched,
+                enabled: self.enabled,
+                experiment_id: info.experiment_id.clone(),
+                flag_key: self.flag_key.clone(),
+                reasons: self.reasons.clone(),
+                rule_key: self.rule_key.clone(),
+                variables: self.variables.clone(),
+                variation_id: info.variation_id.clone(),
+                variation_key: self.variation_key.clone(),
+            }),
         }))
     }
 }
@@ -752,8 +752,6 @@ fn decide_one(
     let notify = NotifyInfo {
         experiment_id: rule.map(|r| r.id.clone()).unwrap_or_default(),
         variation_id: variation.map(|v| v.id.clone()).unwrap_or_default(),
-        notification_user: user_context(user),
-        variables: variables.clone(),
     };
     Ok(Decision {
         variation_key: variation.map(|v| v.key.clone()).unwrap_or_default(),
@@ -1087,9 +1085,18 @@ mod tests {
         let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
             panic!()
         };
-        assert_eq!(m.decision_info["variables"], json!({}));
-        assert_eq!(m.decision_info["decisionEventDispatched"], true);
-        assert_eq!(m.decision_info["reasons"], json!([]));
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["variables"],
+            json!({})
+        );
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["decisionEventDispatched"],
+            true
+        );
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["reasons"],
+            json!([])
+        );
     }
 
     #[test]
@@ -1472,8 +1479,14 @@ mod tests {
         let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
             panic!()
         };
-        assert_eq!(m.decision_info["experimentId"], "1673113");
-        assert_eq!(m.decision_info["variationId"], "$opt_dummy_variation_id");
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["experimentId"],
+            "1673113"
+        );
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["variationId"],
+            "$opt_dummy_variation_id"
+        );
 
         // In every audience but in no holdout's traffic: the rollout decides.
         let u = user("matjaz", json!({"all": 1}));

@@ -35,8 +35,8 @@ pub use datafile::{DatafileError, ProjectConfig};
 pub use engine::{DecideOutcome, Decision, DecisionUserContext, decide};
 pub use events::{EventContext, TrackOutcome, UserEvent, track};
 pub use notification::{
-    ConversionEvent, DecisionMessage, NotificationMessage, NotificationUserContext, TrackMessage,
-    VisitorAttribute,
+    ConversionEvent, DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage,
+    NotificationUserContext, TrackMessage, VisitorAttribute,
 };
 
 /// The user a decision is made for.
