@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde::ser::{SerializeSeq, Serializer};
+use serde::ser::Serializer;
 use serde_json::{Map, Value};
 
 use super::User;
@@ -133,68 +133,85 @@ impl UserEvent {
     }
 }
 
+/// One event attribute, borrowed from the datafile and the request.
+#[derive(Serialize)]
+struct AttributeRef<'a> {
+    entity_id: &'a str,
+    key: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    value: &'a Value,
+}
+
+const BOT_FILTERING: &str = "$opt_bot_filtering";
+
 /// Event attributes: datafile attributes (by id) and `$opt_` ones (by key), with
-/// values the event pipeline accepts, then `$opt_bot_filtering`.
-pub(crate) fn visitor_attributes(config: &ProjectConfig, user: &User) -> Vec<VisitorAttribute> {
-    let mut out = Vec::new();
-    for (key, value) in user.attributes.iter().flatten() {
-        let entity_id = match config.attribute_id(key) {
-            Some(id) => id.to_string(),
-            None if key.starts_with("$opt_") => key.clone(),
-            None => continue,
-        };
-        let valid = match value {
-            Value::String(_) | Value::Bool(_) => true,
-            Value::Number(n) => n
-                .as_f64()
-                .is_some_and(|x| x.is_finite() && x.abs() <= MAX_EVENT_NUMBER),
-            _ => false,
-        };
-        if valid {
-            out.push(VisitorAttribute {
-                value: value.clone(),
-                key: key.clone(),
-                kind: "custom".to_string(),
+/// values the event pipeline accepts, then `$opt_bot_filtering` (whose value is
+/// `bot_filtering`). Serialised with their keys sorted, as the endpoint receives them.
+fn attribute_refs<'a>(
+    config: &'a ProjectConfig,
+    user: &'a User,
+    bot_filtering: &'a Value,
+) -> impl Iterator<Item = AttributeRef<'a>> {
+    let from_user = user
+        .attributes
+        .iter()
+        .flatten()
+        .filter_map(move |(key, value)| {
+            let entity_id = match config.attribute_id(key) {
+                Some(id) => id,
+                None if key.starts_with("$opt_") => key.as_str(),
+                None => return None,
+            };
+            let valid = match value {
+                Value::String(_) | Value::Bool(_) => true,
+                Value::Number(n) => n
+                    .as_f64()
+                    .is_some_and(|x| x.is_finite() && x.abs() <= MAX_EVENT_NUMBER),
+                _ => false,
+            };
+            valid.then_some(AttributeRef {
                 entity_id,
-            });
-        }
-    }
-    out.push(VisitorAttribute {
-        value: Value::Bool(config.bot_filtering),
-        key: "$opt_bot_filtering".to_string(),
-        kind: "custom".to_string(),
-        entity_id: "$opt_bot_filtering".to_string(),
-    });
-    out
+                key,
+                kind: "custom",
+                value,
+            })
+        });
+    from_user.chain(std::iter::once(AttributeRef {
+        entity_id: BOT_FILTERING,
+        key: BOT_FILTERING,
+        kind: "custom",
+        value: bot_filtering,
+    }))
+}
+
+/// The event attributes as the track notification carries them.
+pub(crate) fn visitor_attributes(config: &ProjectConfig, user: &User) -> Vec<VisitorAttribute> {
+    let bot_filtering = Value::Bool(config.bot_filtering);
+    attribute_refs(config, user, &bot_filtering)
+        .map(|a| VisitorAttribute {
+            value: a.value.clone(),
+            key: a.key.to_owned(),
+            kind: a.kind.to_owned(),
+            entity_id: a.entity_id.to_owned(),
+        })
+        .collect()
 }
 
 // The event endpoint's JSON shapes, borrowing from the datafile and the request.
 // Keys are declared in alphabetical order: the endpoint has always received them
 // sorted (they used to be `serde_json` maps).
 
-/// `attributes`: each [`VisitorAttribute`] with its keys sorted.
-struct EventAttributes<'a>(&'a [VisitorAttribute]);
+/// `attributes`, serialised from the borrowed attributes as they are produced.
+struct EventAttributes<'a> {
+    config: &'a ProjectConfig,
+    user: &'a User,
+}
 
 impl Serialize for EventAttributes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Sorted<'a> {
-            entity_id: &'a str,
-            key: &'a str,
-            #[serde(rename = "type")]
-            kind: &'a str,
-            value: &'a Value,
-        }
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for a in self.0 {
-            seq.serialize_element(&Sorted {
-                entity_id: &a.entity_id,
-                key: &a.key,
-                kind: &a.kind,
-                value: &a.value,
-            })?;
-        }
-        seq.end()
+        let bot_filtering = Value::Bool(self.config.bot_filtering);
+        serializer.collect_seq(attribute_refs(self.config, self.user, &bot_filtering))
     }
 }
 
@@ -270,11 +287,10 @@ pub(crate) fn impression_event(
     now_ms: u64,
 ) -> UserEvent {
     let campaign_id = imp.rule.map(|r| r.layer_id.as_str()).unwrap_or_default();
-    let attributes = visitor_attributes(config, user);
     let mut uuid = uuid::Uuid::encode_buffer();
     let uuid = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid);
     let visitor = VisitorJson {
-        attributes: EventAttributes(&attributes),
+        attributes: EventAttributes { config, user },
         snapshots: [ImpressionSnapshot {
             decisions: [DecisionJson {
                 campaign_id,
@@ -351,7 +367,7 @@ pub fn track(
     let mut uuid = uuid::Uuid::encode_buffer();
     let uuid = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut uuid);
     let visitor = VisitorJson {
-        attributes: EventAttributes(&attributes),
+        attributes: EventAttributes { config, user },
         snapshots: [ConversionSnapshot {
             events: [SnapshotEvent {
                 entity_id: &event.id,
