@@ -46,11 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         config::Scope::Client
     };
-    let loaded = config::load(
-        cli.global.config.as_deref(),
-        &|key| std::env::var(key).ok(),
-        scope,
-    )?;
+    let loaded = config::load(cli.global.config.as_deref(), &config::ProcessEnv, scope)?;
     init_tracing(cli.global.verbose, serving.then_some(&loaded.settings.log));
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");

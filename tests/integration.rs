@@ -12,6 +12,7 @@ mod cli;
 mod generated;
 mod groups;
 mod inspect;
+mod parity;
 mod serve_admin;
 mod serve_config;
 mod serve_decide;

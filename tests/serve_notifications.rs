@@ -351,7 +351,7 @@ async fn request_details_match_upstream() {
     assert_reply(
         &reply,
         422,
-        "{\"error\":\"too many operations, exceeding 2 operations\"}\n",
+        "{\"error\": \"too many operations, exceeding 2 operations\"}\n",
     );
     let reply = serve
         .post(
@@ -360,9 +360,9 @@ async fn request_details_match_upstream() {
             &json!({"operations": [
                 {"method": "POST", "url": "/v1/decide", "operationID": "1",
                  "params": {"keys": "feature_4"}, "body": {"userId": "matjaz"},
-                 "headers": {"X-Request-Id": "op-1"}},
+                 "headers": {"X-Request-Id": "op-1", "X-Optimizely-SDK-Key": REF_KEY}},
                 {"method": "POST", "url": "/v1/decide?keys=feature_4", "operationID": "2",
-                 "body": {"userId": ""}}
+                 "body": {"userId": ""}, "headers": {"X-Optimizely-SDK-Key": REF_KEY}}
             ]}),
         )
         .await;

@@ -4,12 +4,16 @@
 //! 1. [`Settings::default()`] — the only place defaults are written;
 //! 2. a YAML file (`--config` / `AGENTCTL_CONFIG`, else `./config.yaml` if present);
 //! 3. `OPTIMIZELY_*` environment variables, one per key: the key path uppercased
-//!    with `.` replaced by `_` (`OPTIMIZELY_API_ENABLENOTIFICATIONS=1`);
+//!    with `.` replaced by `_` (`OPTIMIZELY_API_ENABLENOTIFICATIONS=1`); a section
+//!    or map-valued key takes a JSON object, as upstream reads
+//!    `OPTIMIZELY_CLIENT_USERPROFILESERVICE='{"default":"in-memory",…}'`;
 //! 4. command-line flags, as [`Overrides`] given to [`Settings::apply`].
 //!
 //! Like viper in the upstream Agent, keys match case-insensitively and scalars are
 //! weakly typed (`"true"` is a boolean where a boolean is expected, `8080` a string
-//! where a string is). Unknown keys produce warnings naming the key and the file;
+//! where a string is). Unknown keys produce warnings naming the key and the file (or
+//! the variable), so do `OPTIMIZELY_*` variables that name no key or hold a map
+//! that is not a JSON object;
 //! bad values produce an [`Error`] naming the source, key, value and what is
 //! expected, never showing a secret.
 //!
@@ -17,6 +21,7 @@
 //! must not import anything from `cli`, `cmd` or `store`; they depend on it.
 
 pub mod duration;
+mod env;
 mod overrides;
 mod settings;
 mod tree;
@@ -36,6 +41,7 @@ pub use settings::{
     WebhookProjectSettings, WebhookSettings,
 };
 
+pub use env::{ENV_PREFIX, Environment, ProcessEnv};
 pub use overrides::Overrides;
 use tree::{BadValue, KeyPath};
 pub use validate::{Scope, listen_addr};
@@ -130,18 +136,14 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
 ///
 /// `explicit` is a path the user gave (`--config` or `AGENTCTL_CONFIG`): a missing
 /// file is an error. Without it, `./config.yaml` is read if it exists; otherwise
-/// only defaults and the environment apply. `env` reads one environment variable
-/// (pass `|k| std::env::var(k).ok()`); the process environment is never read directly.
+/// only defaults and the environment apply. `env` gives the environment variables
+/// (pass [`ProcessEnv`]); the process environment is never read directly.
 /// `scope` says which command the settings are for, and so which keys are checked.
 ///
 /// # Errors
 ///
 /// [`Error`] naming the file or variable, key, value and what is expected.
-pub fn load(
-    explicit: Option<&Path>,
-    env: &dyn Fn(&str) -> Option<String>,
-    scope: Scope,
-) -> Result<Loaded, Error> {
+pub fn load(explicit: Option<&Path>, env: &dyn Environment, scope: Scope) -> Result<Loaded, Error> {
     load_in(explicit, Path::new("."), env, scope)
 }
 
@@ -149,7 +151,7 @@ pub fn load(
 fn load_in(
     explicit: Option<&Path>,
     dir: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &dyn Environment,
     scope: Scope,
 ) -> Result<Loaded, Error> {
     let path = match explicit {
@@ -180,7 +182,7 @@ fn load_in(
 pub fn from_yaml_str(
     text: &str,
     source_name: &str,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &dyn Environment,
     scope: Scope,
 ) -> Result<Loaded, Error> {
     let file = Origin::File(source_name.to_owned());
@@ -200,9 +202,9 @@ pub fn from_yaml_str(
         });
     }
 
-    let mut warnings = Vec::new();
+    let mut file_warnings = Vec::new();
     tree::lowercase_keys(&mut root, &mut |path| {
-        warnings.push(format!(
+        file_warnings.push(format!(
             "{file}: key `{}` is given more than once (keys ignore case); the last one wins",
             path.display()
         ));
@@ -211,8 +213,11 @@ pub fn from_yaml_str(
     let defaults =
         serde_yaml_ng::to_value(Settings::default()).map_err(|e| Error::Defaults(e.to_string()))?;
     tree::coerce_tree(&mut root, &defaults).map_err(|bad| invalid(file.clone(), bad))?;
-    let overridden = tree::apply_env(&mut root, &defaults, env)
+    let mut warnings = file_warnings;
+    let env_applied = tree::apply_env(&mut root, &defaults, env)
         .map_err(|e| invalid(Origin::Env(e.var), e.bad))?;
+    warnings.extend(env_applied.warnings);
+    let overridden = env_applied.overridden;
     let sources = Sources {
         root,
         file,
@@ -227,7 +232,7 @@ pub fn from_yaml_str(
     warnings.extend(unknown.iter().map(|path| {
         format!(
             "{}: unknown key `{}` (ignored)",
-            sources.file,
+            sources.origin_of(path),
             path.display()
         )
     }));
@@ -266,13 +271,13 @@ fn invalid(origin: Origin, bad: BadValue) -> Error {
 }
 
 /// When no password field is set, takes the first non-empty fallback variable.
-fn apply_password_fallback(redis: &mut RedisSettings, env: &dyn Fn(&str) -> Option<String>) {
+fn apply_password_fallback(redis: &mut RedisSettings, env: &dyn Environment) {
     if redis.effective_password().is_some() {
         return;
     }
     if let Some(password) = PASSWORD_ENV_FALLBACKS
         .iter()
-        .find_map(|var| env(var).filter(|v| !v.is_empty()))
+        .find_map(|var| env.var(var).filter(|v| !v.is_empty()))
     {
         redis.password = password;
     }
@@ -680,7 +685,7 @@ synchronization:
         assert_eq!(
             yaml_err("admin:\n  metricsType: statsd\n"),
             "config file ./x.yaml: key `admin.metricsType`: invalid value \"statsd\": \
-             expected \"\" or prometheus (Prometheus text), or expvar (JSON)"
+             expected prometheus (Prometheus text), or expvar or \"\" (upstream's expvar JSON)"
         );
     }
 
@@ -743,6 +748,158 @@ synchronization:
         assert_eq!(s.sdk_keys, ["k1", "k2"]);
         assert_eq!(s.api.port, "9000");
         assert!(s.log.pretty);
+    }
+
+    /// An environment that can list its names, like the process environment.
+    struct Vars(Vec<(&'static str, &'static str)>);
+
+    impl Environment for Vars {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+
+        fn prefixed_names(&self) -> Vec<String> {
+            self.0
+                .iter()
+                .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+                .map(|(k, _)| (*k).to_owned())
+                .collect()
+        }
+    }
+
+    fn vars(text: &str, pairs: &[(&'static str, &'static str)]) -> Result<Loaded, Error> {
+        from_yaml_str(text, "f.yaml", &Vars(pairs.to_vec()), Scope::Client)
+    }
+
+    #[test]
+    fn map_valued_keys_take_json_objects_as_upstream() {
+        // The values upstream's own tests set.
+        let loaded = vars(
+            "",
+            &[
+                (
+                    "OPTIMIZELY_CLIENT_USERPROFILESERVICE",
+                    r#"{"default":"in-memory","services":{"in-memory":{"storagestrategy":"fifo"},"redis":{"host":"localhost:6379","password":""}}}"#,
+                ),
+                (
+                    "OPTIMIZELY_CLIENT_ODP_SEGMENTSCACHE",
+                    r#"{"default":"in-memory","services":{"in-memory":{"size":100,"timeout":"5s"}}}"#,
+                ),
+                ("OPTIMIZELY_WEBHOOK_PROJECTS", r#"{"42":{"sdkKeys":["k"],"secret":"s"}}"#),
+                (
+                    "OPTIMIZELY_API_AUTH_CLIENTS",
+                    r#"[{"id":"c1","secrets":["x"],"sdkKeys":["k"]}]"#,
+                ),
+                ("OPTIMIZELY_SDKKEYS", r#"["a", "b"]"#),
+            ],
+        )
+        .unwrap();
+        assert_eq!(loaded.warnings, Vec::<String>::new());
+        let s = loaded.settings;
+        let ups = &s.client.user_profile_service;
+        assert_eq!(ups.default, "in-memory");
+        assert_eq!(
+            ups.services["in-memory"]["storagestrategy"].as_str(),
+            Some("fifo")
+        );
+        assert_eq!(
+            ups.services["redis"]["host"].as_str(),
+            Some("localhost:6379")
+        );
+        let cache = &s.client.odp.segments_cache;
+        assert_eq!(cache["default"].as_str(), Some("in-memory"));
+        assert_eq!(cache["services"]["in-memory"]["size"].as_u64(), Some(100));
+        assert_eq!(s.webhook.projects[&42].sdk_keys, ["k"]);
+        assert_eq!(s.api.auth.clients[0].id, "c1");
+        assert_eq!(s.api.auth.clients[0].sdk_keys, ["k"]);
+        assert_eq!(s.sdk_keys, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_section_variable_replaces_the_file_section_and_leaves_win_over_it() {
+        let text = "client:\n  odp:\n    disable: true\n    eventsFlushInterval: 7s\n";
+        let s = vars(
+            text,
+            &[
+                (
+                    "OPTIMIZELY_CLIENT_ODP",
+                    r#"{"segmentsRequestTimeout": "3s"}"#,
+                ),
+                ("OPTIMIZELY_CLIENT_ODP_EVENTSREQUESTTIMEOUT", "2s"),
+                (
+                    "OPTIMIZELY_CLIENT_CMAB_RETRYCONFIG",
+                    r#"{"MaxRetries": "5"}"#,
+                ),
+            ],
+        )
+        .unwrap()
+        .settings;
+        let odp = &s.client.odp;
+        assert!(!odp.disable, "the file's section is replaced");
+        assert_eq!(odp.events_flush_interval, Duration::from_secs(1));
+        assert_eq!(odp.segments_request_timeout, Duration::from_secs(3));
+        assert_eq!(odp.events_request_timeout, Duration::from_secs(2));
+        assert_eq!(s.client.cmab.retry_config.max_retries, 5);
+    }
+
+    #[test]
+    fn unusable_variables_are_warnings_naming_them() {
+        let loaded = vars(
+            "",
+            &[
+                ("OPTIMIZELY_CLIENT_USERPROFILESERVICE", "in-memory"),
+                ("OPTIMIZELY_CLIENT_ODP_SEGMENTSCACHE", r#"{"default": "#),
+                ("OPTIMIZELY_NO_SUCH_KEY", "1"),
+                ("OPTIMIZELY_CONFIG_FILENAME", "x.yaml"),
+                ("OPTIMIZELY_CLIENT_ODP", r#"{"bogus": 1}"#),
+                ("OTHER_VARIABLE", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.warnings,
+            [
+                "environment variable OPTIMIZELY_CONFIG_FILENAME is not read: name the config \
+                 file with --config or AGENTCTL_CONFIG",
+                "environment variable OPTIMIZELY_NO_SUCH_KEY names no configuration key (ignored)",
+                "environment variable OPTIMIZELY_CLIENT_USERPROFILESERVICE: key \
+                 `client.userProfileService` takes a JSON object (the value is not an object); \
+                 ignored",
+                "environment variable OPTIMIZELY_CLIENT_ODP_SEGMENTSCACHE: key \
+                 `client.odp.segmentsCache` takes a JSON object (EOF while parsing a value at \
+                 line 1 column 12); ignored",
+                "environment variable OPTIMIZELY_CLIENT_ODP: unknown key `client.odp.bogus` (ignored)",
+            ]
+        );
+        assert_eq!(loaded.settings, Settings::default());
+    }
+
+    #[test]
+    fn bad_values_inside_json_are_errors_naming_the_variable() {
+        let err = vars(
+            "",
+            &[(
+                "OPTIMIZELY_CLIENT_ODP",
+                r#"{"disable": "perhaps", "password": 1}"#,
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "environment variable OPTIMIZELY_CLIENT_ODP: key `client.odp.disable`: invalid \
+             value \"perhaps\": expected a boolean (1, 0, true, false)"
+        );
+        let err = vars("", &[("OPTIMIZELY_SDKKEYS", "[1, ")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("environment variable OPTIMIZELY_SDKKEYS: key `sdkKeys`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -820,7 +977,7 @@ synchronization:
             |fields: &str| format!("synchronization:\n  pubsub:\n    redis:\n{fields}");
         let all = redis_yaml("      auth_token: a\n      redis_secret: b\n      password: c\n");
         let both_env = env_of(&[("REDIS_PUBSUB_PASSWORD", "d"), ("REDIS_PASSWORD", "e")]);
-        let pw = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+        let pw = |text: &str, env: &dyn Environment| {
             let s = from_yaml_str(text, "f", env, Scope::Client)
                 .unwrap()
                 .settings;

@@ -383,8 +383,9 @@ impl fmt::Debug for AuthClientSettings {
 pub struct AdminSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
-    /// `/metrics` format (`metricsType`): `""` or `"prometheus"` for Prometheus text,
-    /// `"expvar"` for upstream's JSON (lowercased by the loader).
+    /// `/metrics` format (`metricsType`): `"prometheus"` for Prometheus text, `"expvar"`
+    /// or `""` for upstream's expvar JSON, as upstream reads it (lowercased by the
+    /// loader). The built-in default is `"prometheus"`.
     #[serde(rename = "metricstype")]
     pub metrics_type: String,
     /// Authentication of admin requests.
@@ -395,7 +396,7 @@ impl Default for AdminSettings {
     fn default() -> Self {
         AdminSettings {
             port: "8088".to_owned(),
-            metrics_type: String::new(),
+            metrics_type: "prometheus".to_owned(),
             auth: AuthSettings::default(),
         }
     }

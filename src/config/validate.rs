@@ -99,7 +99,7 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
         return Err(sources.invalid(
             &KeyPath::dotted("admin.metricstype"),
             quoted(&settings.admin.metrics_type),
-            "\"\" or prometheus (Prometheus text), or expvar (JSON)".to_owned(),
+            "prometheus (Prometheus text), or expvar or \"\" (upstream's expvar JSON)".to_owned(),
         ));
     }
     settings.admin.metrics_type = metrics;

@@ -293,12 +293,8 @@ fn samples(state: &Shared) -> Vec<Sample> {
 
 async fn metrics(State(state): State<Shared>) -> Response {
     let samples = samples(&state);
-    if state
-        .settings
-        .admin
-        .metrics_type
-        .eq_ignore_ascii_case("expvar")
-    {
+    // As upstream: Prometheus text only when asked for, expvar JSON otherwise.
+    if state.settings.admin.metrics_type != "prometheus" {
         return ok(expvar_json(&samples));
     }
     match prometheus_text(samples) {

@@ -2,14 +2,16 @@
 //! upstream's status and body.
 //!
 //! Bodies are `{"error":"…"}` JSON (Go-encoded), except where upstream answers plain
-//! text (disabled features) or nothing (415). `From` impls turn the causes other
+//! text (disabled features, and the batch errors, whose text is JSON-like) or
+//! nothing (415). Every error answer carries `X-Content-Type-Options: nosniff`, as
+//! Go's `http.Error` answers do. `From` impls turn the causes other
 //! layers report (a bad body, an unknown decide option, a datafile that cannot be
 //! loaded, …) into the answer, so handlers use `?`. Details that would not help the
 //! client are logged where the conversion happens, never sent.
 
 use std::borrow::Cow;
 
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -41,6 +43,8 @@ pub enum ApiError {
     UnknownSdkKey,
     /// A feature the settings turn off (403, upstream's plain-text body).
     Disabled(&'static str),
+    /// No route has this path (404, Go's plain-text `404 page not found`).
+    UnknownPath,
     /// The `Host` is not one of `server.allowedHosts` (404).
     InvalidHost,
     /// The body did not arrive within `server.readTimeout` (408).
@@ -49,7 +53,10 @@ pub enum ApiError {
     BodyTooLarge,
     /// A POST body that is not `application/json` (415, empty body).
     UnsupportedMediaType,
-    /// A batch with more operations than `server.batchRequests.operationsLimit` (422).
+    /// A `/v1/batch` body that is not a batch (400, upstream's plain text).
+    NotABatch,
+    /// A batch with more operations than `server.batchRequests.operationsLimit`
+    /// (422, upstream's plain text).
     TooManyOperations(usize),
     /// A failure on our side whose message upstream sends (500).
     Internal(String),
@@ -83,9 +90,10 @@ impl ApiError {
             | ApiError::UnparsableBody
             | ApiError::MissingUserId
             | ApiError::MissingSdkKey
-            | ApiError::InvalidSdkKey => StatusCode::BAD_REQUEST,
+            | ApiError::InvalidSdkKey
+            | ApiError::NotABatch => StatusCode::BAD_REQUEST,
             ApiError::UnknownSdkKey | ApiError::Disabled(_) => StatusCode::FORBIDDEN,
-            ApiError::InvalidHost => StatusCode::NOT_FOUND,
+            ApiError::InvalidHost | ApiError::UnknownPath => StatusCode::NOT_FOUND,
             ApiError::ReadTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -107,8 +115,10 @@ impl ApiError {
                 Cow::Borrowed("missing required X-Optimizely-SDK-Key header")
             }
             ApiError::InvalidSdkKey => Cow::Borrowed("sdkKey failed validation"),
+            ApiError::NotABatch => Cow::Borrowed("cannot decode the operation body"),
             ApiError::UnknownSdkKey => Cow::Borrowed(UNKNOWN_SDK_KEY),
             ApiError::InvalidHost => Cow::Borrowed("invalid request host"),
+            ApiError::UnknownPath => Cow::Borrowed("404 page not found"),
             ApiError::ReadTimeout => {
                 Cow::Borrowed("the request body was not received within server.readTimeout")
             }
@@ -130,14 +140,22 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        match self {
-            ApiError::UnsupportedMediaType => status.into_response(),
-            ApiError::Disabled(text) => (
+        let text = |body: String| {
+            (
                 status,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                format!("{text}\n"),
+                body,
             )
-                .into_response(),
+                .into_response()
+        };
+        let mut response = match self {
+            ApiError::UnsupportedMediaType => status.into_response(),
+            ApiError::Disabled(body) => text(format!("{body}\n")),
+            ApiError::UnknownPath => text(format!("{}\n", self.message())),
+            // Upstream writes these with `http.Error` and a hand-made JSON text.
+            ApiError::NotABatch | ApiError::TooManyOperations(_) => {
+                text(format!("{{\"error\": \"{}\"}}\n", self.message()))
+            }
             other => GoJson(
                 status,
                 Body {
@@ -145,7 +163,12 @@ impl IntoResponse for ApiError {
                 },
             )
             .into_response(),
-        }
+        };
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        response
     }
 }
 
@@ -223,7 +246,7 @@ impl From<LoadError> for ApiError {
                 tracing::debug!("{err}");
                 ApiError::UnknownSdkKey
             }
-            LoadError::Broken { ref sdk_key, .. } => {
+            LoadError::Broken { ref sdk_key, .. } | LoadError::Unavailable { ref sdk_key, .. } => {
                 tracing::error!("{err}");
                 ApiError::Internal(format!(
                     "failed to instantiate Optimizely for SDK Key: {sdk_key}"
@@ -289,7 +312,12 @@ mod tests {
             (
                 ApiError::TooManyOperations(3),
                 422,
-                "{\"error\":\"too many operations, exceeding 3 operations\"}\n",
+                "{\"error\": \"too many operations, exceeding 3 operations\"}\n",
+            ),
+            (
+                ApiError::NotABatch,
+                400,
+                "{\"error\": \"cannot decode the operation body\"}\n",
             ),
             (
                 ApiError::BodyTooLarge,
@@ -316,6 +344,19 @@ mod tests {
     }
 
     #[test]
+    fn every_error_answer_says_nosniff() {
+        for err in [
+            ApiError::MissingSdkKey,
+            ApiError::Disabled("Overrides not enabled"),
+            ApiError::UnsupportedMediaType,
+            ApiError::NotABatch,
+        ] {
+            let response = err.into_response();
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        }
+    }
+
+    #[test]
     fn causes_from_other_layers_convert() {
         assert_eq!(
             ApiError::from(InvalidOption("NOPE".to_owned())),
@@ -337,6 +378,14 @@ mod tests {
         };
         assert_eq!(
             ApiError::from(broken),
+            ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
+        );
+        let unavailable = LoadError::Unavailable {
+            sdk_key: "k".to_owned(),
+            reason: "connection refused".to_owned(),
+        };
+        assert_eq!(
+            ApiError::from(unavailable),
             ApiError::Internal("failed to instantiate Optimizely for SDK Key: k".to_owned())
         );
         let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();

@@ -11,12 +11,14 @@
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
 //! the `/v1/*` extractors and one file per resource; `sse` the notification stream;
-//! `publish` the one door to the hub; `error` the [`ApiError`] answers; `admin`,
+//! `publish` the one door to the hub; `error` the [`ApiError`] answers; `docs` the
+//! API description, the OpenAPI document and the 404 of other paths; `admin`,
 //! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS) and
 //! `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
 
 mod admin;
 mod api;
+mod docs;
 mod error;
 mod json;
 mod listen;
@@ -195,16 +197,17 @@ async fn serve(
 
 /// The API router with every middleware.
 fn api_router(state: Shared) -> Router {
-    let quick = api::routes().layer(from_fn_with_state(
-        Arc::clone(&state),
-        middleware::write_timeout,
-    ));
-    let v1 = quick
+    let write_timeout = || from_fn_with_state(Arc::clone(&state), middleware::write_timeout);
+    let v1 = api::routes()
+        .layer(write_timeout())
         .merge(sse::routes())
         .layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
     Router::new()
         .merge(v1)
+        .merge(api::keyless_routes().layer(write_timeout()))
         .route("/health", axum::routing::get(admin::health))
+        .merge(docs::routes())
+        .fallback(docs::not_found)
         .layer(from_fn_with_state(
             Arc::clone(&state),
             middleware::count_requests,

@@ -36,6 +36,15 @@ pub enum LoadError {
         /// Where we looked and what happened.
         reason: String,
     },
+    /// The datafile URL could not be fetched for a reason other than a 403:
+    /// unreachable, timed out, another status (answered with upstream's 500).
+    #[error("datafile for SDK key {sdk_key}: {reason}")]
+    Unavailable {
+        /// The SDK key.
+        sdk_key: String,
+        /// The URL and what happened.
+        reason: String,
+    },
     /// A datafile was found but cannot be used (answered with upstream's 500).
     #[error("datafile for SDK key {sdk_key} from {origin}: {reason}")]
     Broken {
@@ -365,20 +374,28 @@ impl Projects {
                 .await
                 .map_err(|e| unknown(format!("{}: {e}", path.display())))?,
             Source::Url(url) => {
+                // Only a 403 means "no such SDK key", as upstream reads the CDN.
+                let unavailable = |reason: String| LoadError::Unavailable {
+                    sdk_key: sdk_key.to_owned(),
+                    reason,
+                };
                 let response = self
                     .http
                     .get(url)
                     .send()
                     .await
-                    .map_err(|e| unknown(format!("fetching {url}: {e}")))?;
+                    .map_err(|e| unavailable(format!("fetching {url}: {e}")))?;
                 let status = response.status();
-                if !status.is_success() {
+                if status == reqwest::StatusCode::FORBIDDEN {
                     return Err(unknown(format!("fetching {url}: status {status}")));
+                }
+                if !status.is_success() {
+                    return Err(unavailable(format!("fetching {url}: status {status}")));
                 }
                 response
                     .bytes()
                     .await
-                    .map_err(|e| unknown(format!("reading {url}: {e}")))?
+                    .map_err(|e| unavailable(format!("reading {url}: {e}")))?
                     .to_vec()
             }
         };

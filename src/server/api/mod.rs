@@ -29,6 +29,11 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v1/lookup", post(profiles::lookup))
         .route("/v1/save", post(profiles::save))
         .route("/v1/reset", post(profiles::reset))
-        .route("/v1/batch", post(batch::batch))
         .route("/v1/send-odp-event", post(odp::send_odp_event))
+}
+
+/// Prompt routes that need no SDK key: `/v1/batch` (each of its operations passes
+/// the SDK-key middleware on its own).
+pub(crate) fn keyless_routes() -> Router<Shared> {
+    Router::new().route(batch::BATCH_PATH, post(batch::batch))
 }
