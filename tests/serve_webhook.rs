@@ -18,20 +18,31 @@ webhook:
       secret: "s3cret"
 "#;
 
-fn sign(secret: &str, body: &[u8]) -> String {
+/// `sha1=<hex HMAC-SHA1 of body>`, as the webhook's sender signs.
+pub fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     format!("sha1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn webhook_body(project_id: i64) -> Vec<u8> {
+/// A webhook payload sent `offset` seconds after now (calls must be recent and
+/// each signature is accepted once: `webhook.replayWindow`).
+pub fn webhook_body_at(project_id: i64, offset: i64) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     serde_json::to_vec(&json!({
         "project_id": project_id,
-        "timestamp": 1_700_000_000,
+        "timestamp": i64::try_from(now).unwrap() + offset,
         "event": "project.datafile_updated",
         "data": {"revision": 2, "origin_url": "", "cdn_url": "", "environment": "Production"}
     }))
     .unwrap()
+}
+
+fn webhook_body(project_id: i64) -> Vec<u8> {
+    webhook_body_at(project_id, 0)
 }
 
 #[tokio::test]
@@ -101,11 +112,13 @@ async fn webhook_checks_signatures_and_refreshes_the_datafile() {
         "2"
     );
 
-    // The same revision again: no announcement (the next event is a decision).
+    // The same revision again (a new call): no announcement (the next event is a
+    // decision).
+    let again = webhook_body_at(20000001, 1);
     let reply = post(
-        body.clone(),
+        again.clone(),
         "application/json",
-        Some(sign("s3cret", &body)),
+        Some(sign("s3cret", &again)),
     )
     .await;
     assert_reply(&reply, 204, "");

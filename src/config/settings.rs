@@ -168,7 +168,8 @@ pub struct ServerSettings {
     /// Accepted `Host` header values (`allowedHosts`).
     #[serde(rename = "allowedhosts")]
     pub allowed_hosts: Vec<String>,
-    /// Maximum time to read a request (`readTimeout`).
+    /// Maximum time to read a request (`readTimeout`); it also bounds the wait for a
+    /// request's headers, on a new connection or between keep-alive requests.
     #[serde(rename = "readtimeout", with = "crate::config::duration")]
     pub read_timeout: Duration,
     /// Maximum time to write a response (`writeTimeout`); long-lived SSE streams need more.
@@ -234,7 +235,8 @@ impl Default for BatchRequestsSettings {
 pub struct ApiSettings {
     /// TCP port, as a string like upstream (validated as 0-65535).
     pub port: String,
-    /// Maximum simultaneous connections, 0 = unlimited (`maxConns`).
+    /// Maximum simultaneous connections to the API listener (`maxConns`); 0 = as
+    /// many as the open-file limit leaves room for.
     #[serde(rename = "maxconns")]
     pub max_conns: usize,
     /// Serve `/v1/notifications/event-stream` (`enableNotifications`).
@@ -411,6 +413,11 @@ pub struct WebhookSettings {
     /// Per project id: which SDK keys to refresh and how to check the signature.
     #[serde(deserialize_with = "project_map")]
     pub projects: BTreeMap<i64, WebhookProjectSettings>,
+    /// A signed call whose `timestamp` is further than this from the clock is
+    /// refused, and a signature already accepted within it is refused as a replay;
+    /// 0 turns both checks off (`replayWindow`; agentctl's own key).
+    #[serde(rename = "replaywindow", with = "crate::config::duration")]
+    pub replay_window: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -418,6 +425,7 @@ impl Default for WebhookSettings {
         WebhookSettings {
             port: "8089".to_owned(),
             projects: BTreeMap::new(),
+            replay_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -503,6 +511,14 @@ pub struct ClientSettings {
     /// Datafile URL; `%s` is replaced by the SDK key (`datafileURLTemplate`).
     #[serde(rename = "datafileurltemplate")]
     pub datafile_url_template: String,
+    /// Longest time one datafile fetch over HTTP may take, 0 = no limit
+    /// (`datafileRequestTimeout`; agentctl's own key).
+    #[serde(rename = "datafilerequesttimeout", with = "crate::config::duration")]
+    pub datafile_request_timeout: Duration,
+    /// How long an SDK key whose datafile fetch over HTTP failed gets the same
+    /// answer without fetching again, 0 = not cached (`unknownSdkKeyTTL`; agentctl's own).
+    #[serde(rename = "unknownsdkkeyttl", with = "crate::config::duration")]
+    pub unknown_sdk_key_ttl: Duration,
     /// Where event batches are sent, empty = nowhere (`eventURL`).
     #[serde(rename = "eventurl")]
     pub event_url: String,
@@ -526,6 +542,8 @@ impl Default for ClientSettings {
             queue_size: 1000,
             flush_interval: Duration::from_secs(30),
             datafile_url_template: "https://cdn.optimizely.com/datafiles/%s.json".to_owned(),
+            datafile_request_timeout: Duration::from_secs(10),
+            unknown_sdk_key_ttl: Duration::from_secs(10),
             event_url: "https://logx.optimizely.com/v1/events".to_owned(),
             sdk_key_regex: r"^\w+(:\w+)?$".to_owned(),
             user_profile_service: UserProfileServiceSettings::default(),

@@ -26,6 +26,7 @@ const SPELLINGS: &[&str] = &[
     "batchSize",
     "blockProfileRate",
     "certFile",
+    "datafileRequestTimeout",
     "datafileURLTemplate",
     "disabledCiphers",
     "enableNotifications",
@@ -56,6 +57,7 @@ const SPELLINGS: &[&str] = &[
     "predictionEndpoint",
     "queueSize",
     "readTimeout",
+    "replayWindow",
     "requestTimeout",
     "retryConfig",
     "sdkKeyRegex",
@@ -63,6 +65,7 @@ const SPELLINGS: &[&str] = &[
     "segmentsCache",
     "segmentsRequestTimeout",
     "skipSignatureCheck",
+    "unknownSdkKeyTTL",
     "userProfileService",
     "writeTimeout",
 ];

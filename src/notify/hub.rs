@@ -3,16 +3,21 @@
 //! [`super::Event`]s with ids. The in-memory transport is the single-instance one;
 //! the Redis transports (Streams, Pub/Sub) deliver into the same local [`Fanout`],
 //! so broadcast, filter and slow-subscriber semantics are the same whatever carries
-//! the notifications between instances.
+//! the notifications between instances. Which Redis transport that is, and whether
+//! it is ready, is [`RedisHub`]'s business (`detect`).
 
 use std::sync::Arc;
 
+use super::detect::{Chosen, Readiness, RedisHub, UndecidedStats};
 use super::fanout::{Fanout, FanoutStats, Subscription, SubscriptionError};
 use super::groups::{self, GroupError, GroupRequest, GroupSubscription};
-use super::pubsub::{PubSubHub, PubSubStats};
-use super::streams::{StreamsHub, StreamsStats};
+use super::pubsub::PubSubStats;
+use super::streams::StreamsStats;
 use super::{Filter, Notification};
-use crate::store::{Backend, choose_backend};
+use crate::store::Backend;
+
+/// Every state [`Hub::name`] can report, for the `hub.state` gauge.
+pub const HUB_STATES: [&str; 4] = ["undecided", "redis-streams", "redis-pubsub", "memory"];
 
 /// The hub: how notifications get from the instance that made them to every SSE
 /// subscriber of the same SDK key, on this instance and (through Redis) on others.
@@ -26,10 +31,9 @@ pub struct Hub {
 enum Transport {
     /// Single instance, no Redis: publish goes straight into the local fan-out.
     Memory,
-    /// Redis Streams: XADD, one XREAD reader per SDK key, resumable.
-    Streams(Arc<StreamsHub>),
-    /// Redis Pub/Sub: PUBLISH, one PSUBSCRIBE connection per instance, no history.
-    PubSub(Arc<PubSubHub>),
+    /// Redis: Streams (XADD, one XREAD reader per SDK key, resumable) or Pub/Sub
+    /// (PUBLISH, one PSUBSCRIBE connection per instance, no history), once chosen.
+    Redis(Arc<RedisHub>),
 }
 
 /// Counters of the hub, for `/metrics`.
@@ -41,6 +45,8 @@ pub struct HubStats {
     pub streams: Option<StreamsStats>,
     /// The Pub/Sub transport, when it is the one in use.
     pub pubsub: Option<PubSubStats>,
+    /// The queue notifications wait in until the Redis transport is chosen.
+    pub undecided: UndecidedStats,
 }
 
 impl Hub {
@@ -55,7 +61,8 @@ impl Hub {
     /// The hub the settings ask for: in memory unless
     /// `synchronization.notification.enable`; then Redis Streams or Pub/Sub per
     /// `synchronization.notification.default` (`redis` detects the version with
-    /// `INFO server`). Redis being down does not stop start-up.
+    /// `INFO server`, in the background until Redis answers: see [`RedisHub`]).
+    /// Redis being down does not stop start-up.
     pub async fn from_settings(
         settings: &crate::config::Settings,
         cancel: tokio_util::sync::CancellationToken,
@@ -68,23 +75,17 @@ impl Hub {
         let redis = &settings.synchronization.pubsub.redis;
         // `config::validate` admits only `redis`, `redis-streams` and `redis-pubsub`.
         let backend = match sync.default.as_str() {
-            "redis-streams" => Backend::Streams,
-            "redis-pubsub" => Backend::PubSub,
-            _ => {
-                let store = crate::store::Connector::from_settings(redis)?.store();
-                choose_backend(store.version().await)
-            }
+            "redis-streams" => Some(Backend::Streams),
+            "redis-pubsub" => Some(Backend::PubSub),
+            // Detected in the background: Redis may not be up yet.
+            _ => None,
         };
         let fanout = Arc::new(Fanout::new(buffer));
-        let transport = match backend {
-            Backend::Streams => {
-                Transport::Streams(StreamsHub::start(redis, Arc::clone(&fanout), cancel)?)
-            }
-            Backend::PubSub => {
-                Transport::PubSub(PubSubHub::start(redis, Arc::clone(&fanout), cancel)?)
-            }
-        };
-        Ok(Hub { fanout, transport })
+        let redis = RedisHub::start(redis, backend, Arc::clone(&fanout), cancel).await?;
+        Ok(Hub {
+            fanout,
+            transport: Transport::Redis(redis),
+        })
     }
 
     /// Publishes one notification for `sdk_key`. Never blocks; false when it had to
@@ -95,9 +96,9 @@ impl Hub {
                 self.fanout.publish_local(sdk_key, notification);
                 true
             }
-            Transport::Streams(streams) => streams.publish(sdk_key, notification),
-            // Local subscribers get it back through the subscription, like everyone.
-            Transport::PubSub(pubsub) => pubsub.publish(sdk_key, notification),
+            // With Pub/Sub, local subscribers get it back through the subscription,
+            // like everyone.
+            Transport::Redis(redis) => redis.publish(sdk_key, notification),
         }
     }
 
@@ -111,10 +112,16 @@ impl Hub {
     ) -> Result<Subscription, SubscriptionError> {
         match &self.transport {
             Transport::Memory => self.fanout.subscribe(sdk_key, filter, last_event_id),
-            Transport::Streams(streams) => streams.subscribe(sdk_key, filter, last_event_id).await,
-            Transport::PubSub(_) => match last_event_id.map(str::trim) {
-                None | Some("") => self.fanout.subscribe(sdk_key, filter, None),
-                Some(_) => Err(SubscriptionError::NoHistory),
+            Transport::Redis(redis) => match redis
+                .chosen_soon()
+                .await
+                .map_err(SubscriptionError::Unavailable)?
+            {
+                Chosen::Streams(streams) => streams.subscribe(sdk_key, filter, last_event_id).await,
+                Chosen::PubSub(_) => match last_event_id.map(str::trim) {
+                    None | Some("") => self.fanout.subscribe(sdk_key, filter, None),
+                    Some(_) => Err(SubscriptionError::NoHistory),
+                },
             },
         }
     }
@@ -135,7 +142,17 @@ impl Hub {
         filter: Filter,
         request: GroupRequest,
     ) -> Result<GroupSubscription, GroupError> {
-        let Transport::Streams(streams) = &self.transport else {
+        let Transport::Redis(redis) = &self.transport else {
+            return Err(GroupError::NeedsStreams);
+        };
+        let chosen = redis
+            .chosen_soon()
+            .await
+            .map_err(|reason| GroupError::Unavailable {
+                group: request.group.clone(),
+                reason,
+            })?;
+        let Chosen::Streams(streams) = chosen else {
             return Err(GroupError::NeedsStreams);
         };
         groups::subscribe(
@@ -151,16 +168,31 @@ impl Hub {
 
     /// Counters of the hub.
     pub fn stats(&self) -> HubStats {
-        HubStats {
+        let mut stats = HubStats {
             fanout: self.fanout.stats(),
-            streams: match &self.transport {
-                Transport::Streams(streams) => Some(streams.stats()),
-                _ => None,
+            ..HubStats::default()
+        };
+        if let Transport::Redis(redis) = &self.transport {
+            stats.undecided = redis.undecided_stats();
+            match redis.chosen() {
+                Some(Chosen::Streams(streams)) => stats.streams = Some(streams.stats()),
+                Some(Chosen::PubSub(pubsub)) => stats.pubsub = Some(pubsub.stats()),
+                None => {}
+            }
+        }
+        stats
+    }
+
+    /// Whether the hub can carry notifications now: always for the in-memory hub;
+    /// for Redis once the transport is chosen and while Redis has not been
+    /// unreachable for longer than `connection_timeout` (for `/ready`).
+    pub fn readiness(&self) -> Readiness {
+        match &self.transport {
+            Transport::Memory => Readiness {
+                state: "memory",
+                not_ready: None,
             },
-            pubsub: match &self.transport {
-                Transport::PubSub(pubsub) => Some(pubsub.stats()),
-                _ => None,
-            },
+            Transport::Redis(redis) => redis.readiness(),
         }
     }
 
@@ -168,19 +200,15 @@ impl Hub {
     /// at start fired).
     pub async fn finished(&self) {
         match &self.transport {
-            Transport::Streams(streams) => streams.finished().await,
-            Transport::PubSub(pubsub) => pubsub.finished().await,
+            Transport::Redis(redis) => redis.finished().await,
             Transport::Memory => {}
         }
     }
 
-    /// A short name for logs and `/info`: `memory`, `redis-streams`, `redis-pubsub`.
+    /// A short name for logs and `/info`: `memory`, `redis-streams`, `redis-pubsub`,
+    /// or `undecided` while the Redis transport is not chosen yet.
     pub fn name(&self) -> &'static str {
-        match &self.transport {
-            Transport::Memory => "memory",
-            Transport::Streams(_) => "redis-streams",
-            Transport::PubSub(_) => "redis-pubsub",
-        }
+        self.readiness().state
     }
 }
 

@@ -10,11 +10,13 @@
 //! the same local [`Fanout`], so broadcast, filter and slow-subscriber semantics are
 //! the same whatever carries the notifications between instances.
 //!
-//! Files: `notification` (the model), `hub` (the [`Hub`] and its transports'
-//! selection), `fanout` (local delivery), `streams`/`groups`/`pubsub` (the Redis
-//! transports), `outbox` (their batching publisher). Kind names, filters and the
+//! Files: `notification` (the model), `hub` (the [`Hub`]), `detect` (choosing the
+//! Redis transport when Redis answers, buffering until then, readiness), `fanout` (local delivery), `streams`/`groups`/`pubsub` (the Redis
+//! transports), `outbox` (their batching publisher), `validate` (the bounds every
+//! envelope read from Redis must meet before it reaches a subscriber). Kind names, filters and the
 //! envelope format are the wire's ([`crate::wire`]), re-exported here.
 
+mod detect;
 mod fanout;
 mod groups;
 mod hub;
@@ -22,13 +24,15 @@ mod notification;
 mod outbox;
 pub mod pubsub;
 mod streams;
+mod validate;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+pub use detect::{Readiness, UndecidedStats};
 pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
 pub use groups::{GroupError, GroupRequest, GroupStats, GroupSubscription};
-pub use hub::{Hub, HubError, HubStats};
+pub use hub::{HUB_STATES, Hub, HubError, HubStats};
 pub use notification::{Event, Notification};
 pub use outbox::PublisherStats;
 pub use pubsub::{PubSubHub, PubSubStats};

@@ -5,9 +5,18 @@
 //! One task ([`Outbox::run`]) sends what is waiting as one pipeline, at most
 //! `batch_size` items, as soon as the previous pipeline returned: an idle system
 //! publishes at once, a busy one in large pipelines, and `flush_interval` is never
-//! reached. While Redis fails, the batch is retried with the policy's back-off,
-//! forever, and new items wait in the queue. After cancel the queue is flushed for at
-//! most the given limit; what is left then is counted as dropped.
+//! reached. After cancel the queue is flushed for at most the given limit; what is
+//! left then is counted as dropped.
+//!
+//! **Each item is stored once** (issue 11 item 3). A pipeline is sent once per
+//! attempt and every command's reply is read on its own: items Redis stored are
+//! done, and only those it refused (e.g. `OOM` part-way through) are sent again,
+//! with the policy's back-off, forever. When no reply came at all after the
+//! pipeline may have reached Redis (a reply timeout, a dropped connection), any of
+//! its items may have been stored: before resending, the [`Batch`] is asked which
+//! landed ([`Batch::landed`]), and those are not sent again. An item it cannot
+//! vouch for is resent and counted as a possible duplicate
+//! ([`PublisherStats::unverified`]).
 //!
 //! The queue records when each item was offered, so the publish latency histogram
 //! covers waiting in the queue (and an outage), not only the round trip.
@@ -22,8 +31,39 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RedisSettings;
 use crate::histogram::{Histogram, Snapshot};
-use crate::store::Store;
+use crate::store::{self, Store};
 use crate::util::lock;
+
+/// Whether an item of a batch whose pipeline got no reply was stored anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Landed {
+    /// Found in Redis: not to be sent again.
+    Yes,
+    /// Certainly not stored: send it again.
+    No,
+    /// Cannot tell: sent again, and counted as a possible duplicate.
+    Unknown,
+}
+
+/// How a hub's items go to Redis.
+pub(super) trait Batch<T> {
+    /// The pipeline sending `items`: exactly one command with a reply per item, in
+    /// order (other commands marked `ignore`).
+    fn pipeline(&self, items: &[T]) -> redis::Pipeline;
+
+    /// After a pipeline of `items` got no reply, which of them Redis stored anyway;
+    /// `since` is when the first attempt was sent.
+    ///
+    /// # Errors
+    ///
+    /// A Redis error when Redis cannot be asked (the outbox asks again later).
+    async fn landed(
+        &self,
+        store: &Store,
+        items: &[T],
+        since: Instant,
+    ) -> Result<Vec<Landed>, store::Error>;
+}
 
 /// What the publisher did, for `/metrics`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -37,8 +77,14 @@ pub struct PublisherStats {
     pub dropped: u64,
     /// Items waiting now: queued, or in the batch being sent or retried.
     pub buffered: u64,
-    /// Pipelines that failed (each retried).
+    /// Pipelines that failed in whole or in part (what failed was retried).
     pub errors: u64,
+    /// Items found already stored after a pipeline got no reply, so not sent again
+    /// (each would otherwise have been a duplicate).
+    pub deduplicated: u64,
+    /// Items sent again after a pipeline got no reply, without proof they had not
+    /// been stored: possible duplicates.
+    pub unverified: u64,
     /// Items per accepted pipeline.
     pub batch_sizes: Snapshot,
     /// Seconds from [`Outbox::offer`] to Redis accepting the item.
@@ -64,6 +110,8 @@ struct Inner<T> {
     batches: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+    deduplicated: AtomicU64,
+    unverified: AtomicU64,
     batch_sizes: Histogram,
     latency: Histogram,
 }
@@ -100,6 +148,8 @@ impl<T> Outbox<T> {
                 batches: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
+                deduplicated: AtomicU64::new(0),
+                unverified: AtomicU64::new(0),
                 batch_sizes: Histogram::batch_sizes(),
                 latency: Histogram::latencies(),
             }),
@@ -141,26 +191,28 @@ impl<T> Outbox<T> {
             dropped: inner.dropped.load(Ordering::Relaxed),
             buffered: inner.waiting.load(Ordering::Relaxed),
             errors: inner.errors.load(Ordering::Relaxed),
+            deduplicated: inner.deduplicated.load(Ordering::Relaxed),
+            unverified: inner.unverified.load(Ordering::Relaxed),
             batch_sizes: inner.batch_sizes.snapshot(),
             latency: inner.latency.snapshot(),
         }
     }
 
     /// Publishes until `cancel`, then flushes for at most `flush_limit` and stops,
-    /// counting what is left as dropped. `build` turns a batch into its pipeline.
+    /// counting what is left as dropped. `batch` says how items go to Redis.
     pub(super) async fn run(
         &self,
         store: &Store,
         cancel: &CancellationToken,
         flush_limit: Duration,
-        build: impl Fn(&[T]) -> redis::Pipeline,
+        batch: &impl Batch<T>,
     ) {
         let hard_stop = async {
             cancel.cancelled().await;
             tokio::time::sleep(flush_limit).await;
         };
         tokio::select! {
-            () = self.drain(store, cancel, &build) => {}
+            () = self.drain(store, cancel, batch) => {}
             () = hard_stop => {}
         }
         // Refuse new items and give up on what is left (queued or in flight).
@@ -180,14 +232,8 @@ impl<T> Outbox<T> {
     }
 
     /// Sends batches until the queue is empty after cancel.
-    async fn drain(
-        &self,
-        store: &Store,
-        cancel: &CancellationToken,
-        build: &impl Fn(&[T]) -> redis::Pipeline,
-    ) {
+    async fn drain(&self, store: &Store, cancel: &CancellationToken, batch: &impl Batch<T>) {
         let inner = &self.inner;
-        let policy = store.policy();
         // Set while Redis fails: when the outage began and the dropped count then.
         let mut outage: Option<(Instant, u64)> = None;
         loop {
@@ -206,45 +252,130 @@ impl<T> Outbox<T> {
                 }
                 continue;
             }
-            let pipe = build(&items);
-            let mut attempt = 0;
-            // Store::pipeline already retried (and reconnected) per the policy; past
-            // that, keep the batch and go on retrying until it goes out or the
-            // shutdown flush runs out. A reply lost with the connection means the
-            // batch may be stored twice: at-least-once, as DESIGN §3.4 allows.
-            while let Err(err) = store.pipeline::<redis::Value>(&pipe).await {
-                inner.errors.fetch_add(1, Ordering::Relaxed);
-                if outage.is_none() {
-                    tracing::warn!(
-                        addr = store.address(),
-                        "publishing notifications failed, buffering (up to {}) until Redis \
-                         answers: {err}",
-                        inner.buffer_size
-                    );
-                    outage = Some((Instant::now(), inner.dropped.load(Ordering::Relaxed)));
-                }
-                attempt += 1;
-                tokio::time::sleep(policy.pause(attempt)).await;
-            }
-            let accepted = Instant::now();
-            let n = u64::try_from(items.len()).unwrap_or(u64::MAX);
-            for at in offered {
-                inner.latency.observe_duration(accepted.duration_since(at));
-            }
-            inner.batch_sizes.observe(n);
-            inner.published.fetch_add(n, Ordering::Relaxed);
-            inner.batches.fetch_add(1, Ordering::Relaxed);
-            let buffered = inner.waiting.fetch_sub(n, Ordering::AcqRel) - n;
-            if let Some((since, dropped_before)) = outage.take() {
-                tracing::info!(
-                    addr = store.address(),
-                    after = ?since.elapsed(),
-                    buffered,
-                    dropped = inner.dropped.load(Ordering::Relaxed) - dropped_before,
-                    "Redis answers again: publishing buffered notifications"
-                );
-            }
+            self.send(store, batch, offered, items, &mut outage).await;
         }
+    }
+
+    /// Sends one batch until every item is stored once (see the module docs).
+    async fn send(
+        &self,
+        store: &Store,
+        batch: &impl Batch<T>,
+        mut offered: Vec<Instant>,
+        mut items: Vec<T>,
+        outage: &mut Option<(Instant, u64)>,
+    ) {
+        let inner = &self.inner;
+        let policy = store.policy();
+        let since = Instant::now();
+        let mut attempt = 0;
+        // Set when the last pipeline got no reply but may have reached Redis.
+        let mut ambiguous = false;
+        loop {
+            let outcome = if ambiguous {
+                let landed = batch.landed(store, &items, since).await;
+                landed.map_err(|err| err.to_string()).map(|landed| {
+                    ambiguous = false;
+                    let mut stored = Vec::with_capacity(landed.len());
+                    for state in landed {
+                        let counter = match state {
+                            Landed::Yes => &inner.deduplicated,
+                            Landed::Unknown => &inner.unverified,
+                            Landed::No => {
+                                stored.push(false);
+                                continue;
+                            }
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        stored.push(state == Landed::Yes);
+                    }
+                    (stored, None::<String>)
+                })
+            } else {
+                match store.pipeline_replies(&batch.pipeline(&items)).await {
+                    Ok(replies) if replies.len() == items.len() => {
+                        let refused = replies
+                            .iter()
+                            .find_map(|r| r.as_ref().err().map(ToString::to_string));
+                        Ok((replies.iter().map(Result::is_ok).collect(), refused))
+                    }
+                    Ok(_) => {
+                        ambiguous = true;
+                        Err("the pipeline's replies did not match its commands".to_owned())
+                    }
+                    Err(err) => {
+                        // Refused connections never carried the pipeline.
+                        ambiguous = !matches!(&err, store::Error::Connect { source, .. }
+                            if source.is_connection_refusal());
+                        Err(err.to_string())
+                    }
+                }
+            };
+            let failure = match outcome {
+                Ok((stored, refused)) => {
+                    let stored: Vec<bool> = stored;
+                    self.accept(&stored, &mut offered, &mut items);
+                    if items.is_empty() {
+                        break;
+                    }
+                    refused
+                }
+                Err(err) => Some(err),
+            };
+            // After a look-up of what landed, what did not is resent at once.
+            let Some(err) = failure else { continue };
+            inner.errors.fetch_add(1, Ordering::Relaxed);
+            if outage.is_none() {
+                tracing::warn!(
+                    addr = store.address(),
+                    "publishing notifications failed, buffering (up to {}) until Redis \
+                     answers: {err}",
+                    inner.buffer_size
+                );
+                *outage = Some((Instant::now(), inner.dropped.load(Ordering::Relaxed)));
+            }
+            attempt += 1;
+            tokio::time::sleep(policy.pause(attempt)).await;
+        }
+        if let Some((began, dropped_before)) = outage.take() {
+            tracing::info!(
+                addr = store.address(),
+                after = ?began.elapsed(),
+                buffered = inner.waiting.load(Ordering::Relaxed),
+                dropped = inner.dropped.load(Ordering::Relaxed) - dropped_before,
+                "Redis answers again: publishing buffered notifications"
+            );
+        }
+    }
+
+    /// Counts the items marked stored as published and keeps the others.
+    fn accept(&self, stored: &[bool], offered: &mut Vec<Instant>, items: &mut Vec<T>) {
+        let inner = &self.inner;
+        let accepted = Instant::now();
+        let mut n = 0u64;
+        let mut index = 0;
+        offered.retain(|at| {
+            let keep = !stored.get(index).copied().unwrap_or(false);
+            index += 1;
+            if !keep {
+                inner.latency.observe_duration(accepted.duration_since(*at));
+                n += 1;
+            }
+            keep
+        });
+        let mut index = 0;
+        items.retain(|_| {
+            let keep = !stored.get(index).copied().unwrap_or(false);
+            index += 1;
+            keep
+        });
+        if n == 0 {
+            return;
+        }
+        inner.batch_sizes.observe(n);
+        inner.published.fetch_add(n, Ordering::Relaxed);
+        inner.batches.fetch_add(1, Ordering::Relaxed);
+        inner.waiting.fetch_sub(n, Ordering::AcqRel);
     }
 }
 
@@ -272,6 +403,25 @@ mod tests {
             .expect("a free port")
     }
 
+    /// Publishes numbers on channel `c`; cannot tell what landed.
+    struct Numbers;
+
+    impl Batch<u32> for Numbers {
+        fn pipeline(&self, items: &[u32]) -> redis::Pipeline {
+            let payloads: Vec<String> = items.iter().map(u32::to_string).collect();
+            crate::store::publish_pipeline(payloads.iter().map(|p| ("c", p.as_str())))
+        }
+
+        async fn landed(
+            &self,
+            _: &Store,
+            items: &[u32],
+            _: Instant,
+        ) -> Result<Vec<Landed>, store::Error> {
+            Ok(vec![Landed::Unknown; items.len()])
+        }
+    }
+
     #[tokio::test]
     async fn a_full_buffer_drops_and_counts_and_shutdown_gives_up_in_time() {
         let s = settings(unused_port(), 3, 2);
@@ -288,12 +438,8 @@ mod tests {
         let runner = outbox.clone();
         let stop = cancel.clone();
         let task = tokio::spawn(async move {
-            let publish = |items: &[u32]| {
-                let payloads: Vec<String> = items.iter().map(u32::to_string).collect();
-                crate::store::publish_pipeline(payloads.iter().map(|p| ("c", p.as_str())))
-            };
             runner
-                .run(&store, &stop, Duration::from_millis(100), publish)
+                .run(&store, &stop, Duration::from_millis(100), &Numbers)
                 .await;
         });
         // Nothing listens on the port: the batch is retried, nothing is lost yet.

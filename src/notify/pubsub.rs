@@ -30,7 +30,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::outbox::{Outbox, PublisherStats};
+use super::outbox::{Batch, Landed, Outbox, PublisherStats};
 use super::{Fanout, LogOnce, Notification};
 use crate::config::RedisSettings;
 use crate::store::{Connector, RetryPolicy, publish_pipeline};
@@ -74,6 +74,30 @@ pub struct PubSubStats {
 struct Outgoing {
     channel: String,
     payload: String,
+}
+
+/// How messages go to Redis: one `PUBLISH` each. A message cannot be looked up
+/// afterwards, so after a pipeline got no reply every message of it is resent and
+/// counted as a possible duplicate.
+struct Publish;
+
+impl Batch<Outgoing> for Publish {
+    fn pipeline(&self, items: &[Outgoing]) -> redis::Pipeline {
+        publish_pipeline(
+            items
+                .iter()
+                .map(|m| (m.channel.as_str(), m.payload.as_str())),
+        )
+    }
+
+    async fn landed(
+        &self,
+        _: &crate::store::Store,
+        items: &[Outgoing],
+        _: std::time::Instant,
+    ) -> Result<Vec<Landed>, crate::store::Error> {
+        Ok(vec![Landed::Unknown; items.len()])
+    }
 }
 
 /// State shared by the handle and the subscriber task.
@@ -164,13 +188,7 @@ impl PubSubHub {
         tasks.spawn(subscriber.run());
         tasks.spawn(async move {
             publisher
-                .run(&store, &stop, flush_on_cancel, |batch: &[Outgoing]| {
-                    publish_pipeline(
-                        batch
-                            .iter()
-                            .map(|m| (m.channel.as_str(), m.payload.as_str())),
-                    )
-                })
+                .run(&store, &stop, flush_on_cancel, &Publish)
                 .await;
         });
         tasks.close();
@@ -382,7 +400,7 @@ impl Subscriber {
         } else {
             payload
                 .map_err(|err| format!("not UTF-8: {err}"))
-                .and_then(|text| Notification::from_envelope(text).map_err(|e| e.to_string()))
+                .and_then(|text| super::validate::read_envelope(text).map_err(|e| e.to_string()))
                 .map(|notification| {
                     self.shared.received.fetch_add(1, Ordering::Relaxed);
                     self.fanout.publish_local(key, notification);

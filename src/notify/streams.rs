@@ -1,7 +1,8 @@
 //! The Redis Streams hub: notifications of every instance reach every subscriber.
 //!
 //! - **Publisher** (DESIGN §3.4): the shared [`Outbox`] XADDs upstream-shaped entries
-//!   (`data` = envelope, `timestamp` = unix seconds) to
+//!   (`data` = envelope, `timestamp` = unix seconds, plus `nid`, the notification's
+//!   publisher id, which makes a resend after a lost reply idempotent) to
 //!   `stream:optimizely-sync-<sdkKey>` in adaptive pipelined batches over one
 //!   multiplexed connection, buffering (bounded) while Redis is down.
 //!   Retention: `max_len` (XADD `MAXLEN ~`) and `max_age` (`MINID ~`).
@@ -12,22 +13,22 @@
 //! - **Resume** (DESIGN §3.2): a subscriber with `Last-Event-ID` gets the entries
 //!   after it from XRANGE up to the reader's position, then live ones.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::groups::{GroupCounters, GroupStats};
-use super::outbox::{Outbox, PublisherStats};
+use super::outbox::{Batch, Landed, Outbox, PublisherStats};
 use super::{Event, Fanout, Filter, LogOnce, Notification, Subscription, SubscriptionError};
 use crate::config::RedisSettings;
 use crate::store::{
-    self, Connector, Retention, Store, StreamId, range_data, read_data, stream_key, xadd_pipeline,
-    xrange_cmd, xread_cmd, xrevrange_cmd,
+    self, Connector, NID_FIELD, NewEntry, Retention, Store, StreamId, range_data, read_data,
+    stream_key, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
 };
 use crate::util::{lock, now_ms};
 
@@ -81,7 +82,11 @@ pub struct StreamsHub {
     pub(super) connector: Connector,
     store: Arc<Store>,
     fanout: Arc<Fanout>,
-    outbox: Outbox<(String, Notification)>,
+    outbox: Outbox<Outgoing>,
+    /// This instance's part of every `nid`.
+    instance: String,
+    /// The sequence part of the next `nid`.
+    next_nid: AtomicU64,
     readers: Mutex<HashMap<String, Reader>>,
     counters: Arc<Counters>,
     /// Streams whose undecodable entries were logged (each is logged once).
@@ -90,6 +95,73 @@ pub struct StreamsHub {
     pub(super) groups: Arc<GroupCounters>,
     cancel: CancellationToken,
     tasks: TaskTracker,
+}
+
+/// One notification waiting for XADD, with its publisher id (`nid`): this
+/// instance's id and a sequence number, unique across instances and restarts.
+pub(super) struct Outgoing {
+    key: String,
+    notification: Notification,
+    nid: String,
+}
+
+/// Stream entries scanned at most, per stream, to find what landed after a
+/// pipeline got no reply.
+const LANDED_SCAN: u64 = 100_000;
+/// Slack below the first attempt's time when looking for what landed (clock
+/// readings of this process and of Redis are a few ms apart).
+const LANDED_SLACK: Duration = Duration::from_secs(2);
+
+/// How notifications go to Redis: one XADD each, carrying its `nid`; after a
+/// pipeline got no reply, the streams are read from just before the first attempt
+/// for those `nid`s.
+struct Append {
+    retention: Retention,
+}
+
+impl Batch<Outgoing> for Append {
+    fn pipeline(&self, items: &[Outgoing]) -> redis::Pipeline {
+        let entries = items.iter().map(|item| NewEntry {
+            key: item.key.clone(),
+            data: item.notification.envelope(),
+            nid: Some(item.nid.clone()),
+        });
+        xadd_pipeline(self.retention, now_ms(), entries)
+    }
+
+    async fn landed(
+        &self,
+        store: &Store,
+        items: &[Outgoing],
+        since: Instant,
+    ) -> Result<Vec<Landed>, store::Error> {
+        // Entry ids are Redis's clock: ask it what time the first attempt was.
+        let now = store.server_time_ms().await?;
+        let back = u64::try_from((since.elapsed() + LANDED_SLACK).as_millis()).unwrap_or(u64::MAX);
+        let from = StreamId::new(now.saturating_sub(back), 0);
+        let mut by_key: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for item in items {
+            by_key
+                .entry(&item.key)
+                .or_default()
+                .insert(item.nid.clone());
+        }
+        let mut found = BTreeMap::new();
+        for (key, wanted) in by_key {
+            let (present, complete) = store
+                .find_field_values(key, from, NID_FIELD, &wanted, LANDED_SCAN)
+                .await?;
+            found.insert(key, (present, complete));
+        }
+        Ok(items
+            .iter()
+            .map(|item| match found.get(item.key.as_str()) {
+                Some((present, _)) if present.contains(&item.nid) => Landed::Yes,
+                Some((_, true)) => Landed::No,
+                _ => Landed::Unknown,
+            })
+            .collect())
+    }
 }
 
 /// Decrements a key's reader count when a subscription ends.
@@ -111,6 +183,14 @@ impl Drop for ReaderGuard {
     }
 }
 
+/// An id for this process's notifications: pid and start time, in hex.
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}.{nanos:x}", std::process::id())
+}
+
 impl StreamsHub {
     /// Starts the publisher. Redis need not be up: everything connects lazily and
     /// retries.
@@ -128,6 +208,8 @@ impl StreamsHub {
             store: Arc::clone(&store),
             fanout,
             outbox: outbox.clone(),
+            instance: instance_id(),
+            next_nid: AtomicU64::new(0),
             readers: Mutex::new(HashMap::new()),
             counters: Arc::default(),
             undecodable_logged: LogOnce::default(),
@@ -135,16 +217,11 @@ impl StreamsHub {
             cancel: cancel.clone(),
             tasks: TaskTracker::new(),
         });
-        let retention = Retention::from_settings(settings);
+        let append = Append {
+            retention: Retention::from_settings(settings),
+        };
         hub.tasks.spawn(async move {
-            outbox
-                .run(&store, &cancel, FINAL_FLUSH, |batch| {
-                    let entries = batch.iter().map(|(sdk_key, notification)| {
-                        (stream_key(sdk_key), notification.envelope())
-                    });
-                    xadd_pipeline(retention, now_ms(), entries)
-                })
-                .await;
+            outbox.run(&store, &cancel, FINAL_FLUSH, &append).await;
         });
         Ok(hub)
     }
@@ -152,7 +229,12 @@ impl StreamsHub {
     /// Queues a notification for XADD. Never waits; false (and counted) when the
     /// buffer is full.
     pub fn publish(&self, sdk_key: &str, notification: Notification) -> bool {
-        self.outbox.offer((sdk_key.to_owned(), notification))
+        let seq = self.next_nid.fetch_add(1, Ordering::Relaxed);
+        self.outbox.offer(Outgoing {
+            key: stream_key(sdk_key),
+            notification,
+            nid: format!("{}.{seq}", self.instance),
+        })
     }
 
     /// Counters now.
@@ -247,7 +329,7 @@ impl StreamsHub {
 
     fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {
         let text = data.and_then(|d| std::str::from_utf8(d).ok());
-        match text.map(Notification::from_envelope) {
+        match text.map(super::validate::read_envelope) {
             Some(Ok(notification)) => Some(Event {
                 id: id.to_string(),
                 notification,

@@ -1,5 +1,11 @@
-//! The admin listener: `/health` (at `server.healthCheckPath` too), `/info` and
-//! `/metrics`.
+//! The admin listener: `/health` (at `server.healthCheckPath` too), `/ready`,
+//! `/info` and `/metrics`.
+//!
+//! `/health` is liveness: 200 while the process serves, whatever Redis does (a
+//! restart would not bring Redis back). `/ready` is readiness, as Kubernetes
+//! expects: 503 with a reason while the notification hub is undecided (Redis has
+//! not answered yet) or Redis has been unreachable for longer than
+//! `connection_timeout`, so a load balancer can route SSE clients elsewhere.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,18 +15,19 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::Shared;
-use super::json::ok;
+use super::json::{GoJson, ok};
 use super::metrics::{Sample, expvar_json, prometheus_text};
-use crate::notify::PublisherStats;
+use crate::notify::{HUB_STATES, PublisherStats};
 
 /// The admin router.
 pub(crate) fn router(state: Shared) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/info", get(info))
         .route("/metrics", get(metrics));
     let custom = state.settings.server.health_check_path.as_str();
-    if custom.starts_with('/') && !matches!(custom, "/health" | "/info" | "/metrics") {
+    if custom.starts_with('/') && !matches!(custom, "/health" | "/ready" | "/info" | "/metrics") {
         router = router.route(custom, get(health));
     }
     router.with_state(state)
@@ -37,6 +44,41 @@ pub(crate) async fn health() -> Response {
 }
 
 #[derive(Serialize)]
+struct Ready {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// `{"status":"ready"}`, or 503 `{"status":"not ready","reason":…}` while the
+/// notification hub is undecided or Redis unreachable (see the module docs).
+async fn ready(State(state): State<Shared>) -> Response {
+    match state.hub.readiness().not_ready {
+        None => ok(Ready {
+            status: "ready",
+            reason: None,
+        }),
+        Some(reason) => GoJson(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Ready {
+                status: "not ready",
+                reason: Some(reason),
+            },
+        )
+        .into_response(),
+    }
+}
+
+/// The hub part of `/info`.
+#[derive(Serialize)]
+struct HubInfo {
+    state: &'static str,
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
 struct Info<'a> {
     version: &'static str,
     author: &'a str,
@@ -44,6 +86,7 @@ struct Info<'a> {
     uptime: String,
     host: String,
     notification_hub: &'static str,
+    hub: HubInfo,
     datafiles: Vec<Datafile>,
 }
 
@@ -56,13 +99,19 @@ struct Datafile {
 async fn info(State(state): State<Shared>) -> Response {
     let uptime = std::time::Duration::from_secs(state.started.elapsed().as_secs());
     let include_keys = state.settings.log.include_sdk_key;
+    let readiness = state.hub.readiness();
     ok(Info {
         version: env!("CARGO_PKG_VERSION"),
         author: &state.settings.author,
         app_name: &state.settings.name,
         uptime: humantime::format_duration(uptime).to_string(),
         host: hostname(),
-        notification_hub: state.hub.name(),
+        notification_hub: readiness.state,
+        hub: HubInfo {
+            state: readiness.state,
+            ready: readiness.not_ready.is_none(),
+            reason: readiness.not_ready,
+        },
         datafiles: state
             .projects
             .loaded()
@@ -99,8 +148,19 @@ fn publisher_samples(out: &mut Vec<Sample>, prefix: &str, stats: &PublisherStats
         ),
         (
             "publish_errors",
-            "Pipelines Redis did not accept (retried)",
+            "Pipelines Redis did not accept in whole or in part (what failed was retried)",
             stats.errors,
+        ),
+        (
+            "deduplicated",
+            "Notifications found already stored after a pipeline got no reply (not resent)",
+            stats.deduplicated,
+        ),
+        (
+            "unverified_resends",
+            "Notifications resent after a pipeline got no reply without proof they were not \
+             stored: possible duplicates",
+            stats.unverified,
         ),
     ] {
         out.push(Sample::counter(format!("{prefix}.{name}"), help, value));
@@ -126,6 +186,28 @@ fn publisher_samples(out: &mut Vec<Sample>, prefix: &str, stats: &PublisherStats
 fn samples(state: &Shared) -> Vec<Sample> {
     let mut out = state.metrics.samples();
     let hub = state.hub.stats();
+    let current = state.hub.name();
+    for hub_state in HUB_STATES {
+        out.push(
+            Sample::gauge(
+                "hub.state",
+                "1 for the notification hub's state now (undecided until Redis answers)",
+                if hub_state == current { 1.0 } else { 0.0 },
+            )
+            .label("state", hub_state),
+        );
+    }
+    out.push(Sample::gauge(
+        "hub.undecided.buffered",
+        "Notifications waiting for the Redis transport to be chosen",
+        hub.undecided.buffered as f64,
+    ));
+    out.push(Sample::counter(
+        "hub.undecided.dropped",
+        "Notifications dropped before the Redis transport was chosen (buffer full, or shut \
+         down first)",
+        hub.undecided.dropped,
+    ));
     out.push(Sample::counter(
         "notifications.delivered",
         "Notifications written to SSE subscribers",
@@ -142,7 +224,7 @@ fn samples(state: &Shared) -> Vec<Sample> {
             "Open notification streams, by the hub carrying them",
             hub.fanout.subscribers as f64,
         )
-        .label("hub", state.hub.name()),
+        .label("hub", current),
     );
     if let Some(streams) = hub.streams {
         publisher_samples(&mut out, "redis_streams", &streams.publisher);

@@ -86,8 +86,10 @@ pub(super) fn cors(settings: &Settings) -> CorsLayer {
     layer
 }
 
-/// `Host` must end with one of `server.allowedHosts` (or the bind host); a single
-/// `.` entry turns the check off. Otherwise 404 `invalid request host`.
+/// `Host` must be one of `server.allowedHosts` (or the bind host), or a subdomain
+/// of one (a dot-boundary suffix: `localhost` allows `api.localhost`, never
+/// `evil-localhost`; `.example.com` allows only subdomains); a single `.` entry
+/// turns the check off. Otherwise 404 `invalid request host`.
 pub(super) async fn allowed_hosts(
     State(state): State<Shared>,
     request: Request,
@@ -104,14 +106,28 @@ pub(super) async fn allowed_hosts(
         .or_else(|| request.uri().host())
         .unwrap_or("");
     let name = strip_port(host);
-    if hosts
-        .iter()
-        .any(|allowed| !allowed.is_empty() && name.ends_with(allowed.as_str()))
-    {
+    if hosts.iter().any(|allowed| host_allowed(name, allowed)) {
         next.run(request).await
     } else {
         ApiError::InvalidHost.into_response()
     }
+}
+
+/// Whether `host` is `allowed` or a subdomain of it (ASCII case-insensitive); an
+/// `allowed` starting with `.` matches subdomains only.
+fn host_allowed(host: &str, allowed: &str) -> bool {
+    let (host, allowed) = (host.as_bytes(), allowed.as_bytes());
+    if allowed.is_empty() || host.len() < allowed.len() {
+        return false;
+    }
+    let (head, tail) = host.split_at(host.len() - allowed.len());
+    if !tail.eq_ignore_ascii_case(allowed) {
+        return false;
+    }
+    if allowed[0] == b'.' {
+        return !head.is_empty();
+    }
+    head.is_empty() || head.ends_with(b".") && head.len() > 1
 }
 
 /// `example.com:8080` → `example.com`; `[::1]:8080` → `::1`.
@@ -200,6 +216,28 @@ mod tests {
         })
         .await;
         assert_eq!(unbounded.unwrap(), 3);
+    }
+
+    #[test]
+    fn allowed_hosts_match_whole_names_or_dot_boundary_suffixes() {
+        let table = [
+            ("localhost", "localhost", true),
+            ("LocalHost", "localhost", true),
+            ("api.localhost", "localhost", true),
+            ("evil-localhost", "localhost", false),
+            ("evillocalhost", "localhost", false),
+            (".localhost", "localhost", false),
+            ("localhost", ".localhost", false),
+            ("api.localhost", ".localhost", true),
+            ("a.b.example.com", ".example.com", true),
+            ("badexample.com", ".example.com", false),
+            ("127.0.0.1", "127.0.0.1", true),
+            ("1127.0.0.1", "127.0.0.1", false),
+            ("anything", "", false),
+        ];
+        for (host, allowed, want) in table {
+            assert_eq!(host_allowed(host, allowed), want, "{host} vs {allowed}");
+        }
     }
 
     #[test]

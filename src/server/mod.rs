@@ -7,6 +7,7 @@
 //!
 //! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
 //! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
+//! A path no route matches is a 404 before the SDK-key middleware.
 //!
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
@@ -73,14 +74,6 @@ pub enum ServeError {
     /// A setting cannot be honoured.
     #[error("{0}")]
     Settings(String),
-    /// A listener failed while serving.
-    #[error("serving {listener}: {source}")]
-    Serve {
-        /// Which listener.
-        listener: &'static str,
-        /// The error.
-        source: std::io::Error,
-    },
 }
 
 /// Where `serve` listens and reads datafiles from (flags over settings).
@@ -103,6 +96,7 @@ pub struct Server {
     admin: TcpListener,
     webhook: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    caps: listen::ConnectionCaps,
     events_done: tokio::task::JoinHandle<()>,
     events_cancel: CancellationToken,
     hub_cancel: CancellationToken,
@@ -131,6 +125,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, ends every SSE
     /// stream, waits for in-flight requests, flushes queued events and returns.
+    /// Connection failures are per connection; serving itself does not fail.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -148,10 +143,27 @@ impl Server {
         let api = api_router(Arc::clone(&state));
         let admin = admin::router(Arc::clone(&state));
         let webhook = webhook::router(Arc::clone(&state));
-        let (a, b, c) = tokio::join!(
-            serve("api", self.api, api, self.tls.clone(), cancel.clone()),
-            serve("admin", self.admin, admin, self.tls.clone(), cancel.clone()),
-            serve("webhook", self.webhook, webhook, self.tls, cancel.clone()),
+        let limits = |max_conns| listen::Limits {
+            max_conns,
+            header_read_timeout: state.settings.server.read_timeout,
+            tls: self.tls.clone(),
+        };
+        tokio::join!(
+            listen::serve("api", self.api, api, limits(self.caps.api), cancel.clone()),
+            listen::serve(
+                "admin",
+                self.admin,
+                admin,
+                limits(self.caps.admin),
+                cancel.clone()
+            ),
+            listen::serve(
+                "webhook",
+                self.webhook,
+                webhook,
+                limits(self.caps.webhook),
+                cancel.clone()
+            ),
         );
         cancel.cancel();
         self.events_cancel.cancel();
@@ -160,39 +172,8 @@ impl Server {
         state.hub.finished().await;
         state.projects.stopped().await;
         tracing::info!("stopped");
-        a.and(b).and(c)
+        Ok(())
     }
-}
-
-async fn serve(
-    name: &'static str,
-    listener: TcpListener,
-    router: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    cancel: CancellationToken,
-) -> Result<(), ServeError> {
-    let shutdown = cancel.clone().cancelled_owned();
-    let result = match tls {
-        None => {
-            axum::serve(listen::Plain(listener), router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(config) => {
-            let listener =
-                listen::Tls::new(listener, config, cancel).map_err(|source| ServeError::Serve {
-                    listener: name,
-                    source,
-                })?;
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    };
-    result.map_err(|source| ServeError::Serve {
-        listener: name,
-        source,
-    })
 }
 
 /// The API router with every middleware.
@@ -201,7 +182,7 @@ fn api_router(state: Shared) -> Router {
     let v1 = api::routes()
         .layer(write_timeout())
         .merge(sse::routes())
-        .layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
+        .route_layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
     Router::new()
         .merge(v1)
         .merge(api::keyless_routes().layer(write_timeout()))

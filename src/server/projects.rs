@@ -6,12 +6,23 @@
 //! call; a new revision replaces the old one atomically (readers hold an
 //! `Arc<ProjectConfig>` for the whole request) and emits a `datafile-update`
 //! notification. A broken new revision is logged and the old one kept.
+//!
+//! Loading a key not loaded yet is single-flight: concurrent requests for it share
+//! one fetch. A key whose fetch over HTTP failed (403, another status, timeout,
+//! unreachable) is remembered with that error for `client.unknownSdkKeyTTL`, so a
+//! flood of requests for an unknown key does not become a flood of fetches; a
+//! broken datafile is not remembered (upstream does not cache failed loads). Each fetch is bounded by
+//! `client.datafileRequestTimeout`.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use lru::LruCache;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -22,11 +33,15 @@ use crate::notify::{Hub, Notification};
 use crate::outbound::cmab::CmabCache;
 use crate::util::{lock, read, write};
 
-/// How long fetching one datafile over HTTP may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most SDK keys remembered as unknown at once (the least recently asked for are
+/// forgotten first).
+const UNKNOWN_KEYS: NonZeroUsize = NonZeroUsize::new(10_000).expect("non-zero");
+
+/// One load of a key's datafile, awaited by every request for that key meanwhile.
+type SharedLoad = Shared<BoxFuture<'static, Result<Arc<Project>, LoadError>>>;
 
 /// Why a datafile could not be loaded for an SDK key.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     /// No source has a datafile for this key (answered like upstream's 403).
     #[error("no datafile for SDK key {sdk_key}: {reason}")]
@@ -188,6 +203,10 @@ pub struct ProjectSettings {
     pub ups: Option<(usize, String)>,
     /// CMAB cache size and lifetime.
     pub cmab_cache: (usize, Duration),
+    /// `client.datafileRequestTimeout`; zero: no limit.
+    pub fetch_timeout: Duration,
+    /// `client.unknownSdkKeyTTL`; zero: unknown keys are not remembered.
+    pub unknown_ttl: Duration,
 }
 
 impl ProjectSettings {
@@ -239,6 +258,8 @@ impl ProjectSettings {
                 settings.client.cmab.cache.size,
                 settings.client.cmab.cache.ttl,
             ),
+            fetch_timeout: settings.client.datafile_request_timeout,
+            unknown_ttl: settings.client.unknown_sdk_key_ttl,
         }
     }
 }
@@ -248,6 +269,10 @@ pub struct Projects {
     settings: ProjectSettings,
     /// Read-mostly: a project is inserted once, then looked up by every request.
     map: RwLock<HashMap<String, Arc<Project>>>,
+    /// Loads in flight, by SDK key.
+    loading: Mutex<HashMap<String, SharedLoad>>,
+    /// SDK keys whose fetch failed: until when, and the error to answer with.
+    unknown: Mutex<LruCache<String, (Instant, LoadError)>>,
     http: reqwest::Client,
     hub: Hub,
     metrics: Arc<Metrics>,
@@ -264,13 +289,16 @@ impl Projects {
         cancel: CancellationToken,
     ) -> Self {
         crate::util::ensure_tls_provider();
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+        let mut http = reqwest::Client::builder();
+        if !settings.fetch_timeout.is_zero() {
+            http = http.timeout(settings.fetch_timeout);
+        }
+        let http = http.build().unwrap_or_default();
         Projects {
             settings,
             map: RwLock::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
+            unknown: Mutex::new(LruCache::new(UNKNOWN_KEYS)),
             http,
             hub,
             metrics,
@@ -303,12 +331,76 @@ impl Projects {
         keys
     }
 
-    /// The project of `sdk_key`, loading it on first use.
+    /// The project of `sdk_key`, loading it on first use (one load per key at a
+    /// time, shared by every request for it).
     pub async fn get(self: &Arc<Self>, sdk_key: &str) -> Result<Arc<Project>, LoadError> {
         if let Some(project) = self.read_map().get(sdk_key) {
             return Ok(Arc::clone(project));
         }
-        let source = self.source_of(sdk_key)?;
+        let load = {
+            let mut loading = lock(&self.loading);
+            // Checked under the `loading` lock: a load records its outcome before it
+            // leaves `loading`, so either it is found here or its outcome is.
+            if let Some(project) = self.read_map().get(sdk_key) {
+                return Ok(Arc::clone(project));
+            }
+            if let Some(err) = self.remembered_unknown(sdk_key) {
+                return Err(err);
+            }
+            loading
+                .entry(sdk_key.to_owned())
+                .or_insert_with(|| {
+                    let registry = Arc::clone(self);
+                    let sdk_key = sdk_key.to_owned();
+                    async move { registry.load(sdk_key).await }.boxed().shared()
+                })
+                .clone()
+        };
+        load.await
+    }
+
+    /// The error a recent failed fetch of `sdk_key` gave, while it is remembered.
+    fn remembered_unknown(&self, sdk_key: &str) -> Option<LoadError> {
+        let mut unknown = lock(&self.unknown);
+        match unknown.get(sdk_key) {
+            Some((until, err)) if Instant::now() < *until => Some(err.clone()),
+            Some(_) => {
+                unknown.pop(sdk_key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Loads `sdk_key`, records the outcome (the project, or the key as unknown when
+    /// its fetch over HTTP failed) and leaves the in-flight table.
+    async fn load(self: Arc<Self>, sdk_key: String) -> Result<Arc<Project>, LoadError> {
+        let result = match self.source_of(&sdk_key) {
+            Err(err) => Err(err),
+            Ok(source) => {
+                let over_http = matches!(source, Source::Url(_));
+                let result = self.load_from(&sdk_key, source).await;
+                if let Err(err @ (LoadError::Unknown { .. } | LoadError::Unavailable { .. })) =
+                    &result
+                    && over_http
+                    && !self.settings.unknown_ttl.is_zero()
+                {
+                    let until = Instant::now() + self.settings.unknown_ttl;
+                    lock(&self.unknown).put(sdk_key.clone(), (until, err.clone()));
+                }
+                result
+            }
+        };
+        lock(&self.loading).remove(&sdk_key);
+        result
+    }
+
+    /// Reads `sdk_key`'s datafile from `source` and registers its project.
+    async fn load_from(
+        self: &Arc<Self>,
+        sdk_key: &str,
+        source: Source,
+    ) -> Result<Arc<Project>, LoadError> {
         let config = self.fetch(sdk_key, &source).await?;
         let project = Arc::new(Project {
             sdk_key: sdk_key.to_owned(),

@@ -108,9 +108,15 @@ async fn event_stream(
             "{name} is only meaningful with group (a durable consumer group subscription)"
         )));
     }
-    let last_event_id = headers
-        .get(LAST_EVENT_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
+    let header_id = match headers.get(LAST_EVENT_ID_HEADER) {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "invalid Last-Event-ID (not ASCII): expected an event id like 1700000000000-0",
+            )
+        })?),
+    };
+    let last_event_id = header_id
         .map(str::to_owned)
         .or_else(|| param(query::LAST_EVENT_ID));
     let subscription = state

@@ -18,7 +18,6 @@ use crate::outbound::cmab;
 use crate::outbound::events::{self, EventQueue};
 
 /// What every handler shares.
-/// What every handler shares.
 pub(crate) struct AppState {
     pub(super) settings: Settings,
     pub(super) projects: Arc<Projects>,
@@ -30,6 +29,8 @@ pub(crate) struct AppState {
     pub(super) metrics: Arc<Metrics>,
     pub(super) sdk_key_regex: regex::Regex,
     pub(super) allowed_hosts: Vec<String>,
+    /// Signatures of accepted webhook calls (`webhook.replayWindow`).
+    pub(super) webhook_replays: super::webhook::Replays,
     pub(super) cancel: CancellationToken,
     pub(super) started: Instant,
 }
@@ -59,6 +60,15 @@ impl Server {
                 source,
             })
         };
+        let nofile = listen::raise_open_file_limit();
+        let caps = listen::ConnectionCaps::for_limit(nofile, settings.api.max_conns);
+        tracing::info!(
+            open_file_limit = nofile,
+            api = caps.api,
+            admin = caps.admin,
+            webhook = caps.webhook,
+            "connection caps"
+        );
         let api = bind("api", options.api)?;
         let admin = bind("admin", options.admin)?;
         let webhook = bind("webhook", options.webhook)?;
@@ -91,8 +101,10 @@ impl Server {
         allowed_hosts.push(settings.server.host.clone());
         allowed_hosts.push(options.api.ip().to_string());
         let datafile_sync = start_datafile_sync(&settings, &projects, &cancel, &hub_cancel)?;
+        let webhook_replays = super::webhook::Replays::new(settings.webhook.replay_window);
         let state = Arc::new(AppState {
             settings,
+            webhook_replays,
             projects,
             hub,
             datafile_sync,
@@ -110,6 +122,7 @@ impl Server {
             admin,
             webhook,
             tls,
+            caps,
             events_done,
             events_cancel,
             hub_cancel,

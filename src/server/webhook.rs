@@ -1,6 +1,18 @@
 //! The datafile webhook: `POST /webhooks/optimizely`, signed with HMAC-SHA1 per
 //! `webhook.projects`, refreshes the project's SDK keys (statuses and bodies as
 //! upstream, `reference/decision-facts.md` §7).
+//!
+//! Replay protection ([`Replays`], `webhook.replayWindow`): the timestamp source is
+//! the payload's `timestamp` (unix seconds), which the signature covers, so it
+//! cannot be changed without the secret. A signed call further than the window
+//! from the server's clock is refused, and a signature accepted within the window
+//! is refused when it comes again; it is remembered only as long as its timestamp
+//! keeps it acceptable. The memory is per instance. A body over the size limit is
+//! a 413, as on the API.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -15,6 +27,7 @@ use sha1::Sha1;
 use super::Shared;
 use super::api::RawBody;
 use super::error::ApiError;
+use crate::util::{lock, now_ms};
 
 /// The webhook router.
 pub(crate) fn router(state: Shared) -> Router {
@@ -28,6 +41,69 @@ pub(crate) fn router(state: Shared) -> Router {
 #[derive(Deserialize)]
 struct Message {
     project_id: i64,
+    /// Unix seconds when the call was sent.
+    timestamp: Option<i64>,
+}
+
+/// Why a signed call is refused as a possible replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// The timestamp is missing or too far from the clock.
+    Stale,
+    /// The signature was accepted before.
+    Seen,
+}
+
+impl Replay {
+    fn message(self) -> &'static str {
+        match self {
+            Replay::Stale => {
+                "Webhook message timestamp is missing or outside the accepted window. Ignoring message."
+            }
+            Replay::Seen => "Webhook message was already received. Ignoring message.",
+        }
+    }
+}
+
+/// The signatures of accepted signed calls, each remembered until its timestamp
+/// leaves the replay window.
+pub(crate) struct Replays {
+    window_ms: u64,
+    /// Lower-case signature → unix milliseconds until which it is remembered.
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+impl Replays {
+    /// Replay protection with `window` (`webhook.replayWindow`; zero: off).
+    pub(crate) fn new(window: Duration) -> Self {
+        Replays {
+            window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Accepts (and remembers) a correctly signed call sent at `timestamp` (unix
+    /// seconds) with `signature`, or says why it is refused.
+    fn accept(&self, timestamp: Option<i64>, signature: &str, now_ms: u64) -> Result<(), Replay> {
+        if self.window_ms == 0 {
+            return Ok(());
+        }
+        let sent_ms = timestamp
+            .and_then(|t| u64::try_from(t).ok())
+            .map(|t| t.saturating_mul(1000))
+            .ok_or(Replay::Stale)?;
+        if now_ms.abs_diff(sent_ms) > self.window_ms {
+            return Err(Replay::Stale);
+        }
+        let mut seen = lock(&self.seen);
+        seen.retain(|_, until| *until >= now_ms);
+        let key = signature.to_ascii_lowercase();
+        if seen.contains_key(&key) {
+            return Err(Replay::Seen);
+        }
+        seen.insert(key, sent_ms.saturating_add(self.window_ms));
+        Ok(())
+    }
 }
 
 /// Whether `signature` (`sha1=<hex>`) is the HMAC-SHA1 of `body` under `secret`,
@@ -51,8 +127,12 @@ async fn webhook(
     headers: HeaderMap,
     body: Result<RawBody, ApiError>,
 ) -> Response {
-    let Ok(RawBody(body)) = body else {
-        return ApiError::bad_request("Unable to read webhook message body.").into_response();
+    let body = match body {
+        Ok(RawBody(body)) => body,
+        Err(err @ ApiError::BodyTooLarge) => return err.into_response(),
+        Err(_) => {
+            return ApiError::bad_request("Unable to read webhook message body.").into_response();
+        }
     };
     let Ok(message) = serde_json::from_slice::<Message>(&body) else {
         return ApiError::bad_request("Unable to parse webhook message.").into_response();
@@ -78,6 +158,17 @@ async fn webhook(
                 "Computed signature does not match signature in request. Ignoring message.",
             )
             .into_response();
+        }
+        if let Err(replay) = state
+            .webhook_replays
+            .accept(message.timestamp, signature, now_ms())
+        {
+            tracing::warn!(
+                project_id = message.project_id,
+                timestamp = message.timestamp,
+                "webhook refused: {replay:?}"
+            );
+            return ApiError::bad_request(replay.message()).into_response();
         }
     }
     for sdk_key in &project.sdk_keys {
@@ -112,5 +203,41 @@ mod tests {
             "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
         ));
         assert!(!signature_matches("key", body, "sha1=zz"));
+    }
+
+    #[test]
+    fn replays_refuse_stale_and_repeated_signatures() {
+        let replays = Replays::new(Duration::from_secs(300));
+        let now = 1_700_000_000_000;
+        assert_eq!(replays.accept(Some(1_700_000_000), "sha1=ab", now), Ok(()));
+        assert_eq!(
+            replays.accept(Some(1_700_000_000), "sha1=AB", now + 1000),
+            Err(Replay::Seen)
+        );
+        assert_eq!(replays.accept(Some(1_700_000_001), "sha1=cd", now), Ok(()));
+        assert_eq!(
+            replays.accept(Some(1_700_000_000 - 301), "sha1=ef", now),
+            Err(Replay::Stale)
+        );
+        assert_eq!(
+            replays.accept(Some(1_700_000_000 + 301), "sha1=ef", now),
+            Err(Replay::Stale)
+        );
+        assert_eq!(replays.accept(None, "sha1=ef", now), Err(Replay::Stale));
+        assert_eq!(replays.accept(Some(-5), "sha1=ef", now), Err(Replay::Stale));
+        // Forgotten once its timestamp left the window (and then refused as stale).
+        let later = now + 301_000;
+        assert_eq!(
+            replays.accept(Some(1_700_000_000), "sha1=ab", later),
+            Err(Replay::Stale)
+        );
+        assert_eq!(
+            replays.accept(Some(1_700_000_301), "sha1=gh", later),
+            Ok(())
+        );
+        assert_eq!(lock(&replays.seen).len(), 2);
+        let off = Replays::new(Duration::ZERO);
+        assert_eq!(off.accept(None, "sha1=ab", now), Ok(()));
+        assert_eq!(off.accept(None, "sha1=ab", now), Ok(()));
     }
 }

@@ -117,14 +117,31 @@ impl Retention {
     }
 }
 
-/// The pipeline appending `entries` (stream key, `data` value) as upstream-shaped
-/// entries (`data`, then `timestamp` = unix seconds), bounded by `retention` at
+/// One entry to append with [`xadd_pipeline`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The stream key.
+    pub key: String,
+    /// The `data` field (the notification envelope).
+    pub data: String,
+    /// The publisher's id of the notification, stored as field [`NID_FIELD`] so a
+    /// resend after an ambiguous failure can tell whether it already landed.
+    /// Readers that only read `data` (upstream Agents) ignore it.
+    pub nid: Option<String>,
+}
+
+/// The entry field holding the publisher's notification id ([`NewEntry::nid`]).
+pub const NID_FIELD: &str = "nid";
+
+/// The pipeline appending `entries` as upstream-shaped entries (`data`, then
+/// `timestamp` = unix seconds, then `nid` when given), bounded by `retention` at
 /// `now_ms`: `MAXLEN ~` when `max_len` is set, else `MINID ~` when `max_age` is;
-/// with both, age is one ignored `XTRIM … MINID ~` per key and batch.
+/// with both, age is one ignored `XTRIM … MINID ~` per key and batch. Only the
+/// XADDs have replies, one per entry, in order.
 pub fn xadd_pipeline(
     retention: Retention,
     now_ms: u64,
-    entries: impl IntoIterator<Item = (String, String)>,
+    entries: impl IntoIterator<Item = NewEntry>,
 ) -> Pipeline {
     let seconds = now_ms / 1000;
     let min_id = (!retention.max_age.is_zero()).then(|| {
@@ -133,7 +150,7 @@ pub fn xadd_pipeline(
     });
     let mut pipe = redis::pipe();
     let mut trimmed: Vec<String> = Vec::new();
-    for (key, data) in entries {
+    for NewEntry { key, data, nid } in entries {
         let cmd = pipe.cmd("XADD").arg(&key);
         if retention.max_len > 0 {
             cmd.arg("MAXLEN").arg("~").arg(retention.max_len);
@@ -145,6 +162,9 @@ pub fn xadd_pipeline(
             .arg(data)
             .arg("timestamp")
             .arg(seconds);
+        if let Some(nid) = nid {
+            cmd.arg(NID_FIELD).arg(nid);
+        }
         if retention.max_len > 0
             && let Some(min_id) = &min_id
             && !trimmed.contains(&key)
@@ -180,10 +200,19 @@ pub type DataEntry<'a> = (StreamId, Option<Option<&'a [u8]>>);
 /// The entries of an XRANGE / XREVRANGE reply (RESP2 or RESP3), lenient: what is not
 /// an entry with a readable id is left out.
 pub fn range_data(value: &Value) -> Vec<DataEntry<'_>> {
+    range_field(value, b"data")
+}
+
+/// The entries of an XRANGE / XREVRANGE reply with the value of `field`, as
+/// [`range_data`] gives `data`.
+fn range_field<'a>(value: &'a Value, field: &[u8]) -> Vec<DataEntry<'a>> {
     let Value::Array(items) = value else {
         return Vec::new();
     };
-    items.iter().filter_map(data_entry).collect()
+    items
+        .iter()
+        .filter_map(|item| field_entry(item, field))
+        .collect()
 }
 
 /// The entries of every stream of an XREAD / XREADGROUP reply (RESP2 array of
@@ -210,12 +239,12 @@ fn bulk_bytes(value: &Value) -> Option<&[u8]> {
     }
 }
 
-fn data_entry(item: &Value) -> Option<DataEntry<'_>> {
+fn field_entry<'a>(item: &'a Value, field: &[u8]) -> Option<DataEntry<'a>> {
     let Value::Array(parts) = item else {
         return None;
     };
     let id = id("stream entry", parts.first()?).ok()?;
-    let is_data = |k: &Value| matches!(k, Value::BulkString(k) if k == b"data");
+    let is_data = |k: &Value| matches!(k, Value::BulkString(k) if k == field);
     let data = match parts.get(1) {
         Some(Value::Array(fields)) => Some(
             fields
@@ -449,6 +478,49 @@ impl Store {
         })
     }
 
+    /// Which of the `wanted` values of `field` occur in the entries of `key` with an
+    /// id of at least `since`, scanning forward at most `cap` entries. The flag says
+    /// whether the scan reached the end of the stream (or found everything): when
+    /// it did not, a value not found may still be there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`].
+    pub async fn find_field_values(
+        &self,
+        key: &str,
+        since: StreamId,
+        field: &str,
+        wanted: &BTreeSet<String>,
+        cap: u64,
+    ) -> Result<(BTreeSet<String>, bool), Error> {
+        let mut found = BTreeSet::new();
+        let mut start = since.to_string();
+        let mut scanned = 0;
+        while scanned < cap {
+            let reply: Value = self
+                .query(&xrange_cmd(key, &start, "+", RANGE_PAGE))
+                .await?;
+            let page = range_field(&reply, field.as_bytes());
+            scanned += page.len() as u64;
+            for (_, value) in &page {
+                if let Some(value) = value.flatten().and_then(|v| std::str::from_utf8(v).ok())
+                    && wanted.contains(value)
+                {
+                    found.insert(value.to_owned());
+                }
+            }
+            let Some((last, _)) = page.last() else {
+                return Ok((found, true));
+            };
+            if found.len() == wanted.len() || (page.len() as u64) < RANGE_PAGE {
+                return Ok((found, true));
+            }
+            start = format!("({last}");
+        }
+        Ok((found, false))
+    }
+
     /// XTRIM; returns the number of entries removed.
     ///
     /// # Errors
@@ -497,7 +569,11 @@ mod tests {
     #[test]
     fn xadd_arguments_bound_by_length_or_age() {
         let entries = || {
-            [("a", "{1}"), ("b", "{2}"), ("a", "{3}")].map(|(k, d)| (k.to_owned(), d.to_owned()))
+            [("a", "{1}"), ("b", "{2}"), ("a", "{3}")].map(|(k, d)| NewEntry {
+                key: k.to_owned(),
+                data: d.to_owned(),
+                nid: None,
+            })
         };
         let now = 1_700_000_123_456;
         let none = Retention {
@@ -557,6 +633,33 @@ mod tests {
         assert_eq!(got[2][..2], ["XADD", "b"]);
         assert_eq!(got[3], ["XTRIM", "b", "MINID", "~", "1700000063456-0"]);
         assert_eq!(got[4][..2], ["XADD", "a"]);
+    }
+
+    #[test]
+    fn xadd_carries_the_notification_id_after_upstreams_fields() {
+        let entry = NewEntry {
+            key: "a".to_owned(),
+            data: "{1}".to_owned(),
+            nid: Some("p1.2".to_owned()),
+        };
+        let none = Retention {
+            max_len: 0,
+            max_age: Duration::ZERO,
+        };
+        assert_eq!(
+            pipe_args(&xadd_pipeline(none, 5_000, [entry])),
+            [[
+                "XADD",
+                "a",
+                "*",
+                "data",
+                "{1}",
+                "timestamp",
+                "5",
+                "nid",
+                "p1.2"
+            ]]
+        );
     }
 
     #[test]

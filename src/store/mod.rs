@@ -44,8 +44,8 @@ use crate::util::lock;
 
 pub use connect::{Connector, Target};
 pub use entries::{
-    DataEntry, Retention, StreamEntry, StreamInfo, TrimTo, range_data, read_data, xadd_pipeline,
-    xrange_cmd, xread_cmd, xrevrange_cmd,
+    DataEntry, NID_FIELD, NewEntry, Retention, StreamEntry, StreamInfo, TrimTo, range_data,
+    read_data, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
 };
 pub use error::Error;
 pub use groups::{ConsumerInfo, GroupInfo, xreadgroup_cmd};
@@ -54,7 +54,7 @@ pub use pending::{AutoClaim, PendingEntry, PendingQuery, PendingSummary};
 pub use pubsub::publish_pipeline;
 pub use retry::{RetryPolicy, is_retryable};
 pub use scan::StreamOverview;
-pub use version::{Backend, RedisVersion, choose_backend, parse_info_version};
+pub use version::{Backend, Detection, RedisVersion, choose_backend, parse_info_version};
 
 /// The stream key upstream Agents (and `agentctl serve`) use for an SDK key.
 pub fn stream_key(sdk_key: &str) -> String {
@@ -161,25 +161,67 @@ impl Store {
         .await
     }
 
+    /// Runs one command once, without the retry policy, for callers that run their
+    /// own loop (the hub's probe and version detection). A broken connection is
+    /// still replaced before the next call.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`], after the one attempt.
+    pub async fn query_once<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let name = command_name(cmd);
+        self.attempt(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
+            .map_err(|err| Error::command(&name, self.address(), err))
+    }
+
+    /// Sends a pipeline once, without the retry policy, and gives every command's
+    /// own reply: an error reply to one command does not hide the others' results
+    /// (commands marked `ignore` are left out). For a publisher that must know
+    /// exactly which commands Redis executed, and never resend one that it did.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`], when no reply at all came back (connection refused or
+    /// lost, timeout): then any of the commands may or may not have run.
+    pub async fn pipeline_replies(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<redis::RedisResult<redis::Value>>, Error> {
+        let mut pipe = pipe.clone();
+        pipe.ignore_errors();
+        let pipe = &pipe;
+        self.attempt(|mut conn| async move { pipe.query_async(&mut conn).await })
+            .await
+            .map_err(|err| Error::command("pipeline", self.address(), err))
+    }
+
     async fn run<T, F, Fut>(&self, name: &str, op: F) -> Result<T, Error>
     where
         F: Fn(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.policy()
-            .run(|| async {
-                let result = op(self.connection().await?).await;
-                if let Err(err) = &result
-                    && (err.is_unrecoverable_error() || err.is_connection_dropped())
-                {
-                    // Drop the broken connection; the next attempt opens a new one.
-                    *lock(&self.conn) = None;
-                    self.broken.store(true, Ordering::Relaxed);
-                }
-                result
-            })
+            .run(|| self.attempt(&op))
             .await
             .map_err(|err| Error::command(name, self.address(), err))
+    }
+
+    /// One attempt of `op` on the current connection; a broken connection is
+    /// dropped so the next attempt opens a new one.
+    async fn attempt<T, F, Fut>(&self, op: F) -> redis::RedisResult<T>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let result = op(self.connection().await?).await;
+        if let Err(err) = &result
+            && (err.is_unrecoverable_error() || err.is_connection_dropped())
+        {
+            *lock(&self.conn) = None;
+            self.broken.store(true, Ordering::Relaxed);
+        }
+        result
     }
 
     /// Reads the server version with `INFO server`.
@@ -188,12 +230,34 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`] when the reply has no `redis_version`.
     pub async fn version(&self) -> Result<RedisVersion, Error> {
-        let info: String = self.query(redis::cmd("INFO").arg("server")).await?;
-        parse_info_version(&info).ok_or_else(|| Error::Decode {
-            what: "INFO server".to_owned(),
-            reason: "no redis_version field".to_owned(),
-        })
+        version_of(
+            &self
+                .query::<String>(redis::cmd("INFO").arg("server"))
+                .await?,
+        )
     }
+
+    /// [`Store::version`] tried once, without the retry policy: one attempt of a
+    /// detection loop that does its own back-off (see [`Error::detection`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::version`].
+    pub async fn detect_version(&self) -> Result<RedisVersion, Error> {
+        version_of(
+            &self
+                .query_once::<String>(redis::cmd("INFO").arg("server"))
+                .await?,
+        )
+    }
+}
+
+/// The version in an `INFO server` reply.
+fn version_of(info: &str) -> Result<RedisVersion, Error> {
+    parse_info_version(info).ok_or_else(|| Error::Decode {
+        what: "INFO server".to_owned(),
+        reason: "no redis_version field".to_owned(),
+    })
 }
 
 /// The command's name for error messages (never its arguments, which may hold data).

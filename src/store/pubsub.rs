@@ -6,11 +6,11 @@ use redis::aio::PubSub;
 
 use super::Connector;
 
-/// One ignored `PUBLISH channel payload` per message.
+/// One `PUBLISH channel payload` per message (each with its reply: the receivers).
 pub fn publish_pipeline<'a>(messages: impl IntoIterator<Item = (&'a str, &'a str)>) -> Pipeline {
     let mut pipe = redis::pipe();
     for (channel, payload) in messages {
-        pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+        pipe.cmd("PUBLISH").arg(channel).arg(payload);
     }
     pipe
 }

@@ -46,6 +46,47 @@ pub enum Backend {
     PubSub,
 }
 
+/// What a failed version detection says about the Redis asked (issue 11 item 1):
+/// only a definite answer may pick the Pub/Sub fallback for the life of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// Redis answered but refused `INFO` (e.g. `NOPERM`, a renamed command) or gave
+    /// a reply without a version: a definite answer, so Pub/Sub as the seeds say.
+    Refused,
+    /// Redis refused the credentials (`WRONGPASS`, `NOAUTH`): not transient, but
+    /// an operator can fix it without a restart; retried, and logged as an error.
+    Auth,
+    /// Redis could not be reached (refused, reset, timed out, TLS failed) or is not
+    /// ready (`LOADING`, …): retried with the policy's back-off.
+    Unreachable,
+}
+
+impl super::Error {
+    /// How a failed [`super::Store::detect_version`] is to be treated; classified by
+    /// the redis crate's error kinds, and by the reply code for the auth codes the
+    /// crate has no kind for.
+    pub fn detection(&self) -> Detection {
+        let source = match self {
+            Self::Decode { .. } => return Detection::Refused,
+            Self::Connect { source, .. } | Self::Command { source, .. } => source,
+            Self::InvalidAddress { .. } => return Detection::Unreachable,
+            _ => return Detection::Refused,
+        };
+        if source.kind() == redis::ErrorKind::AuthenticationFailed
+            || matches!(source.code(), Some("NOAUTH" | "WRONGPASS"))
+        {
+            Detection::Auth
+        } else if super::is_retryable(source) {
+            Detection::Unreachable
+        } else if source.code().is_some() || source.kind() == redis::ErrorKind::UnexpectedReturnType
+        {
+            Detection::Refused
+        } else {
+            Detection::Unreachable
+        }
+    }
+}
+
 /// The first major version with Streams.
 const STREAMS_MIN_MAJOR: u32 = 5;
 
@@ -84,6 +125,62 @@ mod tests {
     use super::*;
 
     const INFO_7: &str = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+
+    #[test]
+    fn only_a_definite_answer_is_a_refusal() {
+        use super::super::Error;
+        let command = |source: redis::RedisError| Error::Command {
+            command: "INFO".into(),
+            addr: "a".into(),
+            source,
+        };
+        let io = |kind| redis::RedisError::from(std::io::Error::new(kind, "x"));
+        let code = |code: &str| redis::make_extension_error(code.to_owned(), None);
+        let cases = [
+            (
+                command(io(std::io::ErrorKind::ConnectionRefused)),
+                Detection::Unreachable,
+            ),
+            (
+                command(io(std::io::ErrorKind::TimedOut)),
+                Detection::Unreachable,
+            ),
+            (
+                command(redis::RedisError::from((
+                    redis::ErrorKind::AuthenticationFailed,
+                    "auth",
+                ))),
+                Detection::Auth,
+            ),
+            (command(code("WRONGPASS")), Detection::Auth),
+            (command(code("NOAUTH")), Detection::Auth),
+            (command(code("ERR")), Detection::Refused),
+            (
+                command(redis::RedisError::from((
+                    redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm),
+                    "no",
+                ))),
+                Detection::Refused,
+            ),
+            (
+                command(redis::RedisError::from((
+                    redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading),
+                    "loading",
+                ))),
+                Detection::Unreachable,
+            ),
+            (
+                Error::Decode {
+                    what: "INFO".into(),
+                    reason: "none".into(),
+                },
+                Detection::Refused,
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.detection(), want, "{err}");
+        }
+    }
 
     #[test]
     fn parses_versions() {

@@ -96,7 +96,20 @@ impl Agentctl {
 
     /// The command, ready to spawn.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(bin());
+        self.command_via(&[], args)
+    }
+
+    /// The command run through `wrapper` (e.g. `prlimit --nofile=N:N --`), which
+    /// gets the binary's path and `args` after its own arguments.
+    pub fn command_via(&self, wrapper: &[String], args: &[&str]) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(bin()),
+            Some((program, wrapper_args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(wrapper_args).arg(bin());
+                cmd
+            }
+        };
         cmd.args(args).current_dir(self.cwd.path());
         for (key, _) in std::env::vars() {
             if key.starts_with("AGENTCTL_")

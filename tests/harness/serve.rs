@@ -73,9 +73,18 @@ pub struct ServeBuilder {
     runner: Agentctl,
     global_args: Vec<String>,
     api_addr: Option<String>,
+    wrapper: Vec<String>,
 }
 
 impl ServeBuilder {
+    /// Runs the server through `wrapper` (e.g. `["prlimit", "--nofile=1024:1024",
+    /// "--"]` for a low open-file limit).
+    #[allow(dead_code)]
+    pub fn wrapped_in(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
     /// Binds the API listener to `addr` instead of a port-0 address (to restart a
     /// server where its clients expect it).
     #[allow(dead_code)]
@@ -152,7 +161,7 @@ impl ServeBuilder {
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut child = self
             .runner
-            .command(&arg_refs)
+            .command_via(&self.wrapper, &arg_refs)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -296,6 +305,7 @@ impl Serve {
             runner: Agentctl::new(),
             global_args: Vec::new(),
             api_addr: None,
+            wrapper: Vec::new(),
         }
     }
 

@@ -44,7 +44,7 @@ mod request;
 pub use request::{GroupError, GroupRequest};
 use request::{generated_consumer, start_id, validate_name};
 
-use super::{Event, Filter, LogOnce, Notification};
+use super::{Event, Filter, LogOnce};
 use crate::config::RedisSettings;
 use crate::store::{self, Connector, Store, StreamId, read_data, stream_key, xreadgroup_cmd};
 
@@ -470,7 +470,7 @@ impl GroupSubscription {
                 .as_deref()
                 .map(|d| std::str::from_utf8(d).map_err(|e| e.to_string()))
                 .map(|text| {
-                    text.and_then(|t| Notification::from_envelope(t).map_err(|e| e.to_string()))
+                    text.and_then(|t| super::validate::read_envelope(t).map_err(|e| e.to_string()))
                 });
             match decoded {
                 Some(Ok(notification)) if self.filter.allows(notification.kind) => {
