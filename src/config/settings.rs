@@ -563,6 +563,61 @@ pub struct UserProfileServiceSettings {
     pub services: BTreeMap<String, Value>,
 }
 
+impl UserProfileServiceSettings {
+    /// The field `key` of the service `default` names; names and keys match
+    /// case-insensitively, as upstream's lowercased settings do.
+    pub fn selected_field(&self, key: &str) -> Option<&Value> {
+        let service = self
+            .services
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&self.default))?
+            .1
+            .as_mapping()?;
+        service
+            .iter()
+            .find(|(k, _)| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(key)))
+            .map(|(_, v)| v)
+    }
+
+    /// The field `key` of the selected service as text (numbers are written out).
+    pub fn selected_str(&self, key: &str) -> Option<String> {
+        match self.selected_field(key)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// `timeout` of the selected service (our key; upstream has none), else `default`.
+    pub fn selected_timeout(&self, default: Duration) -> Duration {
+        self.selected_str("timeout")
+            .and_then(|t| crate::config::duration::parse(&t).ok())
+            .unwrap_or(default)
+    }
+
+    /// The connection settings of the `redis` service, when `default` is `"redis"`:
+    /// its `host` (default `localhost:6379`), `password` and `database`, and our
+    /// `timeout` (2s) as connection and response timeout, with one retry, so a Redis
+    /// that is down holds a decision up only briefly.
+    pub fn redis(&self) -> Option<RedisSettings> {
+        if !self.default.eq_ignore_ascii_case("redis") {
+            return None;
+        }
+        let defaults = RedisSettings::default();
+        Some(RedisSettings {
+            host: self.selected_str("host").unwrap_or(defaults.host.clone()),
+            password: self.selected_str("password").unwrap_or_default(),
+            database: self
+                .selected_field("database")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            connection_timeout: self.selected_timeout(Duration::from_secs(2)),
+            max_retries: 1,
+            ..defaults
+        })
+    }
+}
+
 /// ODP settings (`client.odp.*`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
@@ -773,6 +828,32 @@ pub struct RedisSettings {
     /// Notifications kept while Redis is unreachable; past this they are dropped and
     /// counted.
     pub buffer_size: usize,
+    /// TLS for a `rediss://` host: a private CA, a client certificate.
+    pub tls: RedisTlsSettings,
+}
+
+/// TLS for a `rediss://` Redis (`synchronization.pubsub.redis.tls.*`). Empty
+/// paths mean the built-in public web roots and no client certificate.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisTlsSettings {
+    /// PEM file of the CA certificates to trust instead of the public web roots.
+    pub ca_file: String,
+    /// PEM file of the client certificate (chain), for mutual TLS; with `key_file`.
+    pub cert_file: String,
+    /// PEM file of the client certificate's private key; with `cert_file`.
+    pub key_file: String,
+    /// Accept any server certificate (no chain or host name check), as the URL
+    /// fragment `#insecure` does: anyone on the path can read and change the
+    /// traffic. For tests only.
+    pub insecure_skip_verify: bool,
+}
+
+impl RedisTlsSettings {
+    /// Whether any TLS setting differs from the defaults.
+    pub fn is_set(&self) -> bool {
+        *self != Self::default()
+    }
 }
 
 impl Default for RedisSettings {
@@ -793,6 +874,7 @@ impl Default for RedisSettings {
             max_age: Duration::ZERO,
             claim_min_idle: Duration::from_secs(30),
             buffer_size: 100_000,
+            tls: RedisTlsSettings::default(),
         }
     }
 }
@@ -827,6 +909,7 @@ impl fmt::Debug for RedisSettings {
             .field("max_age", &self.max_age)
             .field("claim_min_idle", &self.claim_min_idle)
             .field("buffer_size", &self.buffer_size)
+            .field("tls", &self.tls)
             .finish()
     }
 }

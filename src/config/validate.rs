@@ -4,7 +4,9 @@
 //! `serve` refuses rather than silently ignores.
 //!
 //! Checks that need the outside world (reading TLS files, reaching Redis, the
-//! datafiles directory) belong to the code that does the I/O. This module must not
+//! datafiles directory) belong to the code that does the I/O, except that the
+//! Redis TLS files must exist and be readable, so every command fails on a wrong
+//! path before it connects. This module must not
 //! import anything from `cli`, `cmd`, `server`, `notify` or `store`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -149,12 +151,51 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
         });
     }
 
+    redis_tls(redis, sources)?;
+
     if settings.client.sdk_key_regex.is_empty() {
         return Err(sources.invalid(
             &KeyPath::dotted("client.sdkkeyregex"),
             quoted(""),
             "a non-empty regular expression".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// `synchronization.pubsub.redis.tls`: the client certificate and key together,
+/// and every file named readable. (That the host is a `rediss://` URL is checked
+/// where connections are built: `--redis` replaces the host after validation.)
+fn redis_tls(redis: &super::RedisSettings, sources: &Sources) -> Result<(), Error> {
+    let tls = &redis.tls;
+    let key = |name: &str| KeyPath::dotted(&format!("synchronization.pubsub.redis.tls.{name}"));
+    for (name, value, other) in [
+        ("cert_file", &tls.cert_file, &tls.key_file),
+        ("key_file", &tls.key_file, &tls.cert_file),
+    ] {
+        if value.is_empty() && !other.is_empty() {
+            return Err(sources.invalid(
+                &key(name),
+                quoted(value),
+                "a PEM file: cert_file and key_file are set together".to_owned(),
+            ));
+        }
+    }
+    for (name, value) in [
+        ("ca_file", &tls.ca_file),
+        ("cert_file", &tls.cert_file),
+        ("key_file", &tls.key_file),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        if let Err(error) = std::fs::File::open(value) {
+            return Err(sources.invalid(
+                &key(name),
+                quoted(value),
+                format!("a readable PEM file ({error})"),
+            ));
+        }
     }
     Ok(())
 }

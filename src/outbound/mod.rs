@@ -4,6 +4,7 @@
 //! - [`events`]: batches impression and conversion events and POSTs them to
 //!   `client.eventURL`, off the request path.
 //! - [`cmab`]: the CMAB prediction-service client and its decision cache.
+//! - [`ups`]: the REST user profile service client.
 //!
 //! Dependency rule: this layer uses only [`crate::config`] (settings) and
 //! [`crate::util`]; it imports nothing from `server`, `cmd` or `cli`, so the server
@@ -11,3 +12,4 @@
 
 pub mod cmab;
 pub mod events;
+pub mod ups;

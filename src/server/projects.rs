@@ -240,10 +240,14 @@ impl ProjectSettings {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_else(|| "fifo".to_owned());
                     Some((capacity, strategy))
+                } else if name.eq_ignore_ascii_case("redis") || name.eq_ignore_ascii_case("rest")
+                {
+                    // Shared services are built once for every project (`SharedUps`).
+                    None
                 } else {
                     tracing::warn!(
                         "client.userProfileService.default {name:?} is not supported \
-                         (only \"in-memory\"); no user profile service is used"
+                         (in-memory, redis or rest); no user profile service is used"
                     );
                     None
                 }

@@ -26,6 +26,9 @@ pub(crate) struct AppState {
     pub(super) datafile_sync: Option<Arc<crate::notify::PubSubHub>>,
     pub(super) events: EventQueue,
     pub(super) cmab: cmab::CmabClient,
+    /// The user profile service every instance shares (`redis`, `rest`), when one
+    /// is selected; `in-memory` profiles live in each project.
+    pub(super) shared_ups: Option<SharedUps>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) sdk_key_regex: regex::Regex,
     pub(super) allowed_hosts: Vec<String>,
@@ -97,6 +100,7 @@ impl Server {
         .map_err(|e| ServeError::Settings(format!("client.eventURL: {e}")))?;
         let cmab = cmab::CmabClient::new(&settings.client.cmab)
             .map_err(|e| ServeError::Settings(format!("client.cmab: {e}")))?;
+        let shared_ups = SharedUps::from_settings(&settings.client.user_profile_service)?;
         let mut allowed_hosts = settings.server.allowed_hosts.clone();
         allowed_hosts.push(settings.server.host.clone());
         allowed_hosts.push(options.api.ip().to_string());
@@ -110,6 +114,7 @@ impl Server {
             datafile_sync,
             events,
             cmab,
+            shared_ups,
             metrics,
             sdk_key_regex,
             allowed_hosts,
@@ -127,6 +132,59 @@ impl Server {
             events_cancel,
             hub_cancel,
         })
+    }
+}
+
+/// A user profile service shared by the fleet. Its failures never fail a request:
+/// they are logged, and the decision goes on with an empty profile.
+pub(crate) enum SharedUps {
+    /// `client.userProfileService` "redis".
+    Redis(Box<crate::store::ProfileStore>),
+    /// `client.userProfileService` "rest".
+    Rest(crate::outbound::ups::RestUps),
+}
+
+impl SharedUps {
+    fn from_settings(
+        settings: &crate::config::UserProfileServiceSettings,
+    ) -> Result<Option<Self>, ServeError> {
+        if let Some(redis) = settings.redis() {
+            let store = crate::store::ProfileStore::from_settings(&redis).map_err(|e| {
+                ServeError::Settings(format!("client.userProfileService.services.redis: {e}"))
+            })?;
+            tracing::info!(redis = store.address(), "user profiles are kept in Redis");
+            return Ok(Some(SharedUps::Redis(Box::new(store))));
+        }
+        let rest = crate::outbound::ups::RestUps::from_settings(settings)
+            .map_err(|e| ServeError::Settings(e.to_string()))?;
+        Ok(rest.map(SharedUps::Rest))
+    }
+
+    /// The stored profile of `user_id`; empty when there is none or on failure.
+    pub(crate) async fn lookup(&self, user_id: &str) -> crate::decide::UserProfile {
+        let result = match self {
+            SharedUps::Redis(store) => store
+                .get(user_id)
+                .await
+                .map(Option::unwrap_or_default)
+                .map_err(|e| e.to_string()),
+            SharedUps::Rest(rest) => rest.lookup(user_id).await.map_err(|e| e.to_string()),
+        };
+        result.unwrap_or_else(|err| {
+            tracing::warn!("user profile lookup failed, deciding without one: {err}");
+            crate::decide::UserProfile::new()
+        })
+    }
+
+    /// Stores (replaces) the profile of `user_id`; a failure is logged.
+    pub(crate) async fn save(&self, user_id: &str, profile: &crate::decide::UserProfile) {
+        let result = match self {
+            SharedUps::Redis(store) => store.set(user_id, profile).await.map_err(|e| e.to_string()),
+            SharedUps::Rest(rest) => rest.save(user_id, profile).await.map_err(|e| e.to_string()),
+        };
+        if let Err(err) = result {
+            tracing::warn!("user profile save failed: {err}");
+        }
     }
 }
 

@@ -1,13 +1,16 @@
-//! Connections: where to connect (address or URL, TLS, ACL user, database,
-//! password priority), resolved once from the settings, and the [`Connector`] that
-//! opens every connection to it with the configured timeouts and counts
-//! reconnects.
+//! Connections: where to connect (address or URL, TLS with its trust and client
+//! certificate, ACL user, database, password priority), resolved once from the
+//! settings, and the [`Connector`] that opens every connection to it with the
+//! configured timeouts and counts reconnects.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo,
+    IntoConnectionInfo, TlsCertificates,
+};
 
 use super::{Error, RetryPolicy, Store};
 use crate::config::RedisSettings;
@@ -68,18 +71,39 @@ impl Target {
         {
             redis = redis.set_password(password);
         }
-        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        let mut info = info.set_redis_settings(redis);
+        if settings.tls.insecure_skip_verify
+            && let ConnectionAddr::TcpTls { host, port, .. } = info.addr().clone()
+        {
+            info = info.set_addr(ConnectionAddr::TcpTls {
+                host,
+                port,
+                insecure: true,
+                tls_params: None,
+            });
+        }
         let mut display = info.addr().to_string();
-        if redis.db() != 0 {
-            display.push_str(&format!(" db {}", redis.db()));
+        let db = info.redis_settings().db();
+        if db != 0 {
+            display.push_str(&format!(" db {db}"));
         }
-        if tls {
-            display.push_str(" (TLS)");
+        match info.addr() {
+            ConnectionAddr::TcpTls { insecure: true, .. } => {
+                display.push_str(" (TLS, certificate not verified)");
+            }
+            ConnectionAddr::TcpTls { .. } => display.push_str(" (TLS)"),
+            _ => {}
         }
-        Ok(Self {
-            info: info.set_redis_settings(redis),
-            display,
-        })
+        Ok(Self { info, display })
+    }
+
+    /// Whether the server's certificate goes unchecked (`#insecure` or
+    /// `tls.insecure_skip_verify`).
+    fn is_insecure(&self) -> bool {
+        matches!(
+            self.info.addr(),
+            ConnectionAddr::TcpTls { insecure: true, .. }
+        )
     }
 
     /// The address as shown to users: `host:port`, plus the database and TLS when set.
@@ -134,6 +158,67 @@ fn redact_url(text: &str) -> String {
     }
 }
 
+/// The client for `target`: with a `rediss://` target, the CA bundle and client
+/// certificate of `settings.tls` when set (checked by `config::validate`; a file
+/// that cannot be read here is still a clear error).
+fn tls_client(target: &Target, settings: &RedisSettings) -> Result<Client, Error> {
+    let connect_error = |source| Error::Connect {
+        addr: target.display.clone(),
+        source,
+    };
+    if !matches!(target.info.addr(), ConnectionAddr::TcpTls { .. }) {
+        if settings.tls.is_set() {
+            return Err(Error::InvalidAddress {
+                addr: target.display.clone(),
+                reason: "synchronization.pubsub.redis.tls is set: expected a rediss:// URL"
+                    .to_owned(),
+            });
+        }
+        return Client::open(target.info.clone()).map_err(connect_error);
+    }
+    crate::util::ensure_tls_provider();
+    if target.is_insecure() {
+        static WARNED: Once = Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                addr = %target.display,
+                "Redis TLS certificate verification is OFF (#insecure or \
+                 synchronization.pubsub.redis.tls.insecure_skip_verify): anyone between \
+                 this process and Redis can read and change the traffic, password \
+                 included; trust a private CA with tls.ca_file instead"
+            );
+        });
+    }
+    let tls = &settings.tls;
+    if tls.ca_file.is_empty() && tls.cert_file.is_empty() {
+        return Client::open(target.info.clone()).map_err(connect_error);
+    }
+    let read = |key: &str, path: &str| {
+        std::fs::read(path).map_err(|error| {
+            connect_error(redis::RedisError::from(std::io::Error::new(
+                error.kind(),
+                format!("synchronization.pubsub.redis.tls.{key} {path:?}: {error}"),
+            )))
+        })
+    };
+    let root_cert = match tls.ca_file.as_str() {
+        "" => None,
+        path => Some(read("ca_file", path)?),
+    };
+    let client_tls = match (tls.cert_file.as_str(), tls.key_file.as_str()) {
+        ("", _) | (_, "") => None,
+        (cert, key) => Some(ClientTlsConfig {
+            client_cert: read("cert_file", cert)?,
+            client_key: read("key_file", key)?,
+        }),
+    };
+    let certificates = TlsCertificates {
+        client_tls,
+        root_cert,
+    };
+    Client::build_with_tls(target.info.clone(), certificates).map_err(connect_error)
+}
+
 /// Builds every connection to one Redis from the settings, resolved once: the
 /// address (auth priority, TLS, database), the timeouts, the retry policy, and one
 /// reconnect counter shared by all the stores it hands out.
@@ -166,18 +251,19 @@ impl Connector {
     ///
     /// The response timeout of the connections it opens is the connection timeout
     /// (never the redis crate's 500 ms default, which long XRANGE pages or a busy
-    /// server would exceed); zero means none.
+    /// server would exceed); zero means none. A `rediss://` host trusts the PEM
+    /// CAs of `tls.ca_file` (else the public web roots) and presents the client
+    /// certificate of `tls.cert_file`/`tls.key_file` when set; an unverified
+    /// server certificate (`#insecure`, `tls.insecure_skip_verify`) is warned
+    /// about once per process.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidAddress`] or [`Error::Connect`] when the settings cannot name
-    /// a Redis at all.
+    /// a Redis at all, or a TLS file cannot be read or parsed.
     pub fn from_settings(settings: &RedisSettings) -> Result<Self, Error> {
         let target = Target::from_settings(settings)?;
-        let client = Client::open(target.info.clone()).map_err(|source| Error::Connect {
-            addr: target.display.clone(),
-            source,
-        })?;
+        let client = tls_client(&target, settings)?;
         let timeout = Some(settings.connection_timeout).filter(|t| !t.is_zero());
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(timeout)
@@ -304,6 +390,34 @@ mod tests {
         assert_eq!(redis.db(), 2);
         assert_eq!(target.display(), "cache.example:6380 db 2 (TLS)");
         assert!(!format!("{target:?}").contains("secret"));
+    }
+
+    #[test]
+    fn insecure_comes_from_the_fragment_or_the_setting() {
+        let fragment = Target::from_settings(&settings("rediss://h:6380/#insecure")).unwrap();
+        assert!(fragment.is_insecure());
+        assert_eq!(fragment.display(), "h:6380 (TLS, certificate not verified)");
+        let mut s = settings("rediss://h:6380");
+        assert!(!Target::from_settings(&s).unwrap().is_insecure());
+        s.tls.insecure_skip_verify = true;
+        assert!(Target::from_settings(&s).unwrap().is_insecure());
+    }
+
+    #[test]
+    fn tls_settings_need_a_tls_url() {
+        let mut s = settings("127.0.0.1:6390");
+        s.tls.ca_file = "/ca.pem".into();
+        let err = Connector::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("rediss://"), "{err}");
+    }
+
+    #[test]
+    fn unreadable_tls_files_are_named() {
+        let mut s = settings("rediss://:pw123@h:6380");
+        s.tls.ca_file = "/nonexistent/ca.pem".into();
+        let err = Connector::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("tls.ca_file \"/nonexistent/ca.pem\""), "{err}");
+        assert!(!err.contains("pw123"), "{err}");
     }
 
     #[test]

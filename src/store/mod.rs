@@ -8,6 +8,7 @@
 //! - `groups`: XGROUP / XREADGROUP / XACK / XINFO GROUPS and CONSUMERS;
 //! - `pending`: XPENDING / XAUTOCLAIM / XCLAIM and dead-lettering;
 //! - `scan`: SCAN for streams and the pipelined overview of many streams;
+//! - `profiles`: GET / SET of user profiles in upstream's key and JSON layout;
 //! - `pubsub`: PUBLISH pipelines and PSUBSCRIBE;
 //! - `error`, `retry`, `version`, `id`, `value`: error causes, retry policy, INFO
 //!   parsing, stream ids, reply decoding helpers.
@@ -23,6 +24,7 @@ mod error;
 mod groups;
 mod id;
 mod pending;
+mod profiles;
 mod pubsub;
 mod retry;
 mod scan;
@@ -51,6 +53,9 @@ pub use error::Error;
 pub use groups::{ConsumerInfo, GroupInfo, xreadgroup_cmd};
 pub use id::StreamId;
 pub use pending::{AutoClaim, PendingEntry, PendingQuery, PendingSummary};
+pub use profiles::{
+    Profile, ProfileStore, decode_profile, encode_profile, profile_get_cmd, profile_set_cmd,
+};
 pub use pubsub::publish_pipeline;
 pub use retry::{RetryPolicy, is_retryable};
 pub use scan::StreamOverview;

@@ -87,7 +87,7 @@ pub(super) async fn run_engine<T>(
     profile_changed: impl Fn(&T) -> bool,
 ) -> T {
     let config = project.config();
-    let mut profile = load_profile(project, &user.id, ignore_profile);
+    let mut profile = load_profile(state, project, &user.id, ignore_profile).await;
     let mut answers = CmabAnswers {
         project,
         fresh: HashMap::new(),
@@ -113,7 +113,7 @@ pub(super) async fn run_engine<T>(
         }
     };
     if profile_changed(&outcome) {
-        save_profile(project, &user.id, profile);
+        save_profile(state, project, &user.id, profile).await;
     }
     outcome
 }
@@ -163,14 +163,34 @@ fn queue_event(state: &Shared, event: UserEvent) -> bool {
     })
 }
 
-/// The profile to decide with: `None` without a UPS or when told to ignore it.
-fn load_profile(project: &Project, user_id: &str, ignore: bool) -> Option<UserProfile> {
-    let ups = project.ups.as_ref().filter(|_| !ignore)?;
+/// The profile to decide with: `None` without a UPS or when told to ignore it; a
+/// shared (Redis, REST) service that fails gives an empty profile.
+async fn load_profile(
+    state: &Shared,
+    project: &Project,
+    user_id: &str,
+    ignore: bool,
+) -> Option<UserProfile> {
+    if ignore {
+        return None;
+    }
+    if let Some(shared) = &state.shared_ups {
+        return Some(shared.lookup(user_id).await);
+    }
+    let ups = project.ups.as_ref()?;
     Some(lock(ups).lookup(user_id).unwrap_or_default())
 }
 
-fn save_profile(project: &Project, user_id: &str, profile: Option<UserProfile>) {
-    if let (Some(ups), Some(profile)) = (project.ups.as_ref(), profile) {
+async fn save_profile(
+    state: &Shared,
+    project: &Project,
+    user_id: &str,
+    profile: Option<UserProfile>,
+) {
+    let Some(profile) = profile else { return };
+    if let Some(shared) = &state.shared_ups {
+        shared.save(user_id, &profile).await;
+    } else if let Some(ups) = project.ups.as_ref() {
         lock(ups).save(user_id, profile);
     }
 }

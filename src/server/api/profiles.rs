@@ -2,7 +2,7 @@
 //! `/v1/save` (the user profile service) and `/v1/reset` (forget it all).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,7 +14,8 @@ use crate::decide::UserProfile;
 use crate::server::Shared;
 use crate::server::error::ApiError;
 use crate::server::json::ok;
-use crate::server::projects::Project;
+use crate::server::projects::{MemoryUps, Project};
+use crate::server::state::SharedUps;
 use crate::util::lock;
 
 #[derive(Deserialize)]
@@ -93,13 +94,35 @@ pub(super) async fn override_variation(
     }))
 }
 
+/// A user profile service: this project's in-memory one, or the fleet's.
+enum Ups<'a> {
+    Local(&'a Mutex<MemoryUps>),
+    Shared(&'a SharedUps),
+}
+
+impl Ups<'_> {
+    async fn lookup(&self, user_id: &str) -> UserProfile {
+        match self {
+            Ups::Local(ups) => lock(ups).lookup(user_id).unwrap_or_default(),
+            Ups::Shared(ups) => ups.lookup(user_id).await,
+        }
+    }
+
+    async fn save(&self, user_id: &str, profile: UserProfile) {
+        match self {
+            Ups::Local(ups) => lock(ups).save(user_id, profile),
+            Ups::Shared(ups) => ups.save(user_id, &profile).await,
+        }
+    }
+}
+
 /// The UPS the request may use: `X-Optimizely-UPS-Name`, when sent, must name the
 /// configured one.
 fn profile_service<'a>(
-    state: &Shared,
+    state: &'a Shared,
     project: &'a Project,
     headers: &HeaderMap,
-) -> Result<&'a std::sync::Mutex<crate::server::projects::MemoryUps>, ApiError> {
+) -> Result<Ups<'a>, ApiError> {
     let none = || ApiError::internal("no user profile service found");
     let configured = &state.settings.client.user_profile_service.default;
     if let Some(name) = headers
@@ -109,7 +132,10 @@ fn profile_service<'a>(
     {
         return Err(none());
     }
-    project.ups.as_ref().ok_or_else(none)
+    if let Some(shared) = &state.shared_ups {
+        return Ok(Ups::Shared(shared));
+    }
+    project.ups.as_ref().map(Ups::Local).ok_or_else(none)
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -136,17 +162,11 @@ struct ProfileAnswer {
 
 /// The UPS and the parsed body of a `/v1/lookup` or `/v1/save` request.
 fn profile_request<'a>(
-    state: &Shared,
+    state: &'a Shared,
     project: &'a Project,
     headers: &HeaderMap,
     body: &RawBody,
-) -> Result<
-    (
-        &'a std::sync::Mutex<crate::server::projects::MemoryUps>,
-        ProfileBody,
-    ),
-    ApiError,
-> {
+) -> Result<(Ups<'a>, ProfileBody), ApiError> {
     let ups = profile_service(state, project, headers)?;
     let body: ProfileBody = body.json()?;
     if body.user_id.is_empty() {
@@ -162,7 +182,7 @@ pub(super) async fn lookup(
     body: RawBody,
 ) -> Result<Response, ApiError> {
     let (ups, body) = profile_request(&state, &project, &headers, &body)?;
-    let profile = lock(ups).lookup(&body.user_id).unwrap_or_default();
+    let profile = ups.lookup(&body.user_id).await;
     Ok(ok(ProfileAnswer {
         user_id: body.user_id,
         experiment_bucket_map: profile
@@ -184,7 +204,7 @@ pub(super) async fn save(
         .into_iter()
         .map(|(experiment, entry)| (experiment, entry.variation_id))
         .collect();
-    lock(ups).save(&body.user_id, profile);
+    ups.save(&body.user_id, profile).await;
     Ok(StatusCode::OK.into_response())
 }
 
