@@ -217,14 +217,22 @@ pub mod sse {
     /// The comment before the server drops a subscriber that fell behind.
     pub const DISCONNECTED: &str = "disconnected";
 
-    /// One notification: `id: <id>` and `data: <message>`.
-    pub fn event(id: &str, data: &str) -> String {
-        format!("id: {id}\ndata: {data}\n\n")
+    /// Appends one notification to `out`: `id: <id>` and `data: <message>`.
+    pub fn write_event(out: &mut Vec<u8>, id: &str, data: &str) {
+        out.reserve(id.len() + data.len() + 12);
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(data.as_bytes());
+        out.extend_from_slice(b"\n\n");
     }
 
-    /// One notification of a `raw` stream: the message alone on a line.
-    pub fn raw(data: &str) -> String {
-        format!("{data}\n")
+    /// Appends one notification of a `raw` stream to `out`: the message alone on a
+    /// line.
+    pub fn write_raw(out: &mut Vec<u8>, data: &str) {
+        out.reserve(data.len() + 1);
+        out.extend_from_slice(data.as_bytes());
+        out.push(b'\n');
     }
 
     /// A named control event without id: `event: <name>` and `data: <data>`.
@@ -376,7 +384,9 @@ mod tests {
     #[test]
     fn frames_written_are_frames_read() {
         let parse = |text: &str| Frame::parse(text.strip_suffix("\n\n").unwrap()).unwrap();
-        let event = parse(&sse::event("5-1", "{\"a\":1}"));
+        let mut written = Vec::new();
+        sse::write_event(&mut written, "5-1", "{\"a\":1}");
+        let event = parse(std::str::from_utf8(&written).unwrap());
         assert_eq!(event.id.as_deref(), Some("5-1"));
         assert_eq!(event.data.as_deref(), Some("{\"a\":1}"));
         assert!(event.is_notification());
@@ -394,7 +404,9 @@ mod tests {
         let keep_alive = parse(keep_alive);
         assert_eq!(keep_alive.comments, [""]);
         assert!(!keep_alive.is_notification());
-        assert_eq!(sse::raw("{}"), "{}\n");
+        let mut written = b"x\n".to_vec();
+        sse::write_raw(&mut written, "{}");
+        assert_eq!(written, b"x\n{}\n");
         assert_eq!(Frame::parse("retry: 5").unwrap_err(), "retry: 5");
         assert_eq!(
             Frame::parse("data: a\ndata: b").unwrap().data.as_deref(),

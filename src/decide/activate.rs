@@ -8,7 +8,7 @@ use super::engine::{
     Engine, FlagResult, ForcedMap, ServiceResult, Source, impression_due, typed_variables,
 };
 use super::events::{Impression, UserEvent, impression_event};
-use super::notification::{DecisionMessage, NotificationMessage, user_context};
+use super::notification::{DecisionInfo, DecisionMessage, NotificationMessage, user_context};
 use super::text::Reasons;
 use super::{Context, NeedCmab};
 
@@ -116,10 +116,10 @@ fn decision_message(ctx_user: &super::User, kind: &str, info: Value) -> Notifica
     NotificationMessage::Decision(DecisionMessage {
         kind: kind.to_string(),
         user_context: user_context(ctx_user),
-        decision_info: match info {
+        decision_info: DecisionInfo::Map(match info {
             Value::Object(m) => m,
             _ => Map::new(),
-        },
+        }),
     })
 }
 
@@ -444,13 +444,15 @@ mod tests {
         );
         // Impressions: the experiment (rule type "experiment") and the feature test.
         assert_eq!(out.events.len(), 2);
-        let meta = &out.events[0].visitor["snapshots"][0]["decisions"][0]["metadata"];
+        let meta =
+            out.events[0].visitor_value()["snapshots"][0]["decisions"][0]["metadata"].clone();
         assert_eq!(
-            *meta,
+            meta,
             json!({"flag_key": "", "rule_key": "ab_test1", "rule_type": "experiment",
                    "variation_key": "variation_1", "enabled": true})
         );
-        let meta = &out.events[1].visitor["snapshots"][0]["decisions"][0]["metadata"];
+        let meta =
+            out.events[1].visitor_value()["snapshots"][0]["decisions"][0]["metadata"].clone();
         assert_eq!(meta["rule_type"], "feature-test");
         assert_eq!(meta["flag_key"], "feature_2");
     }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::condition::{Condition, Tree, parse_condition_tree, parse_ref_tree};
+use super::events::{EventContext, EventHeader};
 use super::raw::{RawAudience, RawDatafile, RawExperiment, nullable};
 
 /// Why a datafile was rejected. Display is one line naming where and what.
@@ -181,10 +182,8 @@ pub struct ProjectConfig {
     pub(crate) revision: String,
     pub(crate) sdk_key: String,
     pub(crate) environment_key: String,
-    pub(crate) anonymize_ip: bool,
     pub(crate) bot_filtering: bool,
     pub(crate) send_flag_decisions: bool,
-    pub(crate) region: String,
     pub(crate) attributes: Vec<Attribute>,
     pub(crate) audiences: Vec<Audience>,
     audience_index: HashMap<String, usize>,
@@ -202,6 +201,8 @@ pub struct ProjectConfig {
     /// Experiment id -> index of the first flag that lists it.
     experiment_flag: HashMap<String, usize>,
     has_odp: bool,
+    /// The batch header of this revision's events, serialised once.
+    pub(crate) event_header: EventHeader,
 }
 
 fn build_rule(raw: RawExperiment, group_id: Option<String>) -> Rule {
@@ -399,6 +400,18 @@ impl ProjectConfig {
             })
             .collect();
 
+        let region = if raw.region.is_empty() {
+            "US".to_string()
+        } else {
+            raw.region
+        };
+        let event_header = EventHeader::new(EventContext::new(
+            &raw.account_id,
+            &raw.project_id,
+            &raw.revision,
+            raw.anonymize_ip,
+            &region,
+        ));
         ProjectConfig {
             raw: raw_value,
             account_id: raw.account_id,
@@ -406,14 +419,8 @@ impl ProjectConfig {
             revision: raw.revision,
             sdk_key: raw.sdk_key,
             environment_key: raw.environment_key,
-            anonymize_ip: raw.anonymize_ip,
             bot_filtering: raw.bot_filtering,
             send_flag_decisions: raw.send_flag_decisions,
-            region: if raw.region.is_empty() {
-                "US".to_string()
-            } else {
-                raw.region
-            },
             attributes: raw
                 .attributes
                 .into_iter()
@@ -444,6 +451,7 @@ impl ProjectConfig {
             holdouts,
             experiment_flag,
             has_odp,
+            event_header,
         }
     }
 
@@ -639,7 +647,7 @@ mod tests {
         )
         .unwrap();
         assert!(c.has_odp());
-        assert_eq!(c.region, "US");
+        assert_eq!(c.event_header.context.region, "US");
         assert!(c.flag_by_key("f").is_some());
     }
 }

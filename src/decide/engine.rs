@@ -11,7 +11,9 @@ use super::audience::user_in_audience;
 use super::bucket::{bucket_value, find_entity};
 use super::datafile::{Flag, ProjectConfig, Range, Rule, Variation};
 use super::events::{Impression, UserEvent, impression_event};
-use super::notification::{DecisionMessage, NotificationMessage, user_context};
+use super::notification::{
+    DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage, NotificationUserContext,
+};
 use super::text::{Reasons, go_quote, go_value};
 use super::{
     Cmab, CmabAnswer, CmabAttribute, CmabRequest, Context, DecideOptions, ForcedDecision, NeedCmab,
@@ -589,8 +591,6 @@ pub struct DecisionUserContext {
 struct NotifyInfo {
     experiment_id: String,
     variation_id: String,
-    notification_user: super::NotificationUserContext,
-    variables: Map<String, Value>,
 }
 
 /// One decision; serialises as the `/v1/decide` object.
@@ -657,24 +657,24 @@ impl Decision {
     /// error decisions. `dispatched` is whether the caller queued the impression.
     pub fn notification(&self, dispatched: bool) -> Option<NotificationMessage> {
         let info = self.notify.as_ref()?;
-        let decision_info = json!({
-            "decisionEventDispatched": dispatched,
-            "enabled": self.enabled,
-            "experimentId": info.experiment_id,
-            "flagKey": self.flag_key,
-            "reasons": self.reasons,
-            "ruleKey": self.rule_key,
-            "variables": info.variables,
-            "variationId": info.variation_id,
-            "variationKey": self.variation_key,
-        });
         Some(NotificationMessage::Decision(DecisionMessage {
             kind: "flag".to_string(),
-            user_context: info.notification_user.clone(),
-            decision_info: match decision_info {
-                Value::Object(m) => m,
-                _ => Map::new(),
+            user_context: NotificationUserContext {
+                id: self.user_context.user_id.clone(),
+                attributes: self.user_context.attributes.clone(),
+                qualified_segments: None,
             },
+            decision_info: DecisionInfo::Flag(FlagDecisionInfo {
+                decision_event_dispatched: dispatched,
+                enabled: self.enabled,
+                experiment_id: info.experiment_id.clone(),
+                flag_key: self.flag_key.clone(),
+                reasons: self.reasons.clone(),
+                rule_key: self.rule_key.clone(),
+                variables: self.variables.clone(),
+                variation_id: info.variation_id.clone(),
+                variation_key: self.variation_key.clone(),
+            }),
         }))
     }
 }
@@ -752,8 +752,6 @@ fn decide_one(
     let notify = NotifyInfo {
         experiment_id: rule.map(|r| r.id.clone()).unwrap_or_default(),
         variation_id: variation.map(|v| v.id.clone()).unwrap_or_default(),
-        notification_user: user_context(user),
-        variables: variables.clone(),
     };
     Ok(Decision {
         variation_key: variation.map(|v| v.key.clone()).unwrap_or_default(),
@@ -915,7 +913,7 @@ mod tests {
         );
         let imp = d.take_impression().expect("feature tests send impressions");
         assert!(d.take_impression().is_none());
-        let decision = &imp.visitor["snapshots"][0]["decisions"][0];
+        let decision = imp.visitor_value()["snapshots"][0]["decisions"][0].clone();
         assert_eq!(decision["campaign_id"], "16933431472");
         assert_eq!(decision["experiment_id"], "16910084756");
         assert_eq!(decision["variation_id"], "16925360560");
@@ -924,12 +922,12 @@ mod tests {
             json!({"flag_key": "feature_2", "rule_key": "feature_2_test",
                    "rule_type": "feature-test", "variation_key": "variation_1", "enabled": true})
         );
-        let event = &imp.visitor["snapshots"][0]["events"][0];
+        let event = imp.visitor_value()["snapshots"][0]["events"][0].clone();
         assert_eq!(event["key"], "campaign_activated");
         assert_eq!(event["entity_id"], "16933431472");
         assert_eq!(event["timestamp"], 42);
         assert_eq!(
-            imp.visitor["attributes"],
+            imp.visitor_value()["attributes"],
             json!([{"entity_id": "16921322086", "key": "attr_1", "type": "custom", "value": "hola"},
                    {"entity_id": "$opt_bot_filtering", "key": "$opt_bot_filtering",
                     "type": "custom", "value": false}])
@@ -1087,9 +1085,18 @@ mod tests {
         let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
             panic!()
         };
-        assert_eq!(m.decision_info["variables"], json!({}));
-        assert_eq!(m.decision_info["decisionEventDispatched"], true);
-        assert_eq!(m.decision_info["reasons"], json!([]));
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["variables"],
+            json!({})
+        );
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["decisionEventDispatched"],
+            true
+        );
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["reasons"],
+            json!([])
+        );
     }
 
     #[test]
@@ -1388,7 +1395,7 @@ mod tests {
         );
         let imp = d.take_impression().unwrap();
         assert_eq!(
-            imp.visitor["snapshots"][0]["decisions"][0]["metadata"]["cmab_uuid"],
+            imp.visitor_value()["snapshots"][0]["decisions"][0]["metadata"]["cmab_uuid"],
             "uuid-1"
         );
 
@@ -1465,15 +1472,21 @@ mod tests {
             ]
         );
         let imp = d.take_impression().expect("holdouts send impressions");
-        let decision = &imp.visitor["snapshots"][0]["decisions"][0];
+        let decision = imp.visitor_value()["snapshots"][0]["decisions"][0].clone();
         assert_eq!(decision["experiment_id"], "1673113");
         assert_eq!(decision["variation_id"], "$opt_dummy_variation_id");
         assert_eq!(decision["metadata"]["rule_type"], "holdout");
         let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
             panic!()
         };
-        assert_eq!(m.decision_info["experimentId"], "1673113");
-        assert_eq!(m.decision_info["variationId"], "$opt_dummy_variation_id");
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["experimentId"],
+            "1673113"
+        );
+        assert_eq!(
+            serde_json::to_value(&m.decision_info).unwrap()["variationId"],
+            "$opt_dummy_variation_id"
+        );
 
         // In every audience but in no holdout's traffic: the rollout decides.
         let u = user("matjaz", json!({"all": 1}));
@@ -1627,10 +1640,10 @@ mod tests {
             .take_impression()
             .expect("rollouts send with sendFlagDecisions");
         assert_eq!(
-            imp.visitor["snapshots"][0]["decisions"][0]["metadata"]["rule_type"],
+            imp.visitor_value()["snapshots"][0]["decisions"][0]["metadata"]["rule_type"],
             "rollout"
         );
-        assert_eq!(imp.visitor["attributes"][1]["value"], true);
+        assert_eq!(imp.visitor_value()["attributes"][1]["value"], true);
         let off = DecideOptions {
             disable_decision_event: true,
             ..DecideOptions::default()

@@ -33,10 +33,10 @@ pub use config_view::{
 };
 pub use datafile::{DatafileError, ProjectConfig};
 pub use engine::{DecideOutcome, Decision, DecisionUserContext, decide};
-pub use events::{EventContext, TrackOutcome, UserEvent, event_batch, track};
+pub use events::{EventContext, TrackOutcome, UserEvent, track};
 pub use notification::{
-    ConversionEvent, DecisionMessage, NotificationMessage, NotificationUserContext, TrackMessage,
-    VisitorAttribute,
+    ConversionEvent, DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage,
+    NotificationUserContext, TrackMessage, VisitorAttribute,
 };
 
 /// The user a decision is made for.

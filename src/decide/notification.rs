@@ -29,9 +29,44 @@ pub struct DecisionMessage {
     /// The user.
     #[serde(rename = "UserContext")]
     pub user_context: NotificationUserContext,
-    /// Type-specific details; a map, so its keys come out sorted.
+    /// Type-specific details, keys sorted.
     #[serde(rename = "DecisionInfo")]
-    pub decision_info: Map<String, Value>,
+    pub decision_info: DecisionInfo,
+}
+
+/// `DecisionInfo` of a decision notification, its keys sorted like Go's map encoding.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DecisionInfo {
+    /// A `/v1/decide` decision (type `flag`): a fixed shape.
+    Flag(FlagDecisionInfo),
+    /// The `/v1/activate` kinds, whose keys vary.
+    Map(Map<String, Value>),
+}
+
+/// `DecisionInfo` of a `flag` notification; the fields are in alphabetical order so
+/// they serialise as the sorted map upstream sends.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlagDecisionInfo {
+    /// Whether the impression was queued.
+    pub decision_event_dispatched: bool,
+    /// The decision's `enabled`.
+    pub enabled: bool,
+    /// The rule id (`""` without a rule).
+    pub experiment_id: String,
+    /// The flag key.
+    pub flag_key: String,
+    /// The decision's reasons.
+    pub reasons: Vec<String>,
+    /// The rule key.
+    pub rule_key: String,
+    /// The typed variables.
+    pub variables: Map<String, Value>,
+    /// The variation id (`""` without a variation).
+    pub variation_id: String,
+    /// The variation key.
+    pub variation_key: String,
 }
 
 /// One visitor attribute of a conversion (go-sdk `event.VisitorAttribute`).

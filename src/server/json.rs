@@ -17,21 +17,36 @@ impl serde_json::ser::Formatter for GoFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Byte scan: `<`, `>`, `&` are ASCII, and U+2028/U+2029 are the only
+        // escaped characters whose UTF-8 starts with 0xE2 (E2 80 A8 / E2 80 A9);
+        // runs between them are copied whole.
+        let bytes = fragment.as_bytes();
         let mut start = 0;
-        for (at, ch) in fragment.char_indices() {
-            let escaped = match ch {
-                '<' => "\\u003c",
-                '>' => "\\u003e",
-                '&' => "\\u0026",
-                '\u{2028}' => "\\u2028",
-                '\u{2029}' => "\\u2029",
-                _ => continue,
+        let mut at = 0;
+        while at < bytes.len() {
+            let (escaped, len) = match bytes[at] {
+                b'<' => ("\\u003c", 1),
+                b'>' => ("\\u003e", 1),
+                b'&' => ("\\u0026", 1),
+                0xE2 if bytes.get(at + 1) == Some(&0x80) => match bytes.get(at + 2) {
+                    Some(0xA8) => ("\\u2028", 3),
+                    Some(0xA9) => ("\\u2029", 3),
+                    _ => {
+                        at += 1;
+                        continue;
+                    }
+                },
+                _ => {
+                    at += 1;
+                    continue;
+                }
             };
-            writer.write_all(&fragment.as_bytes()[start..at])?;
+            writer.write_all(&bytes[start..at])?;
             writer.write_all(escaped.as_bytes())?;
-            start = at + ch.len_utf8();
+            at += len;
+            start = at;
         }
-        writer.write_all(&fragment.as_bytes()[start..])
+        writer.write_all(&bytes[start..])
     }
 }
 
@@ -82,6 +97,13 @@ mod tests {
         assert_eq!(
             String::from_utf8(body).unwrap(),
             "{\"a\":\"\\u003cb\\u003e \\u0026 \\u2028é\"}\n"
+        );
+        // Other characters starting with 0xE2 (U+2027, U+202A, U+20AC) are kept,
+        // U+2029 is escaped, and escapes at either end of a string work.
+        let body = to_go_json(&"&\u{2027}\u{2029}\u{202A}€ü\"\n>").unwrap();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "\"\\u0026\u{2027}\\u2029\u{202A}€ü\\\"\\n\\u003e\"\n"
         );
     }
 }

@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
@@ -19,19 +18,39 @@ use super::{MAX_IN_FLIGHT, QueuedEvent};
 
 #[derive(Debug)]
 pub(super) struct Batch {
-    pub(super) header: Map<String, Value>,
-    pub(super) visitors: Vec<Value>,
+    /// The header object's JSON, shared by every event of a datafile revision.
+    pub(super) header: Bytes,
+    /// Each visitor's JSON.
+    pub(super) visitors: Vec<Bytes>,
     /// When the first event was taken into this batch; the batch is sealed `flush_interval`
     /// later at the latest.
     pub(super) since: Instant,
 }
 
 impl Batch {
-    /// The JSON body: the header fields plus `"visitors"`.
-    pub(super) fn into_body(self) -> Result<Bytes, serde_json::Error> {
-        let mut object = self.header;
-        object.insert("visitors".to_owned(), Value::Array(self.visitors));
-        serde_json::to_vec(&Value::Object(object)).map(Bytes::from)
+    /// The JSON body: the header object with `"visitors":[…]` as its last key,
+    /// concatenated from the serialised parts.
+    pub(super) fn into_body(self) -> Bytes {
+        const KEY: &[u8] = b"\"visitors\":[";
+        // The header is a JSON object: everything before its closing brace.
+        let trimmed = self.header.trim_ascii_end();
+        let open = trimmed.strip_suffix(b"}").unwrap_or(trimmed);
+        let empty = open.trim_ascii_end().ends_with(b"{");
+        let parts: usize = self.visitors.iter().map(|v| v.len() + 1).sum();
+        let mut body = Vec::with_capacity(open.len() + KEY.len() + parts + 4);
+        body.extend_from_slice(open);
+        if !empty {
+            body.push(b',');
+        }
+        body.extend_from_slice(KEY);
+        for (i, visitor) in self.visitors.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(visitor);
+        }
+        body.extend_from_slice(b"]}");
+        Bytes::from(body)
     }
 }
 
@@ -211,5 +230,47 @@ impl Dispatcher {
                 None => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn bytes(value: &Value) -> Bytes {
+        serde_json::to_vec(value).unwrap().into()
+    }
+
+    /// The concatenated body is byte for byte what serialising the header map with
+    /// a `"visitors"` array added used to give.
+    #[test]
+    fn body_is_the_header_object_with_visitors_last() {
+        let header =
+            json!({"account_id": "1", "anonymize_ip": true, "region": "US", "revision": "7"});
+        let visitors = [
+            json!({"attributes": [], "snapshots": [{"events": []}], "visitor_id": "u1"}),
+            json!({"attributes": [{"value": "x \"y\""}], "visitor_id": "ü"}),
+        ];
+        for n in 0..=visitors.len() {
+            let batch = Batch {
+                header: bytes(&header),
+                visitors: visitors[..n].iter().map(bytes).collect(),
+                since: Instant::now(),
+            };
+            let mut expected = header.clone();
+            expected["visitors"] = Value::Array(visitors[..n].to_vec());
+            assert_eq!(batch.into_body(), bytes(&expected));
+        }
+        let batch = Batch {
+            header: bytes(&json!({})),
+            visitors: vec![bytes(&visitors[0])],
+            since: Instant::now(),
+        };
+        assert_eq!(
+            batch.into_body(),
+            bytes(&json!({"visitors": [visitors[0].clone()]}))
+        );
     }
 }

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::{JoinHandle, JoinSet};
@@ -59,9 +59,15 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Pause before the first retry of a batch; it doubles for each further retry.
 pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(500);
 
-/// Batches being sent at the same time. A few let a slow endpoint overlap with the
-/// next batch without opening an unbounded number of connections.
-pub const MAX_IN_FLIGHT: usize = 4;
+/// Batches being sent at the same time, each on its own pooled connection.
+///
+/// With upstream's default of 10 events per batch, a server answering a few
+/// thousand decides a second produces hundreds of batches a second; by Little's law
+/// the slots must cover that rate times one POST's round trip, which on a loaded
+/// machine is tens of milliseconds even to a local endpoint. 4 slots dropped about
+/// half the events at `wrk` load (bench/serve-decide.sh); 32 keep up while still
+/// bounding the connections a slow endpoint can hold.
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// A failed batch is logged once per this many failures, so a dead endpoint does
 /// not flood the log.
@@ -70,18 +76,20 @@ const FAILURE_LOG_EVERY: u64 = 100;
 /// A dropped event (full queue) is logged once per this many drops.
 const DROP_LOG_EVERY: u64 = 1000;
 
-/// One event to send.
+/// One event to send, already serialised.
 ///
-/// `header` is the batch's top-level object without `"visitors"` (`account_id`,
-/// `project_id`, `revision`, `client_name`, `client_version`, `anonymize_ip`,
-/// `enrich_decisions`, `region`); events whose headers are equal share a batch.
-/// `visitor` is one element of the batch's `"visitors"` array.
+/// `header` is the batch's top-level JSON object without `"visitors"` (`account_id`,
+/// `anonymize_ip`, `client_name`, `client_version`, `enrich_decisions`,
+/// `project_id`, `region`, `revision`); events whose headers are equal share a
+/// batch. `visitor` is one element of the batch's `"visitors"` array. A batch's
+/// body is the header with `"visitors":[…]` added as its last key, built by
+/// concatenating the bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedEvent {
-    /// Top-level fields of the batch this event belongs in.
-    pub header: Map<String, Value>,
-    /// The visitor object (`visitor_id`, `attributes`, `snapshots`).
-    pub visitor: Value,
+    /// Top-level fields of the batch this event belongs in, a JSON object.
+    pub header: Bytes,
+    /// The visitor object (`attributes`, `snapshots`, `visitor_id`) as JSON.
+    pub visitor: Bytes,
 }
 
 /// How events are batched and where they go.
@@ -330,7 +338,7 @@ mod tests {
 
     use std::sync::Mutex;
 
-    use bytes::Bytes;
+    use serde_json::{Map, Value};
     use tokio::time::Instant;
 
     use axum::Router;
@@ -402,8 +410,12 @@ mod tests {
 
     fn event(revision: &str, visitor: &str) -> QueuedEvent {
         QueuedEvent {
-            header: header(revision),
-            visitor: json!({"visitor_id": visitor, "attributes": [], "snapshots": []}),
+            header: serde_json::to_vec(&header(revision)).unwrap().into(),
+            visitor: serde_json::to_vec(
+                &json!({"visitor_id": visitor, "attributes": [], "snapshots": []}),
+            )
+            .unwrap()
+            .into(),
         }
     }
 

@@ -40,13 +40,7 @@ impl Poster {
     /// Sends one batch with bounded retries, then books the outcome.
     pub(super) async fn deliver(self: Arc<Self>, batch: Batch) {
         let events = batch.visitors.len() as u64;
-        let body = match batch.into_body() {
-            Ok(body) => body,
-            Err(err) => {
-                self.book_failure(events, 0, &format!("cannot encode the batch: {err}"));
-                return;
-            }
-        };
+        let body = batch.into_body();
         let mut attempt = 1;
         loop {
             match self.post(body.clone()).await {

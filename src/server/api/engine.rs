@@ -157,12 +157,8 @@ where
 
 /// Queues an engine event for the event endpoint; returns whether it was accepted.
 fn queue_event(state: &Shared, event: UserEvent) -> bool {
-    let header = match serde_json::to_value(&event.context) {
-        Ok(Value::Object(map)) => map,
-        _ => return false,
-    };
     state.events.push(crate::outbound::events::QueuedEvent {
-        header,
+        header: event.header,
         visitor: event.visitor,
     })
 }
