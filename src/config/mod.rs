@@ -36,8 +36,8 @@ use serde_yaml_ng::{Mapping, Value};
 pub use settings::{
     AdminSettings, ApiSettings, AuthClientSettings, AuthSettings, BatchRequestsSettings,
     ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, CorsSettings, LogSettings,
-    OdpSettings, PubSubSettings, RedisSettings, RuntimeSettings, ServerSettings, Settings,
-    SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
+    OdpSettings, PubSubSettings, RedisSettings, RedisTlsSettings, RuntimeSettings, ServerSettings,
+    Settings, SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
     WebhookProjectSettings, WebhookSettings,
 };
 
