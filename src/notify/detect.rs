@@ -241,8 +241,8 @@ impl RedisHub {
             tokio::time::sleep(policy.pause(attempt)).await;
         }
         loop {
-            match store.query_once::<String>(&redis::cmd("PING")).await {
-                Ok(_) => self.answered(),
+            match store.ping().await {
+                Ok(()) => self.answered(),
                 Err(err) => self.failed(err.to_string()),
             }
             tokio::time::sleep(PROBE_EVERY).await;

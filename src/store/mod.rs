@@ -180,6 +180,18 @@ impl Store {
             .map_err(|err| Error::command(&name, self.address(), err))
     }
 
+    /// One `PING`, without the retry policy: whether Redis answers right now (the
+    /// readiness probe).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query_once`].
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.query_once::<String>(&redis::cmd("PING"))
+            .await
+            .map(drop)
+    }
+
     /// Sends a pipeline once, without the retry policy, and gives every command's
     /// own reply: an error reply to one command does not hide the others' results
     /// (commands marked `ignore` are left out). For a publisher that must know
