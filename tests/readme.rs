@@ -349,26 +349,10 @@ impl Run {
     async fn start_subscriber(&mut self, args: Vec<String>, command: &str) {
         let before = self.subscriber_count().await;
         let subscriber = self.spawn(&args, command);
-        let http = client();
-        let admin = self
-            .serve
-            .as_ref()
-            .expect("subscribe before serve")
-            .1
-            .clone();
+        assert!(self.serve.is_some(), "subscribe before serve");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = http
-                .get(format!("http://{admin}/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let now = sample(&text, "agentctl_sse_subscribers{hub=\"memory\"}")
-                .or_else(|| sample(&text, "agentctl_sse_subscribers{hub=\"redis-streams\"}"))
-                .unwrap_or(0.0);
+            let now = self.subscriber_count().await;
             if now > before {
                 break;
             }
