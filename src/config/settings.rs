@@ -17,8 +17,8 @@ mod sync;
 mod webhook;
 
 pub use client::{
-    ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, OdpSettings,
-    UserProfileServiceSettings,
+    ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, ODP_PASSWORD_ENV,
+    OdpSettings, SegmentsCacheChoice, SegmentsCacheProblem, UserProfileServiceSettings,
 };
 pub use sync::{
     PubSubSettings, RedisSettings, RedisTlsSettings, SyncFeatureSettings, SynchronizationSettings,

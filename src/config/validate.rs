@@ -283,6 +283,17 @@ fn serve(settings: &Settings, sources: &Sources) -> Result<(), Error> {
             format!("an http(s) URL template with %s where the rule id goes ({reason})"),
         ));
     }
+    if let Err(problem) = settings.client.odp.segments_cache_choice(&|_| None) {
+        return Err(sources.invalid(
+            &KeyPath::dotted(&format!(
+                "client.odp.segmentscache.{}",
+                problem.key.to_lowercase()
+            )),
+            problem.value,
+            problem.expected,
+        ));
+    }
+
     let multiplier = cmab.retry_config.backoff_multiplier;
     if !multiplier.is_finite() || multiplier < 0.0 {
         return Err(sources.invalid(

@@ -861,6 +861,7 @@ mod tests {
         User {
             id: id.into(),
             attributes: attrs.as_object().cloned(),
+            segments: None,
         }
     }
 
@@ -1157,6 +1158,7 @@ mod tests {
         let anon = User {
             id: "x".into(),
             attributes: None,
+            segments: None,
         };
         let d = one(&c, &anon, "nope", DecideOptions::default());
         assert!(

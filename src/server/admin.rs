@@ -365,6 +365,7 @@ fn samples(state: &Shared) -> Vec<Sample> {
     ] {
         out.push(Sample::counter(name, help, value));
     }
+    state.odp.samples(&mut out);
     out.push(Sample::gauge(
         "uptime.seconds",
         "Seconds since serve started",

@@ -9,6 +9,7 @@
 //! - `pending`: XPENDING / XAUTOCLAIM / XCLAIM and dead-lettering;
 //! - `scan`: SCAN for streams and the pipelined overview of many streams;
 //! - `profiles`: GET / SET of user profiles in upstream's key and JSON layout;
+//! - `segments`: GET / SET / reset of cached ODP segments in upstream's layout;
 //! - `pubsub`: PUBLISH pipelines and PSUBSCRIBE;
 //! - `error`, `retry`, `version`, `id`, `value`: error causes, retry policy, INFO
 //!   parsing, stream ids, reply decoding helpers.
@@ -28,6 +29,7 @@ mod profiles;
 mod pubsub;
 mod retry;
 mod scan;
+mod segments;
 /// The integration tests' Redis harness, shared with the unit tests that need a
 /// real server (one way to start a test Redis).
 #[cfg(test)]
@@ -59,6 +61,7 @@ pub use profiles::{
 pub use pubsub::publish_pipeline;
 pub use retry::{RetryPolicy, is_retryable};
 pub use scan::StreamOverview;
+pub use segments::{SegmentStore, segments_get_cmd, segments_key, segments_set_cmd};
 pub use version::{Backend, Detection, RedisVersion, choose_backend, parse_info_version};
 
 /// The stream key upstream Agents (and `agentctl serve`) use for an SDK key.
