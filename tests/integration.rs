@@ -16,6 +16,7 @@ mod inspect;
 mod limits;
 mod limits_holes;
 mod limits_unknown_keys;
+mod odp;
 mod parity;
 mod readme;
 mod redis_tls;

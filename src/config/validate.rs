@@ -448,4 +448,96 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn the_segments_cache_is_read_as_upstream_does() {
+        use crate::config::{RedisSettings, SegmentsCacheChoice};
+        use std::time::Duration;
+        let choice = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+            from_yaml_str(text, "./x.yaml", &no_env, Scope::Serve)
+                .unwrap()
+                .settings
+                .client
+                .odp
+                .segments_cache_choice(env)
+                .unwrap()
+        };
+        let none = |_: &str| None;
+        assert_eq!(
+            choice("", &none),
+            SegmentsCacheChoice::InMemory {
+                size: 10_000,
+                timeout: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(
+            choice(
+                "client: {odp: {segmentsCache: {default: in-memory, services: \
+                 {in-memory: {size: 5, timeout: 30s}}}}}",
+                &none
+            ),
+            SegmentsCacheChoice::InMemory {
+                size: 5,
+                timeout: Duration::from_secs(30)
+            }
+        );
+        // Upstream's zero values: a selected service without settings caches nothing.
+        assert_eq!(
+            choice(
+                "client: {odp: {segmentsCache: {default: in-memory}}}",
+                &none
+            ),
+            SegmentsCacheChoice::InMemory {
+                size: 0,
+                timeout: Duration::ZERO
+            }
+        );
+        let env = |var: &str| (var == "REDIS_ODP_PASSWORD").then(|| "from-env".to_owned());
+        let SegmentsCacheChoice::Redis { redis, timeout } = choice(
+            "client: {odp: {segmentsCache: {default: redis, services: {redis: \
+             {host: \"10.0.0.1:6380\", database: 4, timeout: 1m}}}}}",
+            &env,
+        ) else {
+            panic!("not redis")
+        };
+        assert_eq!(
+            (redis.host.as_str(), redis.database, redis.password.as_str()),
+            ("10.0.0.1:6380", 4, "from-env")
+        );
+        assert_eq!(timeout, Duration::from_secs(60));
+        let SegmentsCacheChoice::Redis { redis, timeout } = choice(
+            "client: {odp: {segmentsCache: {default: redis, services: {redis: \
+             {password: p, redis_secret: s}}}}}",
+            &env,
+        ) else {
+            panic!("not redis")
+        };
+        assert_eq!(redis.host, RedisSettings::default().host);
+        assert_eq!((redis.password.as_str(), timeout), ("s", Duration::ZERO));
+    }
+
+    #[test]
+    fn a_segments_cache_that_cannot_be_used_is_refused_by_key() {
+        assert_eq!(
+            serve_err("client: {odp: {segmentsCache: {default: memcached}}}"),
+            "config file ./x.yaml: key `client.odp.segmentsCache.default`: invalid value \
+             \"memcached\": expected \"in-memory\" or \"redis\" (the caches agentctl has)"
+        );
+        assert_eq!(
+            serve_err(
+                "client: {odp: {segmentsCache: {default: in-memory, services: \
+                 {in-memory: {size: -1}}}}}"
+            ),
+            "config file ./x.yaml: key `client.odp.segmentsCache.services.in-memory.size`: \
+             invalid value -1: expected a whole number >= 0"
+        );
+        assert_eq!(
+            serve_err(
+                "client: {odp: {segmentsCache: {default: redis, services: \
+                 {redis: {timeout: soon}}}}}"
+            ),
+            "config file ./x.yaml: key `client.odp.segmentsCache.services.redis.timeout`: \
+             invalid value \"soon\": expected a duration such as 600s or 10m (0 = no expiry)"
+        );
+    }
 }
