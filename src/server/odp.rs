@@ -39,7 +39,7 @@ pub(crate) const NOT_INTEGRATED: &str = "ODP is not integrated";
 enum SegmentsCache {
     /// Keyed by (SDK key, user id).
     Memory(CmabCache<(String, String), Vec<String>>),
-    Redis(SegmentStore),
+    Redis(Box<SegmentStore>),
 }
 
 #[derive(Default)]
@@ -108,7 +108,7 @@ impl Odp {
                 let store = SegmentStore::from_settings(&redis, timeout)
                     .map_err(|e| invalid(&format!("segmentsCache.services.redis: {e}")))?;
                 tracing::info!(redis = store.address(), "ODP segments are cached in Redis");
-                SegmentsCache::Redis(store)
+                SegmentsCache::Redis(Box::new(store))
             }
         };
         let client = SegmentsClient::new(odp.segments_request_timeout).map_err(|e| invalid(&e))?;

@@ -180,7 +180,7 @@ pub enum SegmentsCacheChoice {
     /// In Redis, shared by every instance (and upstream Agents) using it.
     Redis {
         /// Where: `host`, the password, `database`.
-        redis: RedisSettings,
+        redis: Box<RedisSettings>,
         /// Expiry of each entry (`SET … PX`); 0 = never.
         timeout: Duration,
     },
@@ -296,7 +296,7 @@ impl OdpSettings {
             let database = integer("redis", "database")?.unwrap_or(0);
             let defaults = RedisSettings::default();
             return Ok(SegmentsCacheChoice::Redis {
-                redis: RedisSettings {
+                redis: Box::new(RedisSettings {
                     host: if host.is_empty() {
                         defaults.host.clone()
                     } else {
@@ -308,7 +308,7 @@ impl OdpSettings {
                     connection_timeout: Duration::from_secs(2),
                     max_retries: 1,
                     ..defaults
-                },
+                }),
                 timeout: timeout("redis")?,
             });
         }
