@@ -2,7 +2,8 @@
 //! events endpoint, recording every request) and a real `redis-server` for the
 //! Redis segments cache: `fetchSegments` makes a `qualified` audience match and is
 //! cached (in memory, or in Redis under upstream's key), `IGNORE_CACHE` /
-//! `RESET_CACHE` work, `/v1/send-odp-event` batches reach the endpoint, an
+//! `RESET_CACHE` work, decide identifies its user, `/v1/send-odp-event` batches
+//! reach the endpoint, an
 //! unreachable endpoint costs nothing but counted drops, and `client.odp.disable`
 //! gives upstream's errors.
 
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::api::*;
 use crate::harness::serve::{REF_KEY, Serve, ServeBuilder, repo_root};
-use crate::harness::{RedisServer, free_port, wait_until};
+use crate::harness::{RedisServer, free_port};
 
 /// The project with an ODP integration, under its own SDK key.
 const ODP_KEY: &str = "odpproject";
@@ -152,6 +153,19 @@ async fn rule_for(serve: &Serve, body: &Value) -> String {
     reply.json()["ruleKey"].as_str().unwrap().to_owned()
 }
 
+/// Polls `probe` until it gives a value, without blocking the runtime the
+/// stand-in runs on; fails after 10 s.
+async fn eventually<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "condition not met within 10s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A counter of the admin `/metrics` page (Prometheus text).
 async fn metric(serve: &Serve, name: &str) -> f64 {
     let text = serve
@@ -248,6 +262,30 @@ async fn fetched_segments_qualify_a_user_and_are_cached_in_memory() {
         metric(&serve, "agentctl_odp_segments_cache_hits").await,
         2.0
     );
+
+    // As upstream, every decide identified its user to ODP (sent within the 1s
+    // flush interval): 6 for odp-user, 2 for plain, 1 for unknown.
+    let identified = eventually(|| {
+        let events = odp.events();
+        (events.len() >= 9).then_some(events)
+    })
+    .await;
+    assert_eq!(identified.len(), 9);
+    assert!(
+        identified
+            .iter()
+            .all(|e| e["action"] == "identified" && e["type"] == "fullstack")
+    );
+    let for_user = |id: &str| {
+        identified
+            .iter()
+            .filter(|e| e["identifiers"] == json!({"fs_user_id": id}))
+            .count()
+    };
+    assert_eq!(
+        (for_user("odp-user"), for_user("plain"), for_user("unknown")),
+        (6, 2, 1)
+    );
 }
 
 #[tokio::test]
@@ -331,10 +369,11 @@ async fn odp_events_arrive_in_batches_and_the_rest_on_shutdown() {
         assert_json(&reply, 200, json!({"success": true}));
     }
     // A full batch goes at once; the other two wait for the (hour-long) interval.
-    let batches = wait_until(Duration::from_secs(10), || {
+    let batches = eventually(|| {
         let batches = odp.calls("/v3/events");
         (!batches.is_empty()).then_some(batches)
-    });
+    })
+    .await;
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].body.as_array().unwrap().len(), 10);
     assert_eq!(batches[0].api_key.as_deref(), Some(PUBLIC_KEY));

@@ -3,6 +3,9 @@
 //! segments cache `client.odp.segmentsCache` selects (in memory, or in Redis in
 //! upstream's layout), and the ODP event queue behind `/v1/send-odp-event`.
 //!
+//! Like upstream, every decide on an integrated project also queues an
+//! `identified` event for its user id.
+//!
 //! The fetch follows upstream's segment manager: no integration is an error; a
 //! datafile whose audiences ask about no segment needs no request (empty
 //! segments); `RESET_CACHE` empties the cache first, `IGNORE_CACHE` neither reads
@@ -19,6 +22,7 @@ use super::metrics::Sample;
 use crate::config::{SegmentsCacheChoice, Settings};
 use crate::decide::ProjectConfig;
 use crate::outbound::cmab::CmabCache;
+use crate::outbound::odp::USER_ID_KEY;
 use crate::outbound::odp::events::{
     self, Destination, OdpEvent, OdpEventQueue, OdpEventSettings, QueueFull,
 };
@@ -29,6 +33,9 @@ use crate::store::SegmentStore;
 pub(crate) const IGNORE_CACHE: &str = "IGNORE_CACHE";
 /// `fetchSegmentsOptions` value: empty the cache before fetching.
 pub(crate) const RESET_CACHE: &str = "RESET_CACHE";
+
+/// The action of the event that ties a user id to ODP.
+const IDENTIFIED: &str = "identified";
 
 /// Upstream's error when ODP is turned off.
 pub(crate) const NOT_ENABLED: &str = "ODP is not enabled";
@@ -205,6 +212,24 @@ impl Odp {
             api_key: integration.public_key.clone(),
         };
         Ok(odp.events.push(destination, event)?)
+    }
+
+    /// Queues upstream's `identified` event for `user_id` (identifier `fs_user_id`),
+    /// which upstream sends whenever decide creates a user context, when ODP is on
+    /// and `config` is integrated. A full queue only counts the drop, as upstream
+    /// ignores it.
+    pub(crate) fn identify(&self, config: &ProjectConfig, user_id: &str) {
+        if self.enabled.is_none() || config.odp_integration().is_none() {
+            return;
+        }
+        let event = OdpEvent {
+            kind: events::DEFAULT_TYPE.to_owned(),
+            action: IDENTIFIED.to_owned(),
+            identifiers: [(USER_ID_KEY.to_owned(), user_id.to_owned())].into(),
+            data: serde_json::Map::new(),
+        };
+        // The drop is counted in odp.events.dropped.
+        let _ = self.send_event(config, event);
     }
 
     /// The ODP counters for `/metrics` (none when ODP is off).

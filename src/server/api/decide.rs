@@ -60,12 +60,15 @@ pub(super) async fn decide(
         return Err(ApiError::MissingUserId);
     }
     let options = DecideOptions::parse(body.decide_options.iter().map(String::as_str))?;
+    // Upstream identifies the user to ODP when it creates the user context.
+    let config = project.config();
+    state.odp.identify(&config, &body.user_id);
     let segments = if body.fetch_segments {
         let fetched = state
             .odp
             .qualified_segments(
                 &sdk_key,
-                &project.config(),
+                &config,
                 &body.user_id,
                 &body.fetch_segments_options,
             )
