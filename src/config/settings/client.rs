@@ -41,9 +41,9 @@ pub struct ClientSettings {
     /// Where event batches are sent, empty = nowhere (`eventURL`).
     #[serde(rename = "eventurl")]
     pub event_url: String,
-    /// Longest time shutdown waits for queued events to reach `eventURL`
-    /// (`eventShutdownTimeout`; agentctl's own key): an unreachable endpoint never
-    /// holds a stopping `serve` longer than this.
+    /// Longest time shutdown waits for queued events to reach `eventURL`, and ODP
+    /// events their endpoint (`eventShutdownTimeout`; agentctl's own key): an
+    /// unreachable endpoint never holds a stopping `serve` longer than this.
     #[serde(rename = "eventshutdowntimeout", with = "crate::config::duration")]
     pub event_shutdown_timeout: Duration,
     /// Pattern an SDK key must match (`sdkKeyRegex`).

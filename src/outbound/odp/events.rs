@@ -244,13 +244,15 @@ async fn run(
         BATCH_SIZE
     };
     let mut pending = Pending::new();
-    let mut tick = tokio::time::interval(settings.flush_interval.max(Duration::from_millis(1)));
+    let timed = !settings.flush_interval.is_zero();
+    // With no interval nothing ever waits for a tick (the period only has to be valid).
+    let mut tick = tokio::time::interval(settings.flush_interval.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             () = cancel.cancelled() => break,
-            _ = tick.tick() => sender.flush_all(&mut pending, batch_size).await,
+            _ = tick.tick(), if timed => sender.flush_all(&mut pending, batch_size).await,
             received = rx.recv() => match received {
                 Some((destination, event)) => {
                     let waiting = pending.entry(destination.clone()).or_default();
