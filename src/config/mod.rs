@@ -36,9 +36,9 @@ use serde_yaml_ng::{Mapping, Value};
 pub use settings::{
     AdminSettings, ApiSettings, AuthClientSettings, AuthSettings, BatchRequestsSettings,
     ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, CorsSettings, LogSettings,
-    OdpSettings, PubSubSettings, RedisSettings, RedisTlsSettings, RuntimeSettings, ServerSettings,
-    Settings, SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
-    WebhookProjectSettings, WebhookSettings,
+    OdpSettings, PubSubSettings, RedisSentinelSettings, RedisSettings, RedisTlsSettings,
+    RuntimeSettings, ServerSettings, Settings, SyncFeatureSettings, SynchronizationSettings,
+    UserProfileServiceSettings, WebhookProjectSettings, WebhookSettings,
 };
 
 pub use env::{ENV_PREFIX, Environment, ProcessEnv};

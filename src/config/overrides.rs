@@ -9,7 +9,8 @@ use super::{Scope, Settings};
 /// Command-line values that override settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overrides {
-    /// `--redis`: the Redis to use (`synchronization.pubsub.redis.host`).
+    /// `--redis`: the Redis to use (`synchronization.pubsub.redis.host`). It names
+    /// the whole topology, so it clears `cluster` and `sentinel` of the file.
     pub redis: Option<String>,
     /// The command the settings are for: naming a Redis for `serve` also means
     /// syncing notifications through it.
@@ -22,7 +23,10 @@ impl Settings {
     #[must_use]
     pub fn apply(mut self, overrides: &Overrides) -> Settings {
         if let Some(redis) = &overrides.redis {
-            self.synchronization.pubsub.redis.host = redis.clone();
+            let settings = &mut self.synchronization.pubsub.redis;
+            settings.host = redis.clone();
+            settings.cluster.clear();
+            settings.sentinel = super::RedisSentinelSettings::default();
             if overrides.scope == Scope::Serve {
                 self.synchronization.notification.enable = true;
             }

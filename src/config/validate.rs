@@ -151,6 +151,7 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
         });
     }
 
+    redis_topology(redis, sources)?;
     redis_tls(redis, sources)?;
 
     if settings.client.sdk_key_regex.is_empty() {
@@ -158,6 +159,48 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
             &KeyPath::dotted("client.sdkkeyregex"),
             quoted(""),
             "a non-empty regular expression".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// `synchronization.pubsub.redis.{cluster,sentinel}`: one topology at a time, a
+/// sentinel set with its sentinels, database 0 on a cluster (Redis Cluster has
+/// only database 0). The addresses themselves are parsed where connections are
+/// built, as `host` is.
+fn redis_topology(redis: &super::RedisSettings, sources: &Sources) -> Result<(), Error> {
+    let key = |name: &str| KeyPath::dotted(&format!("synchronization.pubsub.redis.{name}"));
+    let sentinel = &redis.sentinel;
+    if !redis.cluster.is_empty() && sentinel.is_set() {
+        return Err(sources.invalid(
+            &key("sentinel.master_name"),
+            quoted(&sentinel.master_name),
+            "empty while synchronization.pubsub.redis.cluster is set (one topology: \
+             a cluster or a sentinel set)"
+                .to_owned(),
+        ));
+    }
+    if sentinel.is_set() && sentinel.addrs.is_empty() {
+        return Err(sources.invalid(
+            &key("sentinel.addrs"),
+            "[]".to_owned(),
+            "at least one sentinel host:port when sentinel.master_name is set".to_owned(),
+        ));
+    }
+    if !sentinel.is_set() && !sentinel.addrs.is_empty() {
+        return Err(sources.invalid(
+            &key("sentinel.master_name"),
+            quoted(""),
+            "the name the sentinels monitor the primary under, since sentinel.addrs is set"
+                .to_owned(),
+        ));
+    }
+    if !redis.cluster.is_empty() && redis.database != 0 {
+        return Err(sources.invalid(
+            &key("database"),
+            redis.database.to_string(),
+            "0 with synchronization.pubsub.redis.cluster (Redis Cluster has only database 0)"
+                .to_owned(),
         ));
     }
     Ok(())
