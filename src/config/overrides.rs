@@ -67,4 +67,21 @@ mod tests {
         expected.synchronization.notification.enable = true;
         assert_eq!(serve, expected);
     }
+
+    #[test]
+    fn redis_replaces_the_whole_topology() {
+        let mut file = Settings::default();
+        let redis = &mut file.synchronization.pubsub.redis;
+        redis.cluster = vec!["a:7000".to_owned()];
+        redis.sentinel.master_name = "m".to_owned();
+        redis.sentinel.addrs = vec!["s:26379".to_owned()];
+        let applied = file.apply(&Overrides {
+            redis: Some("redis+cluster://b:7001".to_owned()),
+            scope: Scope::Client,
+        });
+        let redis = &applied.synchronization.pubsub.redis;
+        assert_eq!(redis.host, "redis+cluster://b:7001");
+        assert!(redis.cluster.is_empty());
+        assert!(!redis.sentinel.is_set() && redis.sentinel.addrs.is_empty());
+    }
 }

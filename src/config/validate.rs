@@ -400,6 +400,37 @@ mod tests {
     }
 
     #[test]
+    fn one_redis_topology_at_a_time() {
+        let redis = |body: &str| {
+            from_yaml_str(
+                &format!("synchronization:\n  pubsub:\n    redis:\n{body}"),
+                "./x.yaml",
+                &no_env,
+                Scope::Client,
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        };
+        assert!(redis("      cluster: [a:7000, b:7001]\n").is_ok());
+        let both =
+            redis("      cluster: [a:7000]\n      sentinel: {master_name: m, addrs: [s:26379]}\n")
+                .unwrap_err();
+        assert!(both.contains("sentinel.master_name"), "{both}");
+        assert!(both.contains("one topology"), "{both}");
+        let no_addrs = redis("      sentinel: {master_name: m}\n").unwrap_err();
+        assert!(no_addrs.contains("sentinel.addrs"), "{no_addrs}");
+        let no_name = redis("      sentinel: {addrs: [s:26379]}\n").unwrap_err();
+        assert!(no_name.contains("sentinel.master_name"), "{no_name}");
+        let db = redis("      cluster: [a:7000]\n      database: 3\n").unwrap_err();
+        assert!(db.contains("only database 0"), "{db}");
+        let secret = redis(
+            "      sentinel: {master_name: m, addrs: [s:1], password: hunter2}\n      cluster: [a:1]\n",
+        )
+        .unwrap_err();
+        assert!(!secret.contains("hunter2"), "{secret}");
+    }
+
+    #[test]
     fn serve_refuses_what_it_cannot_use() {
         assert_eq!(
             serve_err("server:\n  host: example.com\n"),
