@@ -397,24 +397,15 @@ async fn a_redis_older_than_5_gets_pubsub_broadcast_without_resume() {
 
 /// Two instances in Pub/Sub mode: a decision on either reaches the subscribers of
 /// both, no stream is written, and `Last-Event-ID` is refused.
-async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
+async fn assert_pubsub_broadcast(redis: &dyn Topology, servers: &[Serve]) {
     let mut readers = Vec::new();
     for serve in servers {
         readers.push(Sse::open(serve, DEMO_KEY, "", None).await);
     }
-    // Both instances are subscribed to the channel before anything is published.
+    // Both instances are subscribed (one pattern subscription each) before
+    // anything is published.
     eventually(STEP_TIMEOUT, || async move {
-        let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("optimizely-sync-demo")
-            .query::<Vec<(String, i64)>>(&mut redis.conn())
-            .unwrap()
-            .pop()
-            .unwrap();
-        // NUMPAT counts distinct patterns, not clients: count pattern subscribers.
-        let clients: String = redis.cmd(&["CLIENT", "LIST"]);
-        let pattern_clients = clients.lines().filter(|l| l.contains(" psub=1")).count();
-        (subscribers >= 2 || pattern_clients >= 2).then_some(())
+        (redis.pattern_subscribers() >= 2).then_some(())
     })
     .await;
 
@@ -426,7 +417,7 @@ async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
             assert_eq!(user_of(&event), user, "subscriber of instance {j}");
         }
     }
-    let exists: i64 = redis.cmd(&["EXISTS", DEMO_STREAM]);
+    let exists: i64 = query(redis, &["EXISTS", DEMO_STREAM]);
     assert_eq!(exists, 0, "nothing was written to a stream");
     // Each instance published its one decision, as one batch of one.
     for serve in servers {
@@ -460,6 +451,13 @@ async fn pubsub_can_be_forced_on_a_redis_with_streams() {
     let redis = RedisServer::start();
     let servers = instances(2, &redis.addr(), "redis-pubsub");
     assert_pubsub_broadcast(&redis, &servers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pubsub_broadcasts_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    let servers = instances(2, &cluster.host(), "redis-pubsub");
+    assert_pubsub_broadcast(&cluster, &servers).await;
 }
 
 // (f) -----------------------------------------------------------------------------
@@ -582,7 +580,21 @@ async fn an_upstream_project_config_update_is_a_datafile_update() {
 /// re-read their datafile: instance B's file changes, the webhook is called on A.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_on_one_instance_refreshes_the_others() {
-    let redis = RedisServer::start();
+    webhook_refreshes_the_others(&RedisServer::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_refreshes_the_other_instances_on_a_cluster() {
+    webhook_refreshes_the_others(&RedisCluster::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_refreshes_the_other_instances_on_sentinel() {
+    webhook_refreshes_the_others(&SentinelSet::start()).await;
+}
+
+/// Datafile sync through `redis`: a webhook on one instance refreshes another.
+async fn webhook_refreshes_the_others(redis: &dyn Topology) {
     let config = format!(
         r#"
 synchronization:
@@ -592,15 +604,14 @@ webhook:
   projects:
     20000001: {{sdkKeys: [demo], skipSignatureCheck: true}}
 "#,
-        redis.addr()
+        redis.host()
     );
     let a = Serve::start(&config);
     let b = Serve::start(&config);
     assert_eq!(b.get("/v1/config", DEMO_KEY).await.json()["revision"], "1");
     // Both instances listen on the datafile channel before the webhook fires.
     eventually(STEP_TIMEOUT, || async {
-        let clients: String = redis.cmd(&["CLIENT", "LIST"]);
-        (clients.lines().filter(|l| l.contains(" psub=1")).count() >= 2).then_some(())
+        (redis.pattern_subscribers() >= 2).then_some(())
     })
     .await;
     let path = b.datafiles().join("demo.json");

@@ -18,6 +18,9 @@ pub trait Topology {
     /// Runs one command on the node holding its key (or the primary) and
     /// returns its reply.
     fn query(&self, args: &[&str]) -> redis::Value;
+
+    /// Clients holding a pattern subscription, over every node.
+    fn pattern_subscribers(&self) -> usize;
 }
 
 /// Runs `args` on `topology` and decodes the reply.
@@ -40,6 +43,10 @@ impl Topology for RedisServer {
 
     fn query(&self, args: &[&str]) -> redis::Value {
         command(args).query(&mut self.conn()).unwrap()
+    }
+
+    fn pattern_subscribers(&self) -> usize {
+        RedisServer::pattern_subscribers(self)
     }
 }
 
@@ -189,6 +196,13 @@ impl Topology for RedisCluster {
         let mut conn = self.client().get_connection().unwrap();
         command(args).query(&mut conn).unwrap()
     }
+
+    fn pattern_subscribers(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(RedisServer::pattern_subscribers)
+            .sum()
+    }
 }
 
 /// One `redis-server --sentinel` process; killed on drop.
@@ -289,6 +303,10 @@ impl Topology for SentinelSet {
 
     fn query(&self, args: &[&str]) -> redis::Value {
         self.primary().query(args)
+    }
+
+    fn pattern_subscribers(&self) -> usize {
+        self.primary().pattern_subscribers()
     }
 }
 
