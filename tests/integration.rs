@@ -30,5 +30,6 @@ mod serve_ups;
 mod serve_webhook;
 mod subscribe;
 mod sync;
+mod topologies;
 mod trim;
 mod ups;

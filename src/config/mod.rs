@@ -36,9 +36,9 @@ use serde_yaml_ng::{Mapping, Value};
 pub use settings::{
     AdminSettings, ApiSettings, AuthClientSettings, AuthSettings, BatchRequestsSettings,
     ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, CorsSettings, LogSettings,
-    ODP_PASSWORD_ENV, OdpSettings, PubSubSettings, RedisSettings, RedisTlsSettings,
-    RuntimeSettings, SegmentsCacheChoice, SegmentsCacheProblem, ServerSettings, Settings,
-    SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
+    ODP_PASSWORD_ENV, OdpSettings, PubSubSettings, RedisSentinelSettings, RedisSettings,
+    RedisTlsSettings, RuntimeSettings, SegmentsCacheChoice, SegmentsCacheProblem, ServerSettings,
+    Settings, SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
     WebhookProjectSettings, WebhookSettings,
 };
 
