@@ -21,8 +21,10 @@ groups nobody reads any more (for example many groups made by clients with ?grou
 (XGROUP DESTROY) every group of the stream whose consumers have all been idle for at least \
 DURATION, together with its pending entries, so `trim --safe` can trim past them again. A group \
 without consumers counts as idle for as long ago as its last delivered entry was added (never \
-delivered: idle). Each group is checked again just before it is deleted. --group and --to are \
-not used in this mode; --dry-run lists the groups that would be deleted.";
+delivered: idle). Each group is checked again just before it is deleted. Before Redis 7.2 only a \
+delivery restarts a consumer's idle time (an empty read does not): pick a DURATION longer than the \
+quietest stream's gaps. --group and --to are not used in this mode; --dry-run lists the groups \
+that would be deleted.";
 
 /// `agentctl claim`.
 #[derive(Debug, Args)]

@@ -298,6 +298,27 @@ mod tests {
         assert_eq!(ApiError::UnparsableBody.status(), StatusCode::BAD_REQUEST);
     }
 
+    #[test]
+    fn group_errors_are_400_409_or_503() {
+        let too_many = GroupError::TooMany {
+            group: "g".to_owned(),
+            stream: "s".to_owned(),
+            existing: 16,
+            max: 16,
+        };
+        let unavailable = GroupError::Unavailable {
+            group: "g".to_owned(),
+            reason: "down".to_owned(),
+        };
+        for (err, status) in [
+            (GroupError::NeedsStreams, StatusCode::BAD_REQUEST),
+            (too_many, StatusCode::CONFLICT),
+            (unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            assert_eq!(ApiError::from(err).status(), status);
+        }
+    }
+
     #[tokio::test]
     async fn every_cause_keeps_its_status_and_text() {
         let cases = [
