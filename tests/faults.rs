@@ -476,6 +476,45 @@ async fn a_subscriber_that_falls_behind_a_drained_backlog_catches_up_from_the_st
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pubsub_subscriber_may_fall_behind_by_buffer_size() {
+    // Pub/Sub keeps no history: what an outage queued (up to `buffer_size`)
+    // arrives at once, and a subscriber that keeps reading must survive it.
+    const BACKLOG: usize = 3_000;
+    let redis = RedisServer::start();
+    let config = format!(
+        "{}      buffer_size: 5000\napi:\n  notificationBuffer: 64\n",
+        sync_config(&redis.addr(), "redis-pubsub")
+    );
+    let serve = Serve::start(&config);
+    let mut sse = Sse::open(&serve, DEMO_KEY, "", None).await;
+    decide_demo(&serve, "first").await;
+    assert_eq!(user_of(&sse.next_event().await), "first");
+    let users: Vec<String> = (0..BACKLOG).map(|i| format!("backlog-{i}")).collect();
+    futures_util::StreamExt::for_each_concurrent(futures_util::stream::iter(&users), 16, |user| {
+        decide_demo(&serve, user)
+    })
+    .await;
+    // All of it reached this instance's fan-out while the subscriber was not reading.
+    eventually(Duration::from_secs(20), || async {
+        let body = metrics(&serve).await;
+        (sample(&body, "agentctl_redis_pubsub_received_total") == Some((BACKLOG + 1) as f64))
+            .then_some(())
+    })
+    .await;
+    let events = read_events(&mut sse, BACKLOG).await;
+    assert_eq!(
+        users_once(&events, "the subscriber"),
+        users.iter().cloned().collect::<HashSet<_>>()
+    );
+    let body = metrics(&serve).await;
+    assert_eq!(
+        sample(&body, "agentctl_sse_overflow_disconnects_total"),
+        Some(0.0),
+        "{body}"
+    );
+}
+
 // Item 8 ----------------------------------------------------------------------------
 
 /// Entries whose envelope is no notification a client may get: a bare number, a
