@@ -5,8 +5,11 @@
 //! unknown name is a 400 naming the allowed ones. `Last-Event-ID` (header, or the
 //! `lastEventId` query parameter for clients that cannot set headers) resumes after
 //! that id. An idle stream gets a keep-alive comment every
-//! `api.notificationKeepAlive`. The stream ends on shutdown, and a subscriber that
-//! falls `api.notificationBuffer` events behind is disconnected (logged, counted).
+//! `api.notificationKeepAlive`. The stream ends on shutdown. A subscriber that falls
+//! `api.notificationBuffer` events behind the live feed catches up from the Redis
+//! stream on the Streams hub (counted) and stays connected; on the Pub/Sub hub
+//! (allowance `buffer_size`, at least `api.notificationBuffer`) and the in-memory
+//! hub it is disconnected (logged, counted).
 //!
 //! `group=NAME[&consumer=NAME][&from=0|$|<id>]` (Redis Streams hub only) makes the
 //! connection a consumer of a durable consumer group instead (DESIGN §3.3, see
@@ -183,7 +186,7 @@ struct StreamState {
 }
 
 /// The body: events as they come, keep-alives when idle, and an end on shutdown or
-/// overflow.
+/// an overflow the subscription could not catch up from.
 fn frames(
     subscription: Subscription,
     raw: bool,
