@@ -18,6 +18,7 @@
 //! reconnect; a named consumer gets its pending entries again anyway), while the
 //! `lastEventId` query parameter, which someone wrote on purpose, is a 400.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -30,8 +31,8 @@ use futures_util::stream;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::api::SdkKey;
 use super::error::ApiError;
+use super::projects::Project;
 use crate::notify::{
     Event, Filter, GroupRequest, GroupSubscription, Subscription, SubscriptionError,
 };
@@ -46,13 +47,14 @@ pub(crate) fn routes() -> Router<Shared> {
 
 async fn event_stream(
     State(state): State<Shared>,
-    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    axum::Extension(project): axum::Extension<Arc<Project>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     if !state.settings.api.enable_notifications {
         return Err(ApiError::Disabled("Notification stream not enabled"));
     }
+    let sdk_key = project.sdk_key.clone();
     let params: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
