@@ -12,9 +12,17 @@ ensure_wrk() {
   fi
 }
 
+# Builds the release binary and the examples in one cargo invocation: building
+# the binary alone and an example separately resolves different dependency
+# features (examples pull in the dev-dependencies), and each switch rebuilds
+# every dependency under fat LTO.
+build_release() {
+  cargo build --release --quiet --bin agentctl --examples
+}
+
 # Sets BIN and WORK; every pid added to CLEANUP_PIDS is stopped on exit.
 prepare() {
-  cargo build --release --quiet
+  build_release
   BIN=$PWD/target/release/agentctl
   WORK=$(mktemp -d)
   CLEANUP_PIDS=()
@@ -65,9 +73,9 @@ start_subscriber() { # NAME
   CLEANUP_PIDS+=("$SUBSCRIBER_PID")
 }
 
-# Builds and starts examples/event_sink.rs; sets SINK (base URL) and SINK_PID.
+# Starts examples/event_sink.rs (built by prepare); sets SINK (base URL) and
+# SINK_PID.
 start_sink() {
-  cargo build --release --quiet --example event_sink
   "$PWD/target/release/examples/event_sink" > "$WORK/sink.out" 2> "$WORK/sink.err" &
   SINK_PID=$!
   CLEANUP_PIDS+=("$SINK_PID")

@@ -31,8 +31,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
 use reqwest::Client;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -351,100 +353,164 @@ struct Sent {
     start_ns: u64,
     /// Send time − scheduled time, µs.
     lag: Histogram<u64>,
-    /// Sends that found every in-flight slot taken and waited for one.
+    /// Sends whose scheduled time came while every connection was still waiting
+    /// for an answer.
     slot_waits: u64,
     /// The driver's CPU use while dispatching, % of one core (`None`: unknown).
     cpu_percent: Option<f64>,
 }
 
-/// Open-model sender: a 1 ms tick dispatches every decide due by then, each with
-/// its send time in the userId; at most `connections` in flight.
+/// What one connection of the sender did.
+struct Worker {
+    dispatched: u64,
+    ok: u64,
+    failed: u64,
+    slot_waits: u64,
+    lag: Histogram<u64>,
+    first_error: Option<String>,
+    /// When the last send went out, since the start.
+    last_sent: Duration,
+}
+
+/// `host:port` of a base URL `http://host:port`.
+fn authority(base: &str) -> anyhow::Result<&str> {
+    base.strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .with_context(|| format!("{base}: expected http://host:port"))
+}
+
+/// Open-model sender: decide `seq` is due at `seq / rate` seconds after the start.
+/// Each of `connections` keep-alive connections takes the next due decide as soon
+/// as it is free, waits for its scheduled time, sends it with its send time in the
+/// userId and reads the answer. A decide taken after its scheduled time found every
+/// connection busy (a slot wait); how late each send was is the send lag.
+///
+/// Each connection is a bare `hyper` HTTP/1.1 client connection driven by its own
+/// task, with no pool, no per-request task and a prebuilt header set, so the driver
+/// spends its CPU on the requests, not on a general-purpose client.
 async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Result<Sent> {
-    let client = Client::builder()
-        .http1_only()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(common.connections)
-        .build()?;
-    let url = format!("{}/v1/decide?keys=promo_banner", common.publish);
-    let gate = Arc::new(Semaphore::new(common.connections));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let first_error: Arc<Mutex<Option<String>>> = Arc::default();
+    let addr = authority(&common.publish)?.to_owned();
     let total = rate * seconds;
+    let mut connections = Vec::with_capacity(common.connections);
+    for _ in 0..common.connections.min(total as usize).max(1) {
+        connections.push(connect(&addr).await?);
+    }
     let hz = clk_tck();
     let cpu_before = cpu_secs(hz);
-    let mut slot_waits = 0u64;
-    let start = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let start = tokio::time::Instant::now();
     let start_ns = now_ns();
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut lag = Histogram::<u64>::new_with_bounds(1, 300_000_000, 3)?;
-    let mut seq = 0u64;
-    while seq < total {
-        ticker.tick().await;
-        let due =
-            ((start.elapsed().as_nanos() * u128::from(rate) / 1_000_000_000) as u64 + 1).min(total);
-        while seq < due {
-            let intended_ns =
-                start_ns + (u128::from(seq) * 1_000_000_000 / u128::from(rate)) as u64;
-            let permit = match gate.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    slot_waits += 1;
-                    gate.clone().acquire_owned().await?
-                }
+    let mut workers = JoinSet::new();
+    for sender in connections {
+        let (next, addr) = (next.clone(), addr.clone());
+        workers.spawn(async move {
+            let mut worker = Worker {
+                dispatched: 0,
+                ok: 0,
+                failed: 0,
+                slot_waits: 0,
+                lag: Histogram::new_with_bounds(1, 300_000_000, 3).expect("valid histogram bounds"),
+                first_error: None,
+                last_sent: Duration::ZERO,
             };
-            let sent_ns = now_ns();
-            lag.saturating_record((sent_ns.saturating_sub(intended_ns) / 1000).max(1));
-            let body = format!(r#"{{"userId":"sb{tag}-{seq}-{sent_ns}"}}"#);
-            let (client, url) = (client.clone(), url.clone());
-            let (ok, failed, first_error) = (ok.clone(), failed.clone(), first_error.clone());
-            tokio::spawn(async move {
-                let result = async {
-                    let response = client
-                        .post(&url)
-                        .header("X-Optimizely-SDK-Key", "demo")
-                        .header("Content-Type", "application/json")
-                        .body(body)
-                        .send()
-                        .await?;
-                    let status = response.status();
-                    response.bytes().await?;
-                    anyhow::ensure!(status.is_success(), "decide answered {status}");
-                    Ok(())
+            let mut sender = sender;
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= total {
+                    break;
                 }
-                .await;
-                match result {
-                    Ok(()) => ok.fetch_add(1, Ordering::Relaxed),
+                let offset = Duration::from_nanos(
+                    (u128::from(seq) * 1_000_000_000 / u128::from(rate)) as u64,
+                );
+                if start.elapsed() > offset {
+                    worker.slot_waits += 1;
+                } else {
+                    tokio::time::sleep_until(start + offset).await;
+                }
+                let sent_ns = now_ns();
+                let intended_ns = start_ns + offset.as_nanos() as u64;
+                worker
+                    .lag
+                    .saturating_record((sent_ns.saturating_sub(intended_ns) / 1000).max(1));
+                worker.dispatched += 1;
+                worker.last_sent = start.elapsed();
+                let body = format!(r#"{{"userId":"sb{tag}-{seq}-{sent_ns}"}}"#);
+                match decide(&mut sender, &addr, body).await {
+                    Ok(()) => worker.ok += 1,
                     Err(err) => {
-                        lock(&first_error).get_or_insert_with(|| format!("{err:#}"));
-                        failed.fetch_add(1, Ordering::Relaxed)
+                        worker.failed += 1;
+                        worker.first_error.get_or_insert_with(|| format!("{err:#}"));
+                        if sender.is_closed() {
+                            match connect(&addr).await {
+                                Ok(fresh) => sender = fresh,
+                                Err(_) => break,
+                            }
+                        }
                     }
-                };
-                drop(permit);
-            });
-            seq += 1;
-        }
+                }
+            }
+            worker
+        });
     }
-    let dispatch_secs = start.elapsed().as_secs_f64();
-    let cpu_percent = cpu_before
+    let mut sent = Sent {
+        target_rate: rate,
+        dispatched: 0,
+        ok: 0,
+        failed: 0,
+        dispatch_secs: 0.0,
+        start_ns,
+        lag: Histogram::new_with_bounds(1, 300_000_000, 3)?,
+        slot_waits: 0,
+        cpu_percent: None,
+    };
+    let mut first_error = None;
+    while let Some(worker) = workers.join_next().await {
+        let worker = worker?;
+        sent.dispatched += worker.dispatched;
+        sent.ok += worker.ok;
+        sent.failed += worker.failed;
+        sent.slot_waits += worker.slot_waits;
+        sent.lag.add(&worker.lag)?;
+        sent.dispatch_secs = sent.dispatch_secs.max(worker.last_sent.as_secs_f64());
+        first_error = first_error.or(worker.first_error);
+    }
+    let busy_secs = start.elapsed().as_secs_f64();
+    sent.cpu_percent = cpu_before
         .zip(cpu_secs(hz))
-        .map(|(before, after)| 100.0 * (after - before) / dispatch_secs);
-    let _all = gate.acquire_many(common.connections as u32).await?;
-    if let Some(err) = lock(&first_error).as_ref() {
+        .map(|(before, after)| 100.0 * (after - before) / busy_secs);
+    if let Some(err) = first_error {
         eprintln!("sync_bench: first failed decide: {err}");
     }
-    Ok(Sent {
-        target_rate: rate,
-        dispatched: seq,
-        ok: ok.load(Ordering::Relaxed),
-        failed: failed.load(Ordering::Relaxed),
-        dispatch_secs,
-        start_ns,
-        lag,
-        slot_waits,
-        cpu_percent,
-    })
+    Ok(sent)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// A keep-alive connection to `addr`, driven by a task of its own.
+async fn connect(addr: &str) -> anyhow::Result<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// One `POST /v1/decide?keys=promo_banner` with `body`; its answer read whole.
+async fn decide(sender: &mut Sender, host: &str, body: String) -> anyhow::Result<()> {
+    sender.ready().await?;
+    let request = hyper::Request::post("/v1/decide?keys=promo_banner")
+        .header(hyper::header::HOST, host)
+        .header("x-optimizely-sdk-key", "demo")
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    response.into_body().collect().await?;
+    anyhow::ensure!(status.is_success(), "decide answered {status}");
+    Ok(())
 }
 
 /// Waits until every subscriber has all `expected` ids of `tag`, or no progress

@@ -5,11 +5,12 @@
 //! The names and the envelope format are the wire's ([`crate::wire`]); this file
 //! imports nothing else from the crate.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use serde::Serialize;
 
-use crate::wire::{Envelope, EnvelopeError, Kind};
+use crate::wire::{Envelope, EnvelopeError, Kind, sse};
 
 /// One notification, ready to be published: its kind and its serialised `message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,17 +79,85 @@ impl Notification {
 }
 
 /// A notification as delivered to a subscriber: with the id it is resumable from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its SSE frame is formatted once, by the first subscriber that writes it, and
+/// shared by every other subscriber of the same event ([`Event::sse_frame`]).
+#[derive(Debug, Clone)]
 pub struct Event {
     /// The event id (`<ms>-<seq>`, a Redis stream entry id or the in-memory hub's own).
     pub id: String,
     /// The notification.
     pub notification: Notification,
+    /// `id: <id>` + `data: <message>`, once formatted.
+    frame: OnceLock<Bytes>,
 }
+
+impl Event {
+    /// The notification `notification` delivered under `id`.
+    pub fn new(id: String, notification: Notification) -> Self {
+        Event {
+            id,
+            notification,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The event's SSE frame, `id: <id>` and `data: <message>` (see
+    /// [`sse::write_event`]); formatted on the first call, shared afterwards.
+    pub fn sse_frame(&self) -> Bytes {
+        self.frame
+            .get_or_init(|| {
+                let mut out = Vec::new();
+                sse::write_event(&mut out, &self.id, &self.notification.message);
+                Bytes::from(out)
+            })
+            .clone()
+    }
+
+    /// The event as a line of a `raw` stream: the message alone (see
+    /// [`sse::write_raw`]); a slice of [`Event::sse_frame`], whose `data:` line
+    /// it is.
+    pub fn raw_line(&self) -> Bytes {
+        let frame = self.sse_frame();
+        let message = self.notification.message.len();
+        // The frame ends with the message, a newline and the blank line's newline.
+        let end = frame.len() - 1;
+        frame.slice(end - message - 1..end)
+    }
+}
+
+/// Two events are equal when their ids and notifications are (formatted or not).
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.notification == other.notification
+    }
+}
+
+impl Eq for Event {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_frame_serves_sse_and_raw_subscribers() {
+        let event = Event::new(
+            "5-1".to_owned(),
+            Notification {
+                kind: Kind::Track,
+                message: r#"{"EventKey":"e"}"#.into(),
+            },
+        );
+        let frame = event.sse_frame();
+        assert_eq!(&frame[..], b"id: 5-1\ndata: {\"EventKey\":\"e\"}\n\n");
+        assert_eq!(&event.raw_line()[..], b"{\"EventKey\":\"e\"}\n");
+        // Formatted once: later calls share the same bytes.
+        assert_eq!(event.sse_frame().as_ptr(), frame.as_ptr());
+        assert_eq!(
+            event,
+            Event::new("5-1".to_owned(), event.notification.clone())
+        );
+    }
 
     #[test]
     fn envelopes_round_trip_and_upstream_names_are_read() {

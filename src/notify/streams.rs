@@ -447,10 +447,7 @@ impl StreamsHub {
     fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {
         let text = data.and_then(|d| std::str::from_utf8(d).ok());
         match text.map(super::validate::read_envelope) {
-            Some(Ok(notification)) => Some(Event {
-                id: id.to_string(),
-                notification,
-            }),
+            Some(Ok(notification)) => Some(Event::new(id.to_string(), notification)),
             other => {
                 self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
                 if self.undecodable_logged.first(sdk_key) {

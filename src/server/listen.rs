@@ -25,7 +25,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::http::Request;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -37,8 +41,26 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Service;
 
 use crate::util::Backoff;
+
+/// What a listener serves: a router, with or without middleware around it.
+pub trait HttpService:
+    Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
 
 /// Connections that may wait to be accepted.
 const BACKLOG: u32 = 4096;
@@ -209,15 +231,18 @@ const ACCEPT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(10), Duration
 /// Seconds between two warnings about refused connections of one listener.
 const REFUSED_WARN_SECS: u64 = 10;
 
-/// Serves `router` on `listener` until `cancel`, then stops accepting, lets every
-/// connection finish its current request and returns once all are closed.
-pub async fn serve(
+/// Serves `service` (a router and its middleware) on `listener` until `cancel`,
+/// then stops accepting, lets every connection finish its current request and
+/// returns once all are closed.
+pub async fn serve<S>(
     name: &'static str,
     listener: TcpListener,
-    router: Router,
+    service: S,
     limits: Limits,
     cancel: CancellationToken,
-) {
+) where
+    S: HttpService,
+{
     let permits = Arc::new(Semaphore::new(limits.max_conns));
     let connections = TaskTracker::new();
     let refused = Refused::default();
@@ -260,7 +285,7 @@ pub async fn serve(
         connections.spawn(connection(
             stream,
             tls.clone(),
-            router.clone(),
+            service.clone(),
             limits.header_read_timeout,
             cancel.clone(),
             permit,
@@ -302,19 +327,19 @@ impl Refused {
 
 /// One accepted connection: the TLS handshake if any, then HTTP/1.1 until the
 /// client leaves, a timeout closes it, or shutdown (after the current request).
-async fn connection(
+async fn connection<S: HttpService>(
     stream: TcpStream,
     tls: Option<TlsAcceptor>,
-    router: Router,
+    service: S,
     header_read_timeout: Duration,
     cancel: CancellationToken,
     _permit: OwnedSemaphorePermit,
 ) {
     match tls {
-        None => http(stream, router, header_read_timeout, cancel).await,
+        None => http(stream, service, header_read_timeout, cancel).await,
         Some(acceptor) => {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => http(stream, router, header_read_timeout, cancel).await,
+                Ok(Ok(stream)) => http(stream, service, header_read_timeout, cancel).await,
                 Ok(Err(err)) => tracing::debug!("TLS handshake: {err}"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             }
@@ -322,15 +347,16 @@ async fn connection(
     }
 }
 
-async fn http<I>(io: I, router: Router, header_read_timeout: Duration, cancel: CancellationToken)
+async fn http<I, S>(io: I, service: S, header_read_timeout: Duration, cancel: CancellationToken)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: HttpService,
 {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout((!header_read_timeout.is_zero()).then_some(header_read_timeout));
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(router));
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

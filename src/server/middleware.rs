@@ -1,15 +1,27 @@
-//! The middleware of the API (and webhook) listener, outermost first: CORS, allowed
-//! hosts, request id, content type, request counting, and the write timeout of
-//! prompt routes; plus [`lazy_timeout`], the cheap timeout they and the body
-//! extractor share.
+//! The middleware of the API (and webhook) listener, outermost first: CORS, then
+//! the [`Gate`] (allowed hosts, request id, content type) around the whole router,
+//! then one [`RouteLayer`] per route (request counting, the SDK key, the write
+//! timeout of prompt routes); plus [`lazy_timeout`], the cheap timeout the route
+//! layer and the body extractor share.
+//!
+//! Both are plain tower services rather than `axum::middleware::from_fn`: a
+//! `from_fn` layer boxes its inner service again and allocates a future on every
+//! request, and `Router::layer` repeats each layer on every route. The gate wraps
+//! the router once and allocates nothing; a route carries one layer.
 
-use std::future::Future;
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::Next;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::{BoxFuture, Either};
+use tower::{Layer, Service, ServiceExt};
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 use super::{ApiError, Shared};
@@ -23,24 +35,11 @@ pub(crate) async fn lazy_timeout<F: Future>(
     future: F,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
     let mut future = std::pin::pin!(future);
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(future.as_mut().poll(cx))).await;
+    let first = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
     match first {
-        std::task::Poll::Ready(output) => Ok(output),
-        std::task::Poll::Pending if limit.is_zero() => Ok(future.await),
-        std::task::Poll::Pending => tokio::time::timeout(limit, future).await,
-    }
-}
-
-/// `server.writeTimeout`: an answer not ready in time becomes a 503 (the stream
-/// route is exempt: it never ends by itself).
-pub(super) async fn write_timeout(
-    State(state): State<Shared>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match lazy_timeout(state.settings.server.write_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::WriteTimeout.into_response(),
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending if limit.is_zero() => Ok(future.await),
+        Poll::Pending => tokio::time::timeout(limit, future).await,
     }
 }
 
@@ -86,19 +85,128 @@ pub(super) fn cors(settings: &Settings) -> CorsLayer {
     layer
 }
 
-/// `Host` must be one of `server.allowedHosts` (or the bind host), or a subdomain
-/// of one (a dot-boundary suffix: `localhost` allows `api.localhost`, never
-/// `evil-localhost`; `.example.com` allows only subdomains); a single `.` entry
-/// turns the check off. Otherwise 404 `invalid request host`.
-pub(super) async fn allowed_hosts(
-    State(state): State<Shared>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let hosts = &state.allowed_hosts;
-    if hosts.iter().any(|h| h == ".") {
-        return next.run(request).await;
+/// The request id header, echoed or set on every answer that passed the host check.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The checks a request passes before routing, in this order: its `Host` (404
+/// `invalid request host` unless allowed; see [`host_allowed`]), its request id
+/// (the `X-Request-Id` it sent, or a new UUID, set on the answer) and its content
+/// type (a POST with a body must say `application/json`: 415, empty body, as
+/// upstream). The API listener runs all three; the webhook listener only the
+/// content type.
+#[derive(Clone)]
+pub(crate) struct GateLayer {
+    /// Allowed hosts; `None`: every host is (no check, or a `.` entry).
+    hosts: Option<Arc<[String]>>,
+    request_ids: bool,
+}
+
+impl GateLayer {
+    /// The API listener's gate: `server.allowedHosts` (with the bind host; a single
+    /// `.` entry turns the check off), request ids and the content type.
+    pub(crate) fn api(allowed_hosts: &[String]) -> Self {
+        let open = allowed_hosts.iter().any(|h| h == ".");
+        GateLayer {
+            hosts: (!open).then(|| allowed_hosts.into()),
+            request_ids: true,
+        }
     }
+
+    /// The webhook listener's gate: the content type only.
+    pub(crate) fn webhook() -> Self {
+        GateLayer {
+            hosts: None,
+            request_ids: false,
+        }
+    }
+}
+
+impl<S> Layer<S> for GateLayer {
+    type Service = Gate<S>;
+
+    fn layer(&self, inner: S) -> Gate<S> {
+        Gate {
+            inner,
+            checks: self.clone(),
+        }
+    }
+}
+
+/// The service of [`GateLayer`] around a router.
+#[derive(Clone)]
+pub(crate) struct Gate<S> {
+    inner: S,
+    checks: GateLayer,
+}
+
+impl<S, B> Service<axum::http::Request<B>> for Gate<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Unpin,
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GateFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        let request = request.map(Body::new);
+        let answer = |error: ApiError, request_id| GateFuture {
+            inner: Either::Right(ready(Ok(error.into_response()))),
+            request_id,
+        };
+        if let Some(hosts) = &self.checks.hosts
+            && !request_host_allowed(hosts, &request)
+        {
+            return answer(ApiError::InvalidHost, None);
+        }
+        let request_id = self
+            .checks
+            .request_ids
+            .then(|| request_id(request.headers()));
+        if request.method() == Method::POST
+            && has_body(request.headers())
+            && !is_json(request.headers())
+        {
+            return answer(ApiError::UnsupportedMediaType, request_id);
+        }
+        GateFuture {
+            inner: Either::Left(self.inner.call(request)),
+            request_id,
+        }
+    }
+}
+
+/// The future of [`Gate`]: the router's answer, or the gate's own, with the
+/// request id set.
+pub(crate) struct GateFuture<F> {
+    inner: Either<F, Ready<Result<Response, Infallible>>>,
+    request_id: Option<HeaderValue>,
+}
+
+impl<F> Future for GateFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>> + Unpin,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Ok(mut response) = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        if let Some(id) = self.request_id.take() {
+            response.headers_mut().insert(REQUEST_ID, id);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Whether the request's `Host` (or its URI's host) is one of `hosts` or a
+/// subdomain of one.
+fn request_host_allowed(hosts: &[String], request: &Request) -> bool {
     let host = request
         .headers()
         .get(header::HOST)
@@ -106,15 +214,12 @@ pub(super) async fn allowed_hosts(
         .or_else(|| request.uri().host())
         .unwrap_or("");
     let name = strip_port(host);
-    if hosts.iter().any(|allowed| host_allowed(name, allowed)) {
-        next.run(request).await
-    } else {
-        ApiError::InvalidHost.into_response()
-    }
+    hosts.iter().any(|allowed| host_allowed(name, allowed))
 }
 
 /// Whether `host` is `allowed` or a subdomain of it (ASCII case-insensitive); an
-/// `allowed` starting with `.` matches subdomains only.
+/// `allowed` starting with `.` matches subdomains only (a dot-boundary suffix:
+/// `localhost` allows `api.localhost`, never `evil-localhost`).
 fn host_allowed(host: &str, allowed: &str) -> bool {
     let (host, allowed) = (host.as_bytes(), allowed.as_bytes());
     if allowed.is_empty() || host.len() < allowed.len() {
@@ -141,59 +246,136 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-/// Echoes `X-Request-Id`, or gives the response a new one.
-pub(super) async fn request_id(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or(HeaderValue::from_static("-"))
-        });
-    let mut response = next.run(request).await;
-    response.headers_mut().insert("x-request-id", id);
-    response
-}
-
-/// A POST with a body must say `Content-Type: application/json` (415 otherwise,
-/// empty body, as upstream).
-pub(crate) async fn content_type(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && has_body(&request) && !is_json(&request) {
-        return ApiError::UnsupportedMediaType.into_response();
+/// The `X-Request-Id` the request sent, or a new UUID v4.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(&REQUEST_ID).filter(|v| !v.is_empty()) {
+        return id.clone();
     }
-    next.run(request).await
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"))
 }
 
-fn has_body(request: &Request) -> bool {
-    let headers = request.headers();
+fn has_body(headers: &HeaderMap) -> bool {
     match headers.get(header::CONTENT_LENGTH) {
         Some(len) => len.to_str().ok().and_then(|l| l.parse::<u64>().ok()) != Some(0),
         None => headers.contains_key(header::TRANSFER_ENCODING),
     }
 }
 
-fn is_json(request: &Request) -> bool {
-    request
-        .headers()
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub(super) async fn count_requests(
-    State(state): State<Shared>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // MatchedPath is an Arc inside: cloning it does not allocate.
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    state.metrics.request(route, response.status().as_u16());
-    response
+/// What a route does around its handler, as the one layer it carries: count the
+/// request by matched route and status (on `/metrics`); with
+/// [`sdk_key`](Self::sdk_key), validate `X-Optimizely-SDK-Key` and attach its
+/// project before the handler runs; with [`write_timeout`](Self::write_timeout),
+/// answer 503 when the handler is not done within `server.writeTimeout`.
+#[derive(Clone)]
+pub(crate) struct RouteLayer {
+    state: Shared,
+    sdk_key: bool,
+    write_timeout: bool,
+}
+
+impl RouteLayer {
+    /// Counting only.
+    pub(crate) fn counted(state: &Shared) -> Self {
+        RouteLayer {
+            state: Arc::clone(state),
+            sdk_key: false,
+            write_timeout: false,
+        }
+    }
+
+    /// Also resolves the SDK key first.
+    pub(crate) fn sdk_key(mut self) -> Self {
+        self.sdk_key = true;
+        self
+    }
+
+    /// Also bounds the handler by `server.writeTimeout` (routes that answer
+    /// promptly; the notification stream never ends by itself).
+    pub(crate) fn write_timeout(mut self) -> Self {
+        self.write_timeout = true;
+        self
+    }
+}
+
+impl<S> Layer<S> for RouteLayer {
+    type Service = RouteService<S>;
+
+    fn layer(&self, inner: S) -> RouteService<S> {
+        RouteService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service of [`RouteLayer`] around one route.
+#[derive(Clone)]
+pub(crate) struct RouteService<S> {
+    inner: S,
+    layer: RouteLayer,
+}
+
+impl<S> Service<Request> for RouteService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // MatchedPath is an Arc inside: cloning it does not allocate.
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let inner = self.inner.clone();
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let response = layer.run(inner, request).await;
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            layer
+                .state
+                .metrics
+                .request(route, response.status().as_u16());
+            Ok(response)
+        })
+    }
+}
+
+impl RouteLayer {
+    async fn run<S>(&self, inner: S, mut request: Request) -> Response
+    where
+        S: Service<Request, Response = Response, Error = Infallible>,
+    {
+        if self.sdk_key {
+            request = match super::api::with_project(&self.state, request).await {
+                Ok(request) => request,
+                Err(err) => return err.into_response(),
+            };
+        }
+        let limit = if self.write_timeout {
+            self.state.settings.server.write_timeout
+        } else {
+            Duration::ZERO
+        };
+        match lazy_timeout(limit, inner.oneshot(request)).await {
+            Ok(Ok(response)) => response,
+            Err(_) => ApiError::WriteTimeout.into_response(),
+        }
+    }
 }
 
 #[cfg(test)]

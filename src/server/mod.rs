@@ -5,9 +5,10 @@
 //! caller binds them ([`Server::bind`]) and owns the shutdown future
 //! ([`Server::run`]), so tests bind port 0 and read the addresses back.
 //!
-//! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
-//! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
-//! A path no route matches is a 404 before the SDK-key middleware.
+//! Request path of `/v1/*`: CORS → allowed hosts → request id → content type →
+//! route → request counting → SDK key (validates the key, loads its datafile) →
+//! write timeout → handler (body limit). A path no route matches is a 404 before
+//! the SDK-key check. See `middleware`.
 //!
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
@@ -40,15 +41,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::cors::Cors;
 
 pub use error::ApiError;
 pub use json::to_go_json;
 pub use projects::LoadError;
 
-pub(crate) use middleware::{content_type, lazy_timeout};
+pub(crate) use middleware::lazy_timeout;
+use middleware::{GateLayer, RouteLayer};
 use state::{AppState, prefetch};
 
 type Shared = Arc<AppState>;
@@ -180,29 +183,29 @@ impl Server {
     }
 }
 
+/// The API service: CORS around the [`Gate`](middleware::Gate) around the router,
+/// whose routes each carry one [`RouteLayer`](middleware::RouteLayer).
+pub(crate) type ApiService = Cors<middleware::Gate<Router>>;
+
 /// The API router with every middleware.
-fn api_router(state: Shared) -> Router {
-    let write_timeout = || from_fn_with_state(Arc::clone(&state), middleware::write_timeout);
-    let v1 = api::routes()
-        .layer(write_timeout())
-        .merge(sse::routes())
-        .route_layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
-    Router::new()
-        .merge(v1)
-        .merge(api::keyless_routes().layer(write_timeout()))
+pub(crate) fn api_router(state: Shared) -> ApiService {
+    let counted = RouteLayer::counted(&state);
+    let prompt = api::routes().layer(counted.clone().sdk_key().write_timeout());
+    let stream = sse::routes().layer(counted.clone().sdk_key());
+    let keyless = api::keyless_routes().layer(counted.clone().write_timeout());
+    let rest = Router::new()
         .route("/health", axum::routing::get(admin::health))
         .merge(docs::routes())
         .fallback(docs::not_found)
-        .layer(from_fn_with_state(
-            Arc::clone(&state),
-            middleware::count_requests,
-        ))
-        .layer(from_fn(middleware::content_type))
-        .layer(from_fn(middleware::request_id))
-        .layer(from_fn_with_state(
-            Arc::clone(&state),
-            middleware::allowed_hosts,
-        ))
+        .layer(counted);
+    let router = Router::new()
+        .merge(prompt)
+        .merge(stream)
+        .merge(keyless)
+        .merge(rest)
+        .with_state(Arc::clone(&state));
+    ServiceBuilder::new()
         .layer(middleware::cors(&state.settings))
-        .with_state(state)
+        .layer(GateLayer::api(&state.allowed_hosts))
+        .service(router)
 }

@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-use super::{MAX_BODY_BYTES, ServeOptions, Server, api_router};
+use super::{ApiService, MAX_BODY_BYTES, ServeOptions, Server, api_router};
 use crate::config::Settings;
 
 /// The SDK key of `datafiles/demo.json`.
@@ -17,7 +17,7 @@ const DEMO: &str = "demo";
 
 /// A bound (never run) server whose API router answers from the demo datafile;
 /// nothing is fetched over the network and no event is sent.
-async fn router(tune: impl FnOnce(&mut Settings)) -> axum::Router {
+async fn router(tune: impl FnOnce(&mut Settings)) -> ApiService {
     let mut settings = Settings::default();
     settings.client.event_url = String::new();
     settings.client.datafile_url_template = "file:///nonexistent/agentctl/%s.json".to_owned();
@@ -45,7 +45,7 @@ fn post(uri: &str, sdk_key: Option<&str>, body: impl Into<Body>) -> Request<Body
 }
 
 /// Status and body text of `request`'s answer.
-async fn answer(router: &axum::Router, request: Request<Body>) -> (StatusCode, String) {
+async fn answer(router: &ApiService, request: Request<Body>) -> (StatusCode, String) {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();

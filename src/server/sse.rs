@@ -21,6 +21,7 @@
 //! reconnect; a named consumer gets its pending entries again anyway), while the
 //! `lastEventId` query parameter, which someone wrote on purpose, is a 400.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -33,8 +34,8 @@ use futures_util::stream;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::api::SdkKey;
 use super::error::ApiError;
+use super::projects::Project;
 use crate::notify::{
     Event, Filter, GroupRequest, GroupSubscription, Subscription, SubscriptionError,
 };
@@ -49,13 +50,14 @@ pub(crate) fn routes() -> Router<Shared> {
 
 async fn event_stream(
     State(state): State<Shared>,
-    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    axum::Extension(project): axum::Extension<Arc<Project>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     if !state.settings.api.enable_notifications {
         return Err(ApiError::Disabled("Notification stream not enabled"));
     }
+    let sdk_key = project.sdk_key.clone();
     let params: Vec<(String, String)> =
         form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
@@ -161,7 +163,17 @@ fn sse_response(body: Body) -> Response {
     response
 }
 
-/// Appends `event`'s frame to the chunk being gathered (no frame of its own).
+/// `event`'s frame: the one every subscriber of the event shares.
+fn frame(event: &Event, raw: bool) -> Bytes {
+    if raw {
+        event.raw_line()
+    } else {
+        event.sse_frame()
+    }
+}
+
+/// Appends `event`'s frame to a chunk being gathered (for an event no other
+/// subscriber shares: a group consumer's).
 fn write_frame(out: &mut Vec<u8>, event: &Event, raw: bool) {
     let message = &event.notification.message;
     if raw {
@@ -241,19 +253,28 @@ fn frames(
             () = idle => return Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), s)),
         };
         // Whatever else is already waiting goes into the same write: one syscall and
-        // one wake-up for a burst instead of one per event.
+        // one wake-up for a burst instead of one per event. A lone event is written
+        // as its shared frame, without a copy.
         let mut buffer = Vec::new();
         let mut next = Some(first);
         while let Some(result) = next.take() {
             match result {
                 Ok(event) => {
-                    write_frame(&mut buffer, &event, s.raw);
-                    if let Some(id) = s.subscription.take_caught_up()
-                        && !s.raw
-                    {
+                    let frame = frame(&event, s.raw);
+                    let caught_up = s.subscription.take_caught_up().filter(|_| !s.raw);
+                    if buffer.is_empty() && caught_up.is_none() {
+                        next = (frame.len() < MAX_WRITE)
+                            .then(|| s.subscription.try_next())
+                            .flatten();
+                        if next.is_none() {
+                            return Some((Ok(frame), s));
+                        }
+                    }
+                    buffer.extend_from_slice(&frame);
+                    if let Some(id) = caught_up {
                         buffer.extend_from_slice(sse::caught_up(&id).as_bytes());
                     }
-                    if buffer.len() < MAX_WRITE {
+                    if next.is_none() && buffer.len() < MAX_WRITE {
                         next = s.subscription.try_next();
                     }
                 }
@@ -348,6 +369,8 @@ fn group_frames(
                 }
                 continue;
             }
+            // These events are this consumer's alone: formatted straight into the
+            // chunk rather than into frames of their own.
             let mut buffer = Vec::new();
             for event in events {
                 write_frame(&mut buffer, &event, s.raw);
@@ -366,21 +389,23 @@ mod tests {
 
     #[test]
     fn frames_are_sse_or_raw_lines() {
-        let event = Event {
-            id: "5-1".to_owned(),
-            notification: Notification {
+        let event = Event::new(
+            "5-1".to_owned(),
+            Notification {
                 kind: Kind::Track,
                 message: "{\"EventKey\":\"e\"}".into(),
             },
-        };
+        );
         let mut out = Vec::new();
         write_frame(&mut out, &event, false);
         assert_eq!(out, b"id: 5-1\ndata: {\"EventKey\":\"e\"}\n\n");
+        assert_eq!(frame(&event, false), out);
         write_frame(&mut out, &event, true);
         assert_eq!(
             out,
             b"id: 5-1\ndata: {\"EventKey\":\"e\"}\n\n{\"EventKey\":\"e\"}\n"
         );
+        assert_eq!(frame(&event, true), &b"{\"EventKey\":\"e\"}\n"[..]);
     }
 
     #[tokio::test]

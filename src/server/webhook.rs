@@ -17,25 +17,26 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha1::Sha1;
+use tower::Layer;
 
 use super::Shared;
 use super::api::RawBody;
 use super::error::ApiError;
+use super::middleware::{Gate, GateLayer};
 use crate::util::{lock, now_ms};
 
-/// The webhook router.
-pub(crate) fn router(state: Shared) -> Router {
-    Router::new()
+/// The webhook service: its router behind the content-type check.
+pub(crate) fn router(state: Shared) -> Gate<Router> {
+    let router = Router::new()
         .route("/webhooks/optimizely", post(webhook))
         .route("/health", get(super::admin::health))
-        .layer(middleware::from_fn(super::content_type))
-        .with_state(state)
+        .with_state(state);
+    GateLayer::webhook().layer(router)
 }
 
 #[derive(Deserialize)]

@@ -487,10 +487,7 @@ impl GroupSubscription {
                 });
             match decoded {
                 Some(Ok(notification)) if self.filter.allows(notification.kind) => {
-                    events.push(Event {
-                        id: id.to_string(),
-                        notification,
-                    });
+                    events.push(Event::new(id.to_string(), notification));
                 }
                 Some(Ok(_)) => {
                     self.counters.filtered.fetch_add(1, Ordering::Relaxed);

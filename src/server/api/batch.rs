@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
@@ -21,9 +20,9 @@ use serde_json::{Map, Value};
 use tower::ServiceExt;
 
 use super::extract::RawBody;
-use crate::server::Shared;
 use crate::server::error::ApiError;
 use crate::server::json::ok;
+use crate::server::{ApiService, Shared};
 use crate::wire::EVENT_STREAM_PATH;
 
 /// The route of this handler (an operation may not target it).
@@ -191,7 +190,7 @@ fn request_of(operation: &Operation, host: Option<HeaderValue>) -> Result<Reques
 }
 
 async fn run_operation(
-    router: Router,
+    router: ApiService,
     host: Option<HeaderValue>,
     operation: Operation,
 ) -> OperationAnswer {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::engine::{dispatch_then_notify, run_engine};
-use super::extract::{RawBody, SdkKey, query_value, query_values};
+use super::extract::{RawBody, query_value, query_values};
 use crate::decide::{self, ActivateQuery, DecideOptions, ForcedDecision, TrackOutcome, User};
 use crate::notify::Kind;
 use crate::server::Shared;
@@ -51,7 +51,6 @@ struct ForcedBody {
 pub(super) async fn decide(
     State(state): State<Shared>,
     axum::Extension(project): axum::Extension<Arc<Project>>,
-    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
     uri: Uri,
     body: RawBody,
 ) -> Result<Response, ApiError> {
@@ -121,7 +120,7 @@ pub(super) async fn decide(
         let impression = decision.take_impression();
         dispatch_then_notify(
             &state,
-            &sdk_key,
+            &project.sdk_key,
             Kind::Decision,
             impression,
             decision.impression_due(),
@@ -150,7 +149,6 @@ struct ActivateBody {
 pub(super) async fn activate(
     State(state): State<Shared>,
     axum::Extension(project): axum::Extension<Arc<Project>>,
-    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
     uri: Uri,
     body: RawBody,
 ) -> Result<Response, ApiError> {
@@ -183,7 +181,7 @@ pub(super) async fn activate(
     // Activate's messages are published whether or not its impressions were queued.
     dispatch_then_notify(
         &state,
-        &sdk_key,
+        &project.sdk_key,
         Kind::Decision,
         outcome.events,
         false,
@@ -213,7 +211,6 @@ struct TrackAnswer {
 pub(super) async fn track(
     State(state): State<Shared>,
     axum::Extension(project): axum::Extension<Arc<Project>>,
-    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
     uri: Uri,
     body: RawBody,
 ) -> Result<Response, ApiError> {
@@ -249,7 +246,7 @@ pub(super) async fn track(
             // Upstream notifies only for events its queue accepted.
             dispatch_then_notify(
                 &state,
-                &sdk_key,
+                &project.sdk_key,
                 Kind::Track,
                 Some(event),
                 true,

@@ -1,47 +1,37 @@
-//! Extractors and the SDK-key middleware every `/v1/*` route relies on: the SDK key
+//! Extractors and the SDK-key check every `/v1/*` route relies on: the SDK key
 //! (validated, its datafile loaded), the size- and time-bounded JSON body, and
 //! repeated query parameters. No handler lives here.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, Request};
 use axum::http::Uri;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::server::error::ApiError;
 use crate::server::{MAX_BODY_BYTES, Shared};
 
-/// The SDK key a request was made for (without `:token`), set by [`sdk_key`].
-#[derive(Clone)]
-pub(crate) struct SdkKey(pub String);
-
-/// Validates `X-Optimizely-SDK-Key` and loads its datafile before the route runs.
-pub(crate) async fn sdk_key(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    match with_project(&state, request).await {
-        Ok(request) => next.run(request).await,
-        Err(err) => err.into_response(),
-    }
-}
-
-/// `request` with its SDK key's [`Project`](crate::server::projects::Project) and
-/// [`SdkKey`] attached.
-async fn with_project(state: &Shared, mut request: Request) -> Result<Request, ApiError> {
-    let header = request
-        .headers()
-        .get(crate::wire::SDK_KEY_HEADER)
-        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned())
-        .unwrap_or_default();
-    if header.is_empty() {
-        return Err(ApiError::MissingSdkKey);
-    }
-    if !state.sdk_key_regex.is_match(&header) {
-        return Err(ApiError::InvalidSdkKey);
-    }
-    let key = header.split(':').next().unwrap_or(&header).to_owned();
-    let project = state.projects.get(&key).await?;
+/// `request` with its SDK key's [`Project`](crate::server::projects::Project) attached (its `sdk_key` is the key
+/// without `:token`): `X-Optimizely-SDK-Key` validated and its datafile loaded
+/// before the route runs (the route layer's SDK-key step).
+pub(crate) async fn with_project(
+    state: &Shared,
+    mut request: Request,
+) -> Result<Request, ApiError> {
+    let project = {
+        let header = match request.headers().get(crate::wire::SDK_KEY_HEADER) {
+            None => "",
+            Some(value) => value.to_str().unwrap_or("\u{0}"),
+        };
+        if header.is_empty() {
+            return Err(ApiError::MissingSdkKey);
+        }
+        if !state.sdk_key_regex.is_match(header) {
+            return Err(ApiError::InvalidSdkKey);
+        }
+        let key = header.split(':').next().unwrap_or(header);
+        state.projects.get(key).await?
+    };
     request.extensions_mut().insert(project);
-    request.extensions_mut().insert(SdkKey(key));
     Ok(request)
 }
 

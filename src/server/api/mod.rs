@@ -1,5 +1,5 @@
 //! The `/v1/*` handlers (except the SSE stream, in `sse.rs`) and the SDK-key
-//! middleware: extractors in [`extract`], one file per resource. Shapes, statuses
+//! check: extractors in [`extract`], one file per resource. Shapes, statuses
 //! and error strings are upstream's (`reference/decision-facts.md` §4-§5).
 
 mod batch;
@@ -13,7 +13,7 @@ mod profiles;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub(crate) use extract::{RawBody, SdkKey, sdk_key};
+pub(crate) use extract::{RawBody, with_project};
 
 use super::Shared;
 

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{RawBody, SdkKey};
+use super::extract::RawBody;
 use crate::decide::UserProfile;
 use crate::server::Shared;
 use crate::server::error::ApiError;
@@ -217,8 +217,8 @@ struct ResetAnswer {
 /// its datafile, as upstream's reset of the cached client does.
 pub(super) async fn reset(
     State(state): State<Shared>,
-    axum::Extension(SdkKey(sdk_key)): axum::Extension<SdkKey>,
+    axum::Extension(project): axum::Extension<Arc<Project>>,
 ) -> Response {
-    state.projects.forget(&sdk_key);
+    state.projects.forget(&project.sdk_key);
     ok(ResetAnswer { result: true })
 }
