@@ -66,7 +66,7 @@ pub(super) async fn decide(
         let fetched = state
             .odp
             .qualified_segments(
-                &sdk_key,
+                &project.sdk_key,
                 &config,
                 &body.user_id,
                 &body.fetch_segments_options,
