@@ -11,6 +11,7 @@
 mod burst;
 mod claim;
 mod completions;
+mod generate_secret;
 mod help;
 mod inspect;
 mod serve;
@@ -25,6 +26,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 pub use burst::{BurstArgs, BurstEndpoint, COUNT_METRICS, LATENCY_METRICS, Threshold, ThresholdOp};
 pub use claim::ClaimArgs;
 pub use completions::{CompletionsArgs, Shell};
+pub use generate_secret::GenerateSecretArgs;
 pub use help::{Example, examples, exit_status};
 pub use inspect::{InspectArgs, InspectView};
 pub use serve::{DATAFILES_ENV, DEFAULT_DATAFILES, ServeArgs};
@@ -34,6 +36,7 @@ pub use trim::TrimArgs;
 use crate::config::duration;
 use burst::BURST_LONG_ABOUT;
 use claim::CLAIM_LONG_ABOUT;
+use generate_secret::GENERATE_SECRET_LONG_ABOUT;
 use help::after_help_of;
 use serve::SERVE_LONG_ABOUT;
 use subscribe::SUBSCRIBE_LONG_ABOUT;
@@ -121,6 +124,9 @@ pub enum Command {
     Claim(ClaimArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
+    /// Make a client secret and its secretHash for token authentication.
+    #[command(long_about = GENERATE_SECRET_LONG_ABOUT)]
+    GenerateSecret(GenerateSecretArgs),
 }
 
 /// Output selection shared by every data-printing command.

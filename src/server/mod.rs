@@ -7,18 +7,22 @@
 //!
 //! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
 //! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
-//! A path no route matches is a 404 before the SDK-key middleware.
+//! A path no route matches is a 404 before the SDK-key middleware. With `api.auth`
+//! set, the token check (`auth`) runs before the SDK-key middleware; the token
+//! endpoint `/oauth/token` (on both listeners) takes a form body, so it is outside
+//! the JSON content-type check.
 //!
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
 //! the `/v1/*` extractors and one file per resource; `sse` the notification stream;
 //! `publish` the one door to the hub; `error` the [`ApiError`] answers; `docs` the
 //! API description, the OpenAPI document and the 404 of other paths; `admin`,
-//! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS) and
-//! `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
+//! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS),
+//! `auth` (tokens) and `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
 
 mod admin;
 mod api;
+mod auth;
 mod docs;
 mod error;
 mod json;
@@ -43,6 +47,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use auth::generate_client_secret;
 pub use error::ApiError;
 pub use json::to_go_json;
 pub use projects::LoadError;
@@ -179,21 +184,27 @@ impl Server {
 /// The API router with every middleware.
 fn api_router(state: Shared) -> Router {
     let write_timeout = || from_fn_with_state(Arc::clone(&state), middleware::write_timeout);
+    let guard = || from_fn_with_state(Arc::clone(&state), auth::api_guard);
+    let count = || from_fn_with_state(Arc::clone(&state), middleware::count_requests);
     let v1 = api::routes()
         .layer(write_timeout())
         .merge(sse::routes())
-        .route_layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
+        .route_layer(from_fn_with_state(Arc::clone(&state), api::sdk_key))
+        .route_layer(guard());
     Router::new()
         .merge(v1)
-        .merge(api::keyless_routes().layer(write_timeout()))
+        .merge(
+            api::keyless_routes()
+                .layer(write_timeout())
+                .route_layer(guard()),
+        )
         .route("/health", axum::routing::get(admin::health))
         .merge(docs::routes())
         .fallback(docs::not_found)
-        .layer(from_fn_with_state(
-            Arc::clone(&state),
-            middleware::count_requests,
-        ))
+        .layer(count())
         .layer(from_fn(middleware::content_type))
+        // The token endpoint takes a form body: outside the JSON content-type check.
+        .merge(auth::token_route(auth::api_token).layer(count()))
         .layer(from_fn(middleware::request_id))
         .layer(from_fn_with_state(
             Arc::clone(&state),
