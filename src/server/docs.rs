@@ -30,6 +30,7 @@ const INDEX_HTML: &str = r#"<!DOCTYPE html>
 <li><code>POST /v1/override</code>, <code>/v1/lookup</code>, <code>/v1/save</code>, <code>/v1/reset</code></li>
 <li><code>POST /v1/batch</code>, <code>/v1/send-odp-event</code></li>
 <li><code>GET /v1/notifications/event-stream</code> (Server-Sent Events)</li>
+<li><code>POST /oauth/token</code> (access tokens, when token authentication is on)</li>
 </ul>
 <p>The full description: <a href="/openapi.yaml">openapi.yaml</a> (OpenAPI 3).</p>
 </body>
