@@ -88,6 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
         'agentctl;burst' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)')
             [CompletionResult]::new('--sdk-key', '--sdk-key', [CompletionResultType]::ParameterName, 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Extra request header `NAME: VALUE` on every request and subscription (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth')
             [CompletionResult]::new('--endpoint', '--endpoint', [CompletionResultType]::ParameterName, 'The endpoint to load')
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Send this many requests [default: 20]')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Send for this long instead of a number of requests')

@@ -163,7 +163,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__burst)
-            opts="-v -h -V --url --sdk-key --endpoint --requests --duration --concurrency --rate --flags --users --attributes --event-key --verify --subscribers --subscribe-url --json --timeseries --threshold --config --redis --verbose --color --help --version"
+            opts="-v -h -V --url --sdk-key --header --endpoint --requests --duration --concurrency --rate --flags --users --attributes --event-key --verify --subscribers --subscribe-url --json --timeseries --threshold --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,6 +174,10 @@ _agentctl() {
                     return 0
                     ;;
                 --sdk-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -82,6 +82,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
         &'agentctl;burst'= {
             cand --url 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)'
             cand --sdk-key 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config'
+            cand --header 'Extra request header `NAME: VALUE` on every request and subscription (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth'
             cand --endpoint 'The endpoint to load'
             cand --requests 'Send this many requests [default: 20]'
             cand --duration 'Send for this long instead of a number of requests'

@@ -83,6 +83,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l hel
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l url -d 'Base URL of the Agent\'s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l header -d 'Extra request header `NAME: VALUE` on every request and subscription (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l endpoint -d 'The endpoint to load' -r -f -a "decide\t'`POST /v1/decide?keys=FLAG`'
 track\t'`POST /v1/track?eventKey=KEY`'
 activate\t'`POST /v1/activate?featureKey=FLAG`'

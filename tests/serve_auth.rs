@@ -400,3 +400,38 @@ fn serve_does_not_start_when_the_jwks_url_gives_no_key_set() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_with_verify_passes_a_token_on_requests_and_streams() {
+    let (client_secret, secret_hash) = generated_secret();
+    let (signing, _) = generated_secret();
+    let serve = Serve::start(&format!(
+        "api:\n  auth:\n    ttl: 30m\n    hmacSecrets: [\"{signing}\"]\n    \
+         clients: [{{id: loadgen, secretHash: \"{secret_hash}\", sdkKeys: [{DEMO_KEY}]}}]\n"
+    ));
+    let token = issued(&serve, &serve.api, "loadgen", &client_secret).await;
+    let burst = |extra: &[&str]| {
+        let mut args = vec![
+            "burst",
+            "--url",
+            serve.api.as_str(),
+            "--sdk-key",
+            DEMO_KEY,
+            "--requests",
+            "10",
+            "--verify",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        Agentctl::new().run(&args)
+    };
+    let bearer = format!("Authorization: Bearer {token}");
+    let run = tokio::task::block_in_place(|| burst(&["--header", &bearer]));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let report = run.json();
+    assert_eq!(report["verify"]["lost"], 0, "{report}");
+    // Without the token the stream is refused before any request is sent.
+    let run = tokio::task::block_in_place(|| burst(&[]));
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+}

@@ -190,6 +190,18 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     Ok(value)
 }
 
+/// `Name: value` → `(name, value)`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| "expected `NAME: VALUE`".to_owned())?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("bad header name {name:?}"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
