@@ -91,10 +91,11 @@ mod tests {
             "/v1/batch",
             "/v1/send-odp-event",
             crate::wire::EVENT_STREAM_PATH,
+            super::super::auth::TOKEN_PATH,
         ] {
             assert!(paths.contains(&route), "{route} is not documented");
         }
-        assert_eq!(paths.len(), 15, "{paths:?}");
+        assert_eq!(paths.len(), 16, "{paths:?}");
         // Every reference points at a component that exists.
         let text = OPENAPI_YAML;
         for reference in text.split("'#/components/").skip(1) {
