@@ -417,6 +417,8 @@ async fn burst_with_verify_passes_a_token_on_requests_and_streams() {
             serve.api.as_str(),
             "--sdk-key",
             DEMO_KEY,
+            "--flags",
+            "promo_banner",
             "--requests",
             "10",
             "--verify",
