@@ -37,6 +37,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)')
             [CompletionResult]::new('claim', 'claim', [CompletionResultType]::ParameterValue, 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('generate-secret', 'generate-secret', [CompletionResultType]::ParameterValue, 'Make a client secret and its secretHash for token authentication')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -87,6 +88,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
         'agentctl;burst' {
             [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)')
             [CompletionResult]::new('--sdk-key', '--sdk-key', [CompletionResultType]::ParameterName, 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config')
+            [CompletionResult]::new('--header', '--header', [CompletionResultType]::ParameterName, 'Extra request header `NAME: VALUE` on every request and subscription (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth')
             [CompletionResult]::new('--endpoint', '--endpoint', [CompletionResultType]::ParameterName, 'The endpoint to load')
             [CompletionResult]::new('--requests', '--requests', [CompletionResultType]::ParameterName, 'Send this many requests [default: 20]')
             [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Send for this long instead of a number of requests')
@@ -320,6 +322,19 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'agentctl;generate-secret' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present')
+            [CompletionResult]::new('--redis', '--redis', [CompletionResultType]::ParameterName, 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS, `redis+cluster://[user:pass@]h1:p1,h2:p2` for a Redis Cluster, `redis+sentinel://[user:pass@]s1:p1,s2:p2/NAME` for the primary that sentinels monitor as NAME. Overrides synchronization.pubsub.redis (host, cluster and sentinel); with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print `{"clientSecret":…,"secretHash":…}` instead of two labelled lines')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'agentctl;help' {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints')
             [CompletionResult]::new('subscribe', 'subscribe', [CompletionResultType]::ParameterValue, 'Follow the SSE notification stream of an Agent')
@@ -328,6 +343,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('trim', 'trim', [CompletionResultType]::ParameterValue, 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)')
             [CompletionResult]::new('claim', 'claim', [CompletionResultType]::ParameterValue, 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('generate-secret', 'generate-secret', [CompletionResultType]::ParameterValue, 'Make a client secret and its secretHash for token authentication')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -374,6 +390,9 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             break
         }
         'agentctl;help;completions' {
+            break
+        }
+        'agentctl;help;generate-secret' {
             break
         }
         'agentctl;help;help' {

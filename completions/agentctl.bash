@@ -25,6 +25,9 @@ _agentctl() {
             agentctl,completions)
                 cmd="agentctl__subcmd__completions"
                 ;;
+            agentctl,generate-secret)
+                cmd="agentctl__subcmd__generate__subcmd__secret"
+                ;;
             agentctl,help)
                 cmd="agentctl__subcmd__help"
                 ;;
@@ -48,6 +51,9 @@ _agentctl() {
                 ;;
             agentctl__subcmd__help,completions)
                 cmd="agentctl__subcmd__help__subcmd__completions"
+                ;;
+            agentctl__subcmd__help,generate-secret)
+                cmd="agentctl__subcmd__help__subcmd__generate__subcmd__secret"
                 ;;
             agentctl__subcmd__help,help)
                 cmd="agentctl__subcmd__help__subcmd__help"
@@ -131,7 +137,7 @@ _agentctl() {
 
     case "${cmd}" in
         agentctl)
-            opts="-v -h -V --config --redis --verbose --color --help --version serve subscribe burst inspect trim claim completions help"
+            opts="-v -h -V --config --redis --verbose --color --help --version serve subscribe burst inspect trim claim completions generate-secret help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,7 +163,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__burst)
-            opts="-v -h -V --url --sdk-key --endpoint --requests --duration --concurrency --rate --flags --users --attributes --event-key --verify --subscribers --subscribe-url --json --timeseries --threshold --config --redis --verbose --color --help --version"
+            opts="-v -h -V --url --sdk-key --header --endpoint --requests --duration --concurrency --rate --flags --users --attributes --event-key --verify --subscribers --subscribe-url --json --timeseries --threshold --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +174,10 @@ _agentctl() {
                     return 0
                     ;;
                 --sdk-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -338,8 +348,34 @@ _agentctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        agentctl__subcmd__generate__subcmd__secret)
+            opts="-v -h -V --json --config --redis --verbose --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --redis)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         agentctl__subcmd__help)
-            opts="serve subscribe burst inspect trim claim completions help"
+            opts="serve subscribe burst inspect trim claim completions generate-secret help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -381,6 +417,20 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        agentctl__subcmd__help__subcmd__generate__subcmd__secret)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand trim 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
             cand claim 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
             cand completions 'Print a shell completion script to stdout'
+            cand generate-secret 'Make a client secret and its secretHash for token authentication'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'agentctl;serve'= {
@@ -81,6 +82,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
         &'agentctl;burst'= {
             cand --url 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)'
             cand --sdk-key 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config'
+            cand --header 'Extra request header `NAME: VALUE` on every request and subscription (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth'
             cand --endpoint 'The endpoint to load'
             cand --requests 'Send this many requests [default: 20]'
             cand --duration 'Send for this long instead of a number of requests'
@@ -295,6 +297,18 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'agentctl;generate-secret'= {
+            cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
+            cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS, `redis+cluster://[user:pass@]h1:p1,h2:p2` for a Redis Cluster, `redis+sentinel://[user:pass@]s1:p1,s2:p2/NAME` for the primary that sentinels monitor as NAME. Overrides synchronization.pubsub.redis (host, cluster and sentinel); with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set'
+            cand --color 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never'
+            cand --json 'Print `{"clientSecret":…,"secretHash":…}` instead of two labelled lines'
+            cand -v 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand --verbose 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'agentctl;help'= {
             cand serve 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
             cand subscribe 'Follow the SSE notification stream of an Agent'
@@ -303,6 +317,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand trim 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
             cand claim 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
             cand completions 'Print a shell completion script to stdout'
+            cand generate-secret 'Make a client secret and its secretHash for token authentication'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'agentctl;help;serve'= {
@@ -336,6 +351,8 @@ set edit:completion:arg-completer[agentctl] = {|@words|
         &'agentctl;help;claim'= {
         }
         &'agentctl;help;completions'= {
+        }
+        &'agentctl;help;generate-secret'= {
         }
         &'agentctl;help;help'= {
         }

@@ -39,6 +39,7 @@ complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "inspect" -d 'Oper
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "claim" -d 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "generate-secret" -d 'Make a client secret and its secretHash for token authentication'
 complete -c agentctl -n "__fish_agentctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l api-addr -d 'API listener address (port 0 picks a free port). Default: server.host:api.port' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -l admin-addr -d 'Admin listener address. Default: server.host:admin.port' -r
@@ -82,6 +83,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s h -l hel
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -s V -l version -d 'Print version'
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l url -d 'Base URL of the Agent\'s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l header -d 'Extra request header `NAME: VALUE` on every request and subscription (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l endpoint -d 'The endpoint to load' -r -f -a "decide\t'`POST /v1/decide?keys=FLAG`'
 track\t'`POST /v1/track?eventKey=KEY`'
 activate\t'`POST /v1/activate?featureKey=FLAG`'
@@ -251,14 +253,24 @@ never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "burst" -d 'Generate load against an Agent and verify delivery'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "claim" -d 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -l redis -d 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS, `redis+cluster://[user:pass@]h1:p1,h2:p2` for a Redis Cluster, `redis+sentinel://[user:pass@]s1:p1,s2:p2/NAME` for the primary that sentinels monitor as NAME. Overrides synchronization.pubsub.redis (host, cluster and sentinel); with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -l color -d 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never' -r -f -a "auto\t'On a terminal, unless the NO_COLOR environment variable is set'
+always\t'Always, even into a pipe or with NO_COLOR'
+never\t'Never'"
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -l json -d 'Print `{"clientSecret":…,"secretHash":…}` instead of two labelled lines'
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c agentctl -n "__fish_agentctl_using_subcommand generate-secret" -s V -l version -d 'Print version'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "serve" -d 'Run the Agent-compatible HTTP service: decisions, track, the SSE notification stream, webhook and admin endpoints'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "subscribe" -d 'Follow the SSE notification stream of an Agent'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "burst" -d 'Generate load against an Agent and verify delivery'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "inspect" -d 'Operator views of the Redis side: streams, groups, consumers, pending entries'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "trim" -d 'Remove old entries from notification streams (XTRIM by MAXLEN or MINID)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "claim" -d 'Move stuck pending entries to a live consumer (XAUTOCLAIM / XCLAIM)'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "generate-secret" -d 'Make a client secret and its secretHash for token authentication'
+complete -c agentctl -n "__fish_agentctl_using_subcommand help; and not __fish_seen_subcommand_from serve subscribe burst inspect trim claim completions generate-secret help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and __fish_seen_subcommand_from inspect" -f -a "streams" -d 'Every stream matching a pattern: length, first/last entry, groups, pending, lag, memory'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and __fish_seen_subcommand_from inspect" -f -a "stream" -d 'One stream as XINFO STREAM reports it'
 complete -c agentctl -n "__fish_agentctl_using_subcommand help; and __fish_seen_subcommand_from inspect" -f -a "groups" -d 'The consumer groups of a stream: consumers, pending, last-delivered-id, lag'

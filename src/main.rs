@@ -72,6 +72,10 @@ fn run(cli: Cli, redis_typed: bool) -> anyhow::Result<ExitCode> {
         }
         return ok(cmd::completions::run(args));
     }
+    if let Command::GenerateSecret(args) = &cli.command {
+        // Reads no settings either: it makes values for them.
+        return ok(cmd::generate_secret::run(args));
+    }
 
     let serving = matches!(cli.command, Command::Serve(_));
     let scope = if serving {
@@ -137,7 +141,7 @@ fn run(cli: Cli, redis_typed: bool) -> anyhow::Result<ExitCode> {
         Command::Trim(args) => ok(block_on(Threads::One, cmd::trim::run(args, &settings))?),
         Command::Claim(args) => ok(block_on(Threads::One, cmd::claim::run(args, &settings))?),
         // Handled above, before any settings are loaded.
-        Command::Completions(_) => Ok(ExitCode::SUCCESS),
+        Command::Completions(_) | Command::GenerateSecret(_) => Ok(ExitCode::SUCCESS),
     }
 }
 

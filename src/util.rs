@@ -1,6 +1,6 @@
 //! Small policies every long-lived layer shares, each written once: the wall clock
 //! in milliseconds, locks that survive poisoning, capped exponential back-off, an
-//! error and its causes on one line, and the TLS provider set-up.
+//! error and its causes on one line, the TLS provider set-up, and base64 secrets.
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,6 +11,18 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// `text` decoded as standard base64, padded or not (the auth settings' secrets:
+/// upstream's generator pads them, its documentation's examples do not).
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    let text = text.trim();
+    STANDARD
+        .decode(text)
+        .or_else(|_| STANDARD_NO_PAD.decode(text))
+        .ok()
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: callers keep

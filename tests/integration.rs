@@ -21,6 +21,7 @@ mod parity;
 mod readme;
 mod redis_tls;
 mod serve_admin;
+mod serve_auth;
 mod serve_config;
 mod serve_decide;
 mod serve_errors;

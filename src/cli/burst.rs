@@ -48,6 +48,10 @@ pub struct BurstArgs {
     /// ./datafiles, else the only key of sdkKeys in the config.
     #[arg(long, value_name = "KEY", env = "AGENTCTL_SDK_KEY")]
     pub sdk_key: Option<String>,
+    /// Extra request header `NAME: VALUE` on every request and subscription
+    /// (repeatable), e.g. `Authorization: Bearer TOKEN` for an Agent with api.auth.
+    #[arg(long, value_name = "NAME: VALUE", value_parser = super::parse_header)]
+    pub header: Vec<(String, String)>,
     /// The endpoint to load.
     #[arg(long, value_enum, default_value_t = BurstEndpoint::Decide)]
     pub endpoint: BurstEndpoint,

@@ -122,6 +122,10 @@ pub fn examples(subcommand: &str) -> &'static [Example] {
                 "The consumer groups nobody has read for a day (drop --dry-run to delete them).",
             ),
         ],
+        "generate-secret" => &[ex!(
+            "agentctl generate-secret",
+            "Print a new client secret (for the client) and its hash (for api.auth.clients).",
+        )],
         "completions" => &[
             ex!(
                 "agentctl completions bash > ~/.local/share/bash-completion/completions/agentctl",
@@ -181,6 +185,14 @@ pub fn exit_status(subcommand: &str) -> &'static [(&'static str, &'static str)] 
             INTERRUPTED,
         ],
         "completions" => &[("0", "The script was printed."), USAGE],
+        "generate-secret" => &[
+            ("0", "The secret and its hash were printed."),
+            (
+                "1",
+                "No random bytes could be read, or stdout cannot be written.",
+            ),
+            USAGE,
+        ],
         _ => &[
             ("0", "Success, also when stdout is a closed pipe."),
             (

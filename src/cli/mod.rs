@@ -11,6 +11,7 @@
 mod burst;
 mod claim;
 mod completions;
+mod generate_secret;
 mod help;
 mod inspect;
 mod serve;
@@ -25,6 +26,7 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 pub use burst::{BurstArgs, BurstEndpoint, COUNT_METRICS, LATENCY_METRICS, Threshold, ThresholdOp};
 pub use claim::ClaimArgs;
 pub use completions::{CompletionsArgs, Shell};
+pub use generate_secret::GenerateSecretArgs;
 pub use help::{Example, examples, exit_status};
 pub use inspect::{InspectArgs, InspectView};
 pub use serve::{DATAFILES_ENV, DEFAULT_DATAFILES, ServeArgs};
@@ -34,6 +36,7 @@ pub use trim::TrimArgs;
 use crate::config::duration;
 use burst::BURST_LONG_ABOUT;
 use claim::CLAIM_LONG_ABOUT;
+use generate_secret::GENERATE_SECRET_LONG_ABOUT;
 use help::after_help_of;
 use serve::SERVE_LONG_ABOUT;
 use subscribe::SUBSCRIBE_LONG_ABOUT;
@@ -124,6 +127,9 @@ pub enum Command {
     Claim(ClaimArgs),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
+    /// Make a client secret and its secretHash for token authentication.
+    #[command(long_about = GENERATE_SECRET_LONG_ABOUT)]
+    GenerateSecret(GenerateSecretArgs),
 }
 
 /// Output selection shared by every data-printing command.
@@ -185,6 +191,18 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         return Err("expected a duration greater than zero, such as 500ms, 5s or 1m".to_owned());
     }
     Ok(value)
+}
+
+/// `Name: value` → `(name, value)`.
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| "expected `NAME: VALUE`".to_owned())?;
+    let name = name.trim();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("bad header name {name:?}"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
 }
 
 #[cfg(test)]

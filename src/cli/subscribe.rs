@@ -99,7 +99,7 @@ pub struct SubscribeArgs {
     #[arg(long)]
     pub no_reconnect: bool,
     /// Extra request header `NAME: VALUE` (repeatable).
-    #[arg(long, value_name = "NAME: VALUE", value_parser = parse_header)]
+    #[arg(long, value_name = "NAME: VALUE", value_parser = super::parse_header)]
     pub header: Vec<(String, String)>,
     /// Trust the CA certificates in this PEM file (for https URLs).
     #[arg(long, value_name = "FILE")]
@@ -107,16 +107,4 @@ pub struct SubscribeArgs {
     /// Do not verify the server's TLS certificate.
     #[arg(long)]
     pub insecure: bool,
-}
-
-/// `Name: value` → `(name, value)`.
-fn parse_header(text: &str) -> Result<(String, String), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| "expected `NAME: VALUE`".to_owned())?;
-    let name = name.trim();
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("bad header name {name:?}"));
-    }
-    Ok((name.to_owned(), value.trim().to_owned()))
 }

@@ -5,6 +5,7 @@
 pub mod burst;
 pub mod claim;
 pub mod completions;
+pub mod generate_secret;
 pub mod inspect;
 pub mod serve;
 pub mod subscribe;

@@ -584,7 +584,7 @@ synchronization:
             "webhook:\n  projects:\n    12345:\n      sdkKeys: [abc]\n      secret: s3cr3t\n\
              \x20   '678':\n      skipSignatureCheck: true\n\
              client:\n  userProfileService:\n    default: mine\n    services:\n      mine:\n        Path: /tmp/x\n\
-             api:\n  auth:\n    clients:\n      - id: c1\n        secrets: [a]\n        sdkKeys: [k]\n\
+             api:\n  auth:\n    clients:\n      - id: c1\n        secretHash: a\n        sdkKeys: [k]\n\
              <<: {author: Someone}\n",
         )
         .settings;
@@ -829,7 +829,7 @@ synchronization:
                 ("OPTIMIZELY_WEBHOOK_PROJECTS", r#"{"42":{"sdkKeys":["k"],"secret":"s"}}"#),
                 (
                     "OPTIMIZELY_API_AUTH_CLIENTS",
-                    r#"[{"id":"c1","secrets":["x"],"sdkKeys":["k"]}]"#,
+                    r#"[{"id":"c1","secretHash":"x","sdkKeys":["k"]}]"#,
                 ),
                 ("OPTIMIZELY_SDKKEYS", r#"["a", "b"]"#),
             ],
@@ -1067,7 +1067,7 @@ synchronization:
         let text = "synchronization:\n  pubsub:\n    redis:\n      auth_token: tok-123\n\
                     \x20     password: pw-456\n\
                     webhook:\n  projects:\n    1:\n      secret: hook-789\n\
-                    api:\n  auth:\n    hmacSecrets: [hmac-000]\n    clients: [{id: c, secrets: [cs-111]}]\n";
+                    api:\n  auth:\n    hmacSecrets: [hmac-000]\n    clients: [{id: c, secretHash: cs-111}]\n";
         let s = yaml(text).settings;
         let debug = format!("{s:?}");
         for secret in ["tok-123", "pw-456", "hook-789", "hmac-000", "cs-111"] {

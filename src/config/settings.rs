@@ -1,6 +1,7 @@
 //! The settings tree and its defaults: `Settings` and its listener, logging and
 //! runtime sections; the `client.*`, `synchronization.*` and `webhook.*` sections
-//! are in [`client`], [`sync`] and [`webhook`].
+//! are in [`client`], [`sync`] and [`webhook`], and the `auth` section both
+//! listeners have in [`auth`].
 //!
 //! Every `Default` impl here is the single place where a default value is written.
 //! Serde field names are the upstream key names lowercased (the loader lowercases the
@@ -12,10 +13,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod auth;
 mod client;
 mod sync;
 mod webhook;
 
+pub use auth::{AuthClientSettings, AuthSettings};
 pub use client::{
     ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, ODP_PASSWORD_ENV,
     OdpSettings, SegmentsCacheChoice, SegmentsCacheProblem, UserProfileServiceSettings,
@@ -144,7 +147,7 @@ impl Settings {
         for auth in [&mut out.api.auth, &mut out.admin.auth] {
             auth.hmac_secrets.iter_mut().for_each(mask);
             for client in &mut auth.clients {
-                client.secrets.iter_mut().for_each(mask);
+                mask(&mut client.secret_hash);
             }
         }
         for project in out.webhook.projects.values_mut() {
@@ -328,73 +331,6 @@ impl Default for CorsSettings {
             allowed_credentials: false,
             max_age: 300,
         }
-    }
-}
-
-/// Authentication settings of the API or admin listener (`api.auth.*`, `admin.auth.*`).
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default)]
-pub struct AuthSettings {
-    /// Lifetime of issued tokens, 0 = auth disabled.
-    #[serde(with = "crate::config::duration")]
-    pub ttl: Duration,
-    /// HMAC secrets used to sign and verify tokens (`hmacSecrets`); secret.
-    #[serde(rename = "hmacsecrets")]
-    pub hmac_secrets: Vec<String>,
-    /// JWKS document to verify tokens against (`jwksURL`).
-    #[serde(rename = "jwksurl")]
-    pub jwks_url: String,
-    /// How often the JWKS document is refetched (`jwksUpdateInterval`).
-    #[serde(rename = "jwksupdateinterval", with = "crate::config::duration")]
-    pub jwks_update_interval: Duration,
-    /// Clients allowed to obtain tokens.
-    pub clients: Vec<AuthClientSettings>,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            ttl: Duration::ZERO,
-            hmac_secrets: Vec::new(),
-            jwks_url: String::new(),
-            jwks_update_interval: Duration::ZERO,
-            clients: Vec::new(),
-        }
-    }
-}
-
-impl fmt::Debug for AuthSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthSettings")
-            .field("ttl", &self.ttl)
-            .field("hmac_secrets", &Secrets(&self.hmac_secrets))
-            .field("jwks_url", &self.jwks_url)
-            .field("jwks_update_interval", &self.jwks_update_interval)
-            .field("clients", &self.clients)
-            .finish()
-    }
-}
-
-/// One client allowed to obtain tokens (`auth.clients[*]`).
-#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default)]
-pub struct AuthClientSettings {
-    /// Client id.
-    pub id: String,
-    /// Client secrets; secret.
-    pub secrets: Vec<String>,
-    /// SDK keys this client may use (`sdkKeys`).
-    #[serde(rename = "sdkkeys")]
-    pub sdk_keys: Vec<String>,
-}
-
-impl fmt::Debug for AuthClientSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthClientSettings")
-            .field("id", &self.id)
-            .field("secrets", &Secrets(&self.secrets))
-            .field("sdk_keys", &self.sdk_keys)
-            .finish()
     }
 }
 

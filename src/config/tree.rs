@@ -64,6 +64,7 @@ const SPELLINGS: &[&str] = &[
     "retryConfig",
     "sdkKeyRegex",
     "sdkKeys",
+    "secretHash",
     "segmentsCache",
     "segmentsRequestTimeout",
     "skipSignatureCheck",
@@ -78,7 +79,7 @@ const SECRET_KEYS: &[&str] = &[
     "redis_secret",
     "password",
     "secret",
-    "secrets",
+    "secrethash",
     "hmacsecrets",
 ];
 
@@ -159,11 +160,11 @@ impl KeyPath {
         KeyPath(segs)
     }
 
-    fn push_key(&mut self, key: &str) {
+    pub(crate) fn push_key(&mut self, key: &str) {
         self.0.push(Seg::Key(key.to_owned()));
     }
 
-    fn push_index(&mut self, index: usize) {
+    pub(crate) fn push_index(&mut self, index: usize) {
         self.0.push(Seg::Index(index));
     }
 
@@ -505,13 +506,13 @@ mod tests {
         assert_eq!(path.lower(), "client.cmab.retryconfig.maxretries");
         let mut path = KeyPath::dotted("api.auth.clients");
         path.push_index(2);
-        path.push_key("secrets");
-        assert_eq!(path.display(), "api.auth.clients[2].secrets");
+        path.push_key("secrethash");
+        assert_eq!(path.display(), "api.auth.clients[2].secretHash");
         assert!(path.is_secret());
         assert_eq!(
             path.lower_prefixes(),
             [
-                "api.auth.clients[2].secrets",
+                "api.auth.clients[2].secrethash",
                 "api.auth.clients[2]",
                 "api.auth.clients",
                 "api.auth",

@@ -12,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::tree::KeyPath;
-use super::{Error, Settings, Sources, duration};
+use super::{AuthSettings, Error, Settings, Sources, duration};
 
 /// Which command the settings are resolved for. `serve` reads keys the client
 /// commands ignore, so only for `serve` are those keys checked: a client command
@@ -258,22 +258,7 @@ fn serve(settings: &Settings, sources: &Sources) -> Result<(), Error> {
         ("api.auth", &settings.api.auth),
         ("admin.auth", &settings.admin.auth),
     ] {
-        let set = [
-            ("hmacsecrets", !auth.hmac_secrets.is_empty()),
-            ("jwksurl", !auth.jwks_url.is_empty()),
-            ("clients", !auth.clients.is_empty()),
-        ];
-        if let Some((field, _)) = set.iter().find(|(_, set)| *set) {
-            return Err(sources.invalid(
-                &KeyPath::dotted(&format!("{key}.{field}")),
-                "(set)".to_owned(),
-                format!(
-                    "nothing: agentctl serve does not implement token authentication; \
-                     remove {key} (and put an authenticating proxy in front) rather than \
-                     run unauthenticated by surprise"
-                ),
-            ));
-        }
+        auth_section(key, auth, sources)?;
     }
 
     if let Err(err) = regex::Regex::new(&settings.client.sdk_key_regex) {
@@ -344,6 +329,96 @@ fn serve(settings: &Settings, sources: &Sources) -> Result<(), Error> {
             multiplier.to_string(),
             "a finite number of at least 0".to_owned(),
         ));
+    }
+    Ok(())
+}
+
+/// The checks of one listener's `auth` section: what upstream would refuse to
+/// start with or silently skip (a client it cannot use), refused with the reason.
+fn auth_section(key: &str, auth: &AuthSettings, sources: &Sources) -> Result<(), Error> {
+    let path = |field: &str| KeyPath::dotted(&format!("{key}.{field}"));
+    for (i, secret) in auth.hmac_secrets.iter().enumerate() {
+        if crate::util::decode_base64(secret).is_none_or(|bytes| bytes.is_empty()) {
+            let mut at = path("hmacsecrets");
+            at.push_index(i);
+            return Err(sources.invalid(
+                &at,
+                String::new(),
+                "a non-empty base64 string (as `agentctl generate-secret` prints)".to_owned(),
+            ));
+        }
+    }
+    if !auth.jwks_url.is_empty() {
+        if let Err(reason) = http_url(&auth.jwks_url) {
+            return Err(sources.invalid(
+                &path("jwksurl"),
+                quoted(&auth.jwks_url),
+                format!("an http(s) URL of a JWKS document ({reason})"),
+            ));
+        }
+        if auth.jwks_update_interval.is_zero() {
+            return Err(sources.invalid(
+                &path("jwksupdateinterval"),
+                "0s".to_owned(),
+                "a duration above 0 (e.g. 30m), since jwksURL is set".to_owned(),
+            ));
+        }
+    }
+    if auth.clients.is_empty() {
+        return Ok(());
+    }
+    if auth.hmac_secrets.is_empty() {
+        return Err(sources.invalid(
+            &path("hmacsecrets"),
+            "[]".to_owned(),
+            "at least one secret, since clients are listed (issued tokens are signed \
+             with the first)"
+                .to_owned(),
+        ));
+    }
+    if auth.ttl.is_zero() {
+        return Err(sources.invalid(
+            &path("ttl"),
+            "0s".to_owned(),
+            "a duration above 0 (e.g. 30m), since clients are listed (tokens would \
+             expire as they are issued)"
+                .to_owned(),
+        ));
+    }
+    for (i, client) in auth.clients.iter().enumerate() {
+        let field = |name: &str| {
+            let mut at = path("clients");
+            at.push_index(i);
+            at.push_key(name);
+            at
+        };
+        if client.id.is_empty() {
+            return Err(sources.invalid(&field("id"), quoted(""), "a client id".to_owned()));
+        }
+        if auth.clients[..i].iter().any(|c| c.id == client.id) {
+            return Err(sources.invalid(
+                &field("id"),
+                quoted(&client.id),
+                "an id no other client of the list has".to_owned(),
+            ));
+        }
+        let is_bcrypt = crate::util::decode_base64(&client.secret_hash)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .is_some_and(|hash| hash.parse::<bcrypt::HashParts>().is_ok());
+        if !is_bcrypt {
+            return Err(sources.invalid(
+                &field("secrethash"),
+                String::new(),
+                "the base64 of a bcrypt hash, as `agentctl generate-secret` prints it".to_owned(),
+            ));
+        }
+        if client.sdk_keys.is_empty() {
+            return Err(sources.invalid(
+                &field("sdkkeys"),
+                "[]".to_owned(),
+                "at least one SDK key its tokens grant".to_owned(),
+            ));
+        }
     }
     Ok(())
 }
@@ -497,30 +572,68 @@ mod tests {
     }
 
     #[test]
-    fn serve_refuses_token_authentication_without_showing_secrets() {
-        let expected = |key: &str, field: &str, value: &str| {
+    fn auth_settings_are_checked_without_showing_secrets() {
+        // base64 of a bcrypt hash (cost 4) of 32 zero bytes.
+        let hash =
+            "JDJhJDA0JFBJdkZjbjJUZ0dhL05ZNHk5VG5PZi5mNkhYWi5YUXU2Q1EyTlZzaTh0dlRUbGRCRFZLV25L";
+        let client = |extra: &str| {
             format!(
-                "config file ./x.yaml: key `{key}.{field}`: invalid value {value}: expected \
-                 nothing: agentctl serve does not implement token authentication; remove \
-                 {key} (and put an authenticating proxy in front) rather than run \
-                 unauthenticated by surprise"
+                "api:\n  auth:\n    ttl: 30m\n    hmacSecrets: [c2VjcmV0]\n    clients:\n      \
+                 - {{id: c1, secretHash: {hash}, sdkKeys: [k]}}\n{extra}"
             )
         };
-        assert_eq!(
-            serve_err("api:\n  auth:\n    hmacSecrets: [s3cret]\n"),
-            expected("api.auth", "hmacSecrets", "<redacted>")
-        );
-        assert_eq!(
-            serve_err("admin:\n  auth:\n    jwksURL: https://x/jwks\n"),
-            expected("admin.auth", "jwksURL", "\"https://x/jwks\"")
-        );
-        let err = serve_err("api:\n  auth:\n    clients: [{id: c, secrets: [hidden-1]}]\n");
-        assert!(!err.contains("hidden-1"), "{err}");
-        assert!(err.contains("key `api.auth.clients`"), "{err}");
-        assert!(
-            err.contains("does not implement token authentication"),
-            "{err}"
-        );
+        let table = [
+            (
+                "api:\n  auth:\n    hmacSecrets: [c2VjcmV0, \"not base64!\"]\n".to_owned(),
+                "key `api.auth.hmacSecrets[1]`: invalid value <redacted>: expected a non-empty \
+                 base64 string (as `agentctl generate-secret` prints)",
+            ),
+            (
+                "admin:\n  auth:\n    jwksURL: ftp://x/jwks\n    jwksUpdateInterval: 1m\n"
+                    .to_owned(),
+                "key `admin.auth.jwksURL`: invalid value \"ftp://x/jwks\": expected an http(s) \
+                 URL of a JWKS document (scheme \"ftp\" is not http or https)",
+            ),
+            (
+                "admin:\n  auth:\n    jwksURL: https://x/jwks\n".to_owned(),
+                "key `admin.auth.jwksUpdateInterval`: invalid value 0s: expected a duration \
+                 above 0 (e.g. 30m), since jwksURL is set",
+            ),
+            (
+                format!(
+                    "api:\n  auth:\n    ttl: 1m\n    clients: [{{id: c, secretHash: {hash}, sdkKeys: [k]}}]\n"
+                ),
+                "key `api.auth.hmacSecrets`: invalid value <redacted>: expected at least one secret, \
+                 since clients are listed (issued tokens are signed with the first)",
+            ),
+            (
+                client("").replace("ttl: 30m", "ttl: 0s"),
+                "key `api.auth.ttl`: invalid value \"0s\": expected a duration above 0 (e.g. \
+                 30m), since clients are listed (tokens would expire as they are issued)",
+            ),
+            (
+                client("      - {id: c1, secretHash: x, sdkKeys: [k]}\n"),
+                "key `api.auth.clients[1].id`: invalid value \"c1\": expected an id no other \
+                 client of the list has",
+            ),
+            (
+                client("").replace(hash, "aGFzaA=="),
+                "key `api.auth.clients[0].secretHash`: invalid value <redacted>: expected the \
+                 base64 of a bcrypt hash, as `agentctl generate-secret` prints it",
+            ),
+            (
+                client("").replace("sdkKeys: [k]", "sdkKeys: []"),
+                "key `api.auth.clients[0].sdkKeys`: invalid value []: expected at least one SDK \
+                 key its tokens grant",
+            ),
+        ];
+        for (yaml, want) in table {
+            let err = serve_err(&yaml);
+            assert_eq!(err, format!("config file ./x.yaml: {want}"), "{yaml}");
+            assert!(!err.contains("c2VjcmV0") && !err.contains(hash), "{err}");
+        }
+        let ok = from_yaml_str(&client(""), "./x.yaml", &no_env, Scope::Serve).unwrap();
+        assert_eq!(ok.settings.api.auth.clients[0].sdk_keys, ["k"]);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! not answered yet) or Redis has been unreachable for longer than
 //! `connection_timeout`, so a load balancer can route SSE clients elsewhere.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -21,11 +23,18 @@ use crate::notify::{HUB_STATES, PublisherStats};
 
 /// The admin router.
 pub(crate) fn router(state: Shared) -> Router {
+    // With `admin.auth` set, everything but the probes and the token endpoint
+    // needs an admin token.
     let mut router = Router::new()
+        .route("/info", get(info))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            super::auth::admin_guard,
+        ))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/info", get(info))
-        .route("/metrics", get(metrics));
+        .merge(super::auth::token_route(super::auth::admin_token));
     let custom = state.settings.server.health_check_path.as_str();
     if custom.starts_with('/') && !matches!(custom, "/health" | "/ready" | "/info" | "/metrics") {
         router = router.route(custom, get(health));

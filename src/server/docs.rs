@@ -30,6 +30,7 @@ const INDEX_HTML: &str = r#"<!DOCTYPE html>
 <li><code>POST /v1/override</code>, <code>/v1/lookup</code>, <code>/v1/save</code>, <code>/v1/reset</code></li>
 <li><code>POST /v1/batch</code>, <code>/v1/send-odp-event</code></li>
 <li><code>GET /v1/notifications/event-stream</code> (Server-Sent Events)</li>
+<li><code>POST /oauth/token</code> (access tokens, when token authentication is on)</li>
 </ul>
 <p>The full description: <a href="/openapi.yaml">openapi.yaml</a> (OpenAPI 3).</p>
 </body>
@@ -90,10 +91,11 @@ mod tests {
             "/v1/batch",
             "/v1/send-odp-event",
             crate::wire::EVENT_STREAM_PATH,
+            super::super::auth::TOKEN_PATH,
         ] {
             assert!(paths.contains(&route), "{route} is not documented");
         }
-        assert_eq!(paths.len(), 15, "{paths:?}");
+        assert_eq!(paths.len(), 16, "{paths:?}");
         // Every reference points at a component that exists.
         let text = OPENAPI_YAML;
         for reference in text.split("'#/components/").skip(1) {

@@ -172,6 +172,7 @@ where
         if request.method() == Method::POST
             && has_body(request.headers())
             && !is_json(request.headers())
+            && request.uri().path() != super::auth::TOKEN_PATH
         {
             return answer(ApiError::UnsupportedMediaType, request_id);
         }
@@ -272,13 +273,14 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// What a route does around its handler, as the one layer it carries: count the
-/// request by matched route and status (on `/metrics`); with
-/// [`sdk_key`](Self::sdk_key), validate `X-Optimizely-SDK-Key` and attach its
+/// request by matched route and status (on `/metrics`); with [`auth`](Self::auth),
+/// check the token first (`api.auth`); with [`sdk_key`](Self::sdk_key), validate `X-Optimizely-SDK-Key` and attach its
 /// project before the handler runs; with [`write_timeout`](Self::write_timeout),
 /// answer 503 when the handler is not done within `server.writeTimeout`.
 #[derive(Clone)]
 pub(crate) struct RouteLayer {
     state: Shared,
+    auth: bool,
     sdk_key: bool,
     write_timeout: bool,
 }
@@ -288,9 +290,16 @@ impl RouteLayer {
     pub(crate) fn counted(state: &Shared) -> Self {
         RouteLayer {
             state: Arc::clone(state),
+            auth: false,
             sdk_key: false,
             write_timeout: false,
         }
+    }
+
+    /// Also checks the token first when `api.auth` is configured.
+    pub(crate) fn auth(mut self) -> Self {
+        self.auth = true;
+        self
     }
 
     /// Also resolves the SDK key first.
@@ -360,6 +369,11 @@ impl RouteLayer {
     where
         S: Service<Request, Response = Response, Error = Infallible>,
     {
+        if self.auth
+            && let Err(refusal) = super::auth::api_check(&self.state, &request)
+        {
+            return refusal.into_response();
+        }
         if self.sdk_key {
             request = match super::api::with_project(&self.state, request).await {
                 Ok(request) => request,

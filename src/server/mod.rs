@@ -6,20 +6,23 @@
 //! ([`Server::run`]), so tests bind port 0 and read the addresses back.
 //!
 //! Request path of `/v1/*`: CORS → allowed hosts → request id → content type →
-//! route → request counting → SDK key (validates the key, loads its datafile) →
-//! write timeout → handler (body limit). A path no route matches is a 404 before
-//! the SDK-key check. See `middleware`.
+//! route → request counting → token check (with `api.auth`) → SDK key (validates
+//! the key, loads its datafile) → write timeout → handler (body limit). A path no
+//! route matches is a 404 before the SDK-key check. The token endpoint
+//! `/oauth/token` (on both listeners) takes a form body, so the gate's JSON
+//! content-type check skips it. See `middleware`.
 //!
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
 //! the `/v1/*` extractors and one file per resource; `sse` the notification stream;
 //! `publish` the one door to the hub; `error` the [`ApiError`] answers; `docs` the
 //! API description, the OpenAPI document and the 404 of other paths; `admin`,
-//! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS) and
-//! `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
+//! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS),
+//! `auth` (tokens) and `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
 
 mod admin;
 mod api;
+mod auth;
 mod docs;
 mod error;
 mod json;
@@ -46,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::cors::Cors;
 
+pub use auth::generate_client_secret;
 pub use error::ApiError;
 pub use json::to_go_json;
 pub use projects::LoadError;
@@ -190,9 +194,11 @@ pub(crate) type ApiService = Cors<middleware::Gate<Router>>;
 /// The API router with every middleware.
 pub(crate) fn api_router(state: Shared) -> ApiService {
     let counted = RouteLayer::counted(&state);
-    let prompt = api::routes().layer(counted.clone().sdk_key().write_timeout());
-    let stream = sse::routes().layer(counted.clone().sdk_key());
-    let keyless = api::keyless_routes().layer(counted.clone().write_timeout());
+    let guarded = counted.clone().auth();
+    let prompt = api::routes().layer(guarded.clone().sdk_key().write_timeout());
+    let stream = sse::routes().layer(guarded.clone().sdk_key());
+    let keyless = api::keyless_routes().layer(guarded.write_timeout());
+    let token = auth::token_route(auth::api_token).layer(counted.clone());
     let rest = Router::new()
         .route("/health", axum::routing::get(admin::health))
         .merge(docs::routes())
@@ -202,6 +208,7 @@ pub(crate) fn api_router(state: Shared) -> ApiService {
         .merge(prompt)
         .merge(stream)
         .merge(keyless)
+        .merge(token)
         .merge(rest)
         .with_state(Arc::clone(&state));
     ServiceBuilder::new()

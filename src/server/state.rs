@@ -33,6 +33,10 @@ pub(crate) struct AppState {
     pub(super) metrics: Arc<Metrics>,
     pub(super) sdk_key_regex: regex::Regex,
     pub(super) allowed_hosts: Vec<String>,
+    /// Token authentication of the API listener (`api.auth`).
+    pub(super) api_auth: Arc<super::auth::Auth>,
+    /// Token authentication of the admin listener (`admin.auth`).
+    pub(super) admin_auth: Arc<super::auth::Auth>,
     /// Signatures of accepted webhook calls (`webhook.replayWindow`).
     pub(super) webhook_replays: super::webhook::Replays,
     pub(super) cancel: CancellationToken,
@@ -108,6 +112,8 @@ impl Server {
         allowed_hosts.push(options.api.ip().to_string());
         let datafile_sync = start_datafile_sync(&settings, &projects, &cancel, &hub_cancel)?;
         let webhook_replays = super::webhook::Replays::new(settings.webhook.replay_window);
+        let api_auth = start_auth("api", &settings.api.auth, &cancel).await?;
+        let admin_auth = start_auth("admin", &settings.admin.auth, &cancel).await?;
         let state = Arc::new(AppState {
             settings,
             webhook_replays,
@@ -121,6 +127,8 @@ impl Server {
             metrics,
             sdk_key_regex,
             allowed_hosts,
+            api_auth,
+            admin_auth,
             cancel,
             started: Instant::now(),
         });
@@ -137,6 +145,23 @@ impl Server {
             hub_cancel,
         })
     }
+}
+
+/// One listener's token authentication; a JWKS URL that gives no key set stops
+/// start-up, as upstream.
+async fn start_auth(
+    listener: &str,
+    settings: &crate::config::AuthSettings,
+    cancel: &CancellationToken,
+) -> Result<Arc<super::auth::Auth>, ServeError> {
+    super::auth::Auth::start(listener, settings, cancel.clone())
+        .await
+        .map_err(|e| {
+            ServeError::Settings(format!(
+                "{listener}.auth.jwksURL: {}",
+                crate::util::error_chain(&e)
+            ))
+        })
 }
 
 /// A user profile service shared by the fleet. Its failures never fail a request:

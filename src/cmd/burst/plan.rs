@@ -95,6 +95,14 @@ impl Plan {
             HeaderValue::from_str(sdk_key).context("--sdk-key is not a header value")?,
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (name, value) in &args.header {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes())
+                    .with_context(|| format!("--header {name:?} is not a header name"))?,
+                HeaderValue::from_str(value)
+                    .with_context(|| format!("--header {name}: the value is not a header value"))?,
+            );
+        }
         let user_prefix = format!("burst-{run_id}-");
         // The quoted prefix without its closing quote: user ids are the prefix and
         // characters that need no escaping.

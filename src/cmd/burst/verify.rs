@@ -132,11 +132,14 @@ impl Verifier {
         for i in 0..args.subscribers as usize {
             let base = urls[i % urls.len()].trim_end_matches('/');
             let url = format!("{base}{EVENT_STREAM_PATH}");
-            let request = client
+            let mut request = client
                 .get(&url)
                 .header(SDK_KEY_HEADER, sdk_key)
-                .header("accept", EVENT_STREAM_MIME)
-                .send();
+                .header("accept", EVENT_STREAM_MIME);
+            for (name, value) in &args.header {
+                request = request.header(name, value);
+            }
+            let request = request.send();
             let response = tokio::time::timeout(CONNECT_TIMEOUT, request)
                 .await
                 .with_context(|| format!("subscribing to {url}: no answer"))?
