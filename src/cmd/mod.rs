@@ -7,6 +7,7 @@ pub mod claim;
 pub mod completions;
 pub mod inspect;
 pub mod serve;
+mod sse_client;
 pub mod subscribe;
 pub mod target;
 pub mod trim;

@@ -275,7 +275,7 @@ impl StreamsHub {
         let (subscription, position) = self.fanout.subscribe_at(sdk_key, filter);
         let subscription = subscription.with_guard(guard);
         let Some(after) = after else {
-            return Ok(subscription);
+            return Ok(subscription.starting_after(position));
         };
         let (replay, gap) = self.replay(sdk_key, after, position).await?;
         self.counters
@@ -390,8 +390,10 @@ impl StreamsHub {
                     stop: stop.clone(),
                 },
             );
+            // Under the readers lock: a subscriber that finds this reader running
+            // must find its position set too (it is the resume point it is told).
+            self.fanout.set_position(sdk_key, start);
         }
-        self.fanout.set_position(sdk_key, start);
         let hub = Arc::clone(self);
         let sdk_key = sdk_key.to_owned();
         self.tasks

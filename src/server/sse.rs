@@ -4,7 +4,11 @@
 //! JSON alone on a line. `filter` (repeatable, comma lists) picks kinds, and an
 //! unknown name is a 400 naming the allowed ones. `Last-Event-ID` (header, or the
 //! `lastEventId` query parameter for clients that cannot set headers) resumes after
-//! that id. An idle stream gets a keep-alive comment every
+//! that id; without it, a stream on Redis Streams first sends an `id:`-only frame
+//! holding its resume point (the newest entry id it has seen, `0-0` for an empty
+//! stream), which sets the client's last event id without dispatching an event, so
+//! a client reconnecting before its first event misses nothing (the in-memory and
+//! Pub/Sub hubs have no history to resume from and send none). An idle stream gets a keep-alive comment every
 //! `api.notificationKeepAlive`. The stream ends on shutdown, and a subscriber that
 //! falls `api.notificationBuffer` events behind is disconnected (logged, counted).
 //!
@@ -217,6 +221,13 @@ fn frames(
                 Ok(Bytes::from(sse::named(sse::RESET_EVENT, &data.to_string()))),
                 s,
             ));
+        }
+        // A fresh subscription on a hub with history says where it starts: an
+        // `id:`-only frame sets the client's last event id without an event.
+        if let Some(id) = s.subscription.take_resume_point()
+            && !s.raw
+        {
+            return Some((Ok(Bytes::from(sse::resume_point(&id))), s));
         }
         // A resume with nothing to replay is caught up at once.
         if let Some(id) = s.subscription.take_caught_up()
