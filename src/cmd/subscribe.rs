@@ -177,7 +177,7 @@ impl Session<'_> {
                         continue;
                     }
                     if !connected || (400..500).contains(&status) {
-                        bail!("{url} answered {status}: {body}");
+                        bail!("server answered {status}: {body}");
                     }
                     format!("{url} answered {status}: {body}")
                 }
