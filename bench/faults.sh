@@ -201,7 +201,9 @@ sleep 3
 stop_redis
 start_redis faults-wrong
 sleep 5
+denied=$(rcli faults-wrong info stats | tr -d '\r' | sed -n 's/^acl_access_denied_auth://p')
 rcli faults-wrong config set requirepass "$PASSWORD" >/dev/null
+echo "wrong-password: Redis refused ${denied:-?} AUTH attempts before the fix" >&2
 wait_burst; row wrong-password
 
 # Redis stalled for 10 s.
