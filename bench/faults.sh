@@ -142,7 +142,7 @@ start_burst() { # NAME LOAD
   local load_port="PORT_$2"
   "$BIN" burst --url "127.0.0.1:${!load_port}" --sdk-key demo --flags promo_banner \
     --rate "$RATE" --duration "${RUN}s" --verify --subscribers 4 \
-    --subscribe-url "127.0.0.1:$PORT_A,127.0.0.1:$PORT_B" --json \
+    --subscribe-url "127.0.0.1:$PORT_A" --subscribe-url "127.0.0.1:$PORT_B" --json \
     > "$WORK/$1.json" 2> "$WORK/$1.burst.err" &
   BURST_PID=$!
 }
@@ -165,7 +165,7 @@ try:
     subs = v["subscribers"]
     delivered = sum(s["received"] for s in subs)
     print(r["ok"], v["expected"] * len(subs), delivered, v["lost"], v["duplicated"],
-          sum(s["reconnects"] for s in subs))
+          sum(s.get("reconnects", 0) for s in subs))
 except Exception as e:
     print("- - - - - -", file=sys.stdout)
 PY
@@ -201,7 +201,7 @@ sleep 3
 stop_redis
 start_redis faults-wrong
 sleep 5
-denied=$(rcli faults-wrong info stats | tr -d '\r' | sed -n 's/^acl_access_denied_auth://p')
+denied=$(rcli faults-wrong info errorstats | tr -d '\r' | sed -n 's/^errorstat_WRONGPASS:count=//p')
 rcli faults-wrong config set requirepass "$PASSWORD" >/dev/null
 echo "wrong-password: Redis refused ${denied:-?} AUTH attempts before the fix" >&2
 wait_burst; row wrong-password
