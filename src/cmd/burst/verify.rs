@@ -46,6 +46,8 @@ struct Seen {
     last_event: Option<Instant>,
     /// Connections opened again after one dropped.
     reconnects: u64,
+    /// Whether a connection is open now (false while reconnecting).
+    disconnected: bool,
     /// Why the last connection dropped, if one did.
     dropped: Option<String>,
     /// Why the subscriber gave up (a server refusing the stream), if it did.
@@ -175,7 +177,8 @@ impl Verifier {
     }
 
     /// Waits for the deliveries (until all arrived, or [`QUIET`] passed without an
-    /// event), closes the streams and accounts for every request.
+    /// event while every subscriber was connected; [`MAX_WAIT`] at most), closes the
+    /// streams and accounts for every request.
     pub(super) async fn finish(
         self,
         plan: &Plan,
@@ -192,6 +195,7 @@ impl Verifier {
         let give_up = send_end + MAX_WAIT;
         loop {
             let mut complete = true;
+            let mut reconnecting = false;
             let mut last = send_end;
             for sub in &self.subscribers {
                 let seen = lock(&sub.seen);
@@ -201,6 +205,7 @@ impl Verifier {
                     .filter(|(seq, _)| known.contains_key(seq))
                     .count();
                 complete &= delivered as u64 >= minimum && seen.ended.is_none();
+                reconnecting |= seen.disconnected && seen.ended.is_none();
                 last = last.max(seen.last_event.unwrap_or(send_end));
             }
             let all_ended = self
@@ -208,7 +213,8 @@ impl Verifier {
                 .iter()
                 .all(|s| lock(&s.seen).ended.is_some());
             let now = Instant::now();
-            if complete || all_ended || now >= give_up || now.duration_since(last) >= QUIET {
+            let quiet = !reconnecting && now.duration_since(last) >= QUIET;
+            if complete || all_ended || now >= give_up || quiet {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -321,6 +327,10 @@ impl Stream {
                 None => match self.request().send().await {
                     Err(err) => format!("cannot connect: {}", error_chain(&err)),
                     Ok(answer) if answer.status().is_success() => {
+                        let mut seen = lock(&seen);
+                        seen.disconnected = false;
+                        seen.reconnects += 1;
+                        drop(seen);
                         response = Some(answer);
                         continue;
                     }
@@ -342,11 +352,12 @@ impl Stream {
             };
             let delay = BACKOFF.delay(failures);
             failures = failures.saturating_add(1);
+            let from = self.targets.current().to_owned();
             let next = self.targets.advance().to_owned();
             {
                 let mut seen = lock(&seen);
-                seen.reconnects += 1;
-                seen.dropped = Some(format!("{dropped}; reconnected to {next}"));
+                seen.disconnected = true;
+                seen.dropped = Some(format!("{from}: {dropped}; reconnecting to {next}"));
             }
             tokio::time::sleep(delay).await;
         }
