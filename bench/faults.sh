@@ -14,6 +14,8 @@
 #   restart-aof    Redis shut down and started again (its AOF reloads the streams)
 #   kill-9-A       instance A killed with SIGKILL (load on B), restarted 3 s later
 #   kill-9-B       the same for B (load on A)
+# (The load goes to the survivor: a decide is answered before its notification is
+# in Redis, so a killed instance loses what waited in its publish queue.)
 # One row per fault: requests sent (answered 200), deliveries expected (one
 # notification per request for each subscriber), delivered, lost, duplicated, and
 # the subscribers' reconnects. Exits 1 if any row lost or duplicated anything.
