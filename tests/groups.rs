@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::serve::{DEMO_KEY, Serve, Sse, decide_demo, eventually, user_of};
-use crate::harness::{Agentctl, RedisServer};
+use crate::harness::topology::query;
+use crate::harness::{Agentctl, RedisCluster, RedisServer, SentinelSet, Topology};
 
 /// The stream every notification of the demo SDK key goes to.
 const STREAM: &str = "stream:optimizely-sync-demo";
@@ -17,7 +18,7 @@ const STREAM: &str = "stream:optimizely-sync-demo";
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The Streams hub on `redis`, claiming entries idle for `claim_min_idle`.
-fn config(redis: &RedisServer, claim_min_idle: &str) -> String {
+fn config(redis: &dyn Topology, claim_min_idle: &str) -> String {
     format!(
         r#"
 synchronization:
@@ -29,13 +30,13 @@ synchronization:
       retry_delay: 50ms
       max_retry_delay: 200ms
 "#,
-        redis.addr()
+        redis.host()
     )
 }
 
 /// XPENDING's count for `group`.
-fn pending(redis: &RedisServer, group: &str) -> i64 {
-    let summary: redis::Value = redis.cmd(&["XPENDING", STREAM, group]);
+fn pending(redis: &dyn Topology, group: &str) -> i64 {
+    let summary: redis::Value = query(redis, &["XPENDING", STREAM, group]);
     match summary {
         redis::Value::Array(parts) => match parts.first() {
             Some(redis::Value::Int(n)) => *n,
@@ -46,7 +47,7 @@ fn pending(redis: &RedisServer, group: &str) -> i64 {
 }
 
 /// Waits until `group` has nothing pending.
-async fn wait_pending_zero(redis: &RedisServer, group: &str) {
+async fn wait_pending_zero(redis: &dyn Topology, group: &str) {
     eventually(DEADLINE, || {
         std::future::ready((pending(redis, group) == 0).then_some(()))
     })
@@ -68,9 +69,9 @@ fn pending_of(redis: &RedisServer, group: &str, consumer: &str) -> Vec<String> {
 }
 
 /// Waits until the stream holds `n` entries (the publisher is asynchronous).
-async fn wait_len(redis: &RedisServer, n: usize) {
+async fn wait_len(redis: &dyn Topology, n: usize) {
     eventually(DEADLINE, || {
-        let len: usize = redis.cmd(&["XLEN", STREAM]);
+        let len: usize = query(redis, &["XLEN", STREAM]);
         std::future::ready((len == n).then_some(()))
     })
     .await;
@@ -93,18 +94,21 @@ async fn wait_no_group_readers(redis: &RedisServer) {
 
 /// Reads entries as consumer `consumer` of `group` by hand (never acknowledged):
 /// what a consumer that died before writing them would leave pending. Returns ids.
-fn read_as(redis: &RedisServer, group: &str, consumer: &str) -> Vec<String> {
-    let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg(group)
-        .arg(consumer)
-        .arg("COUNT")
-        .arg(100)
-        .arg("STREAMS")
-        .arg(STREAM)
-        .arg(">")
-        .query(&mut redis.conn())
-        .unwrap();
+fn read_as(redis: &dyn Topology, group: &str, consumer: &str) -> Vec<String> {
+    let reply: redis::streams::StreamReadReply = query(
+        redis,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            "100",
+            "STREAMS",
+            STREAM,
+            ">",
+        ],
+    );
     reply
         .keys
         .into_iter()
@@ -128,8 +132,23 @@ async fn metric(serve: &Serve, name: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn a_group_splits_entries_and_separate_groups_each_get_all() {
-    let redis = RedisServer::start();
-    let serve = Serve::start(&config(&redis, "30s"));
+    group_split(&RedisServer::start()).await;
+}
+
+#[tokio::test]
+async fn a_group_splits_entries_on_a_cluster() {
+    group_split(&RedisCluster::start()).await;
+}
+
+#[tokio::test]
+async fn a_group_splits_entries_on_sentinel() {
+    group_split(&SentinelSet::start()).await;
+}
+
+/// One group's consumers split the entries, another group gets them all, and
+/// everything is acknowledged: on `redis`.
+async fn group_split(redis: &dyn Topology) {
+    let serve = Serve::start(&config(redis, "30s"));
     let mut a = Sse::open(&serve, DEMO_KEY, "?group=g&consumer=a", None).await;
     let mut b = Sse::open(&serve, DEMO_KEY, "?group=g&consumer=b", None).await;
     let mut h = Sse::open(&serve, DEMO_KEY, "?group=h", None).await;
@@ -166,8 +185,8 @@ async fn a_group_splits_entries_and_separate_groups_each_get_all() {
     }
 
     // Everything written was acknowledged, in both groups.
-    wait_pending_zero(&redis, "g").await;
-    wait_pending_zero(&redis, "h").await;
+    wait_pending_zero(redis, "g").await;
+    wait_pending_zero(redis, "h").await;
     let acked = eventually(DEADLINE, || async {
         metric(&serve, "agentctl_redis_streams_groups_acked_total")
             .await
@@ -179,18 +198,31 @@ async fn a_group_splits_entries_and_separate_groups_each_get_all() {
 
 #[tokio::test]
 async fn entries_left_by_a_dead_consumer_are_claimed_by_a_live_one() {
-    let redis = RedisServer::start();
-    let serve = Serve::start(&config(&redis, "1s"));
-    let _: String = redis.cmd(&["XGROUP", "CREATE", STREAM, "g", "$", "MKSTREAM"]);
+    dead_consumer_claimed(&RedisServer::start()).await;
+}
+
+#[tokio::test]
+async fn entries_left_by_a_dead_consumer_are_claimed_on_a_cluster() {
+    dead_consumer_claimed(&RedisCluster::start()).await;
+}
+
+/// What a dead consumer left pending is claimed (XAUTOCLAIM) by a live one: on
+/// `redis`.
+async fn dead_consumer_claimed(redis: &dyn Topology) {
+    let serve = Serve::start(&config(redis, "1s"));
+    let _: String = query(redis, &["XGROUP", "CREATE", STREAM, "g", "$", "MKSTREAM"]);
     for i in 0..4 {
         decide_demo(&serve, &format!("early-{i}")).await;
     }
-    wait_len(&redis, 4).await;
+    wait_len(redis, 4).await;
     // A corrupt entry written by someone else: acknowledged and skipped.
-    let _: String = redis.cmd(&["XADD", STREAM, "*", "data", "garbage", "timestamp", "1"]);
-    let dead = read_as(&redis, "g", "dead");
+    let _: String = query(
+        redis,
+        &["XADD", STREAM, "*", "data", "garbage", "timestamp", "1"],
+    );
+    let dead = read_as(redis, "g", "dead");
     assert_eq!(dead.len(), 5);
-    assert_eq!(pending(&redis, "g"), 5);
+    assert_eq!(pending(redis, "g"), 5);
 
     // A live consumer: its periodic XAUTOCLAIM sweep takes them once idle >= 1 s.
     let mut live = Sse::open(&serve, DEMO_KEY, "?group=g&consumer=live", None).await;
@@ -203,12 +235,12 @@ async fn entries_left_by_a_dead_consumer_are_claimed_by_a_live_one() {
     }
     assert_eq!(users, ["early-0", "early-1", "early-2", "early-3"]);
     assert_eq!(ids, dead[..4]);
-    wait_pending_zero(&redis, "g").await;
+    wait_pending_zero(redis, "g").await;
 
     // New entries follow.
     decide_demo(&serve, "later").await;
     assert_eq!(user_of(&live.next_event().await), "later");
-    wait_pending_zero(&redis, "g").await;
+    wait_pending_zero(redis, "g").await;
 
     let claimed = eventually(DEADLINE, || async {
         metric(&serve, "agentctl_redis_streams_groups_claimed_total")

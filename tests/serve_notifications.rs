@@ -231,7 +231,7 @@ async fn resuming_from_an_evicted_id_starts_at_the_oldest_retained() {
     assert!(
         serve
             .stderr()
-            .contains("resume point is older than the retained notifications"),
+            .contains("notifications after the resume point are gone"),
         "the gap is logged"
     );
 }

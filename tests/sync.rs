@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::Commands;
 use serde_json::{Value, json};
 
-use crate::harness::RedisServer;
 use crate::harness::proxy::VersionProxy;
 use crate::harness::serve::{
     DEMO_KEY, REF_KEY, Reply, STEP_TIMEOUT, Serve, Sse, SseEvent, decide_demo, eventually,
     eventually_or, sync_config, user_of,
 };
+use crate::harness::topology::query;
+use crate::harness::{RedisCluster, RedisServer, SentinelSet, Topology};
 
 /// The demo stream every decision for `demo` is XADDed to.
 const DEMO_STREAM: &str = "stream:optimizely-sync-demo";
@@ -75,8 +75,8 @@ fn collect(mut sse: Sse, n: usize) -> tokio::task::JoinHandle<(Sse, Vec<SseEvent
 }
 
 /// The ids in `stream`, oldest first.
-fn stream_ids(redis: &RedisServer, stream: &str) -> Vec<String> {
-    let reply: redis::streams::StreamRangeReply = redis.conn().xrange_all(stream).unwrap();
+fn stream_ids(redis: &dyn Topology, stream: &str) -> Vec<String> {
+    let reply: redis::streams::StreamRangeReply = query(redis, &["XRANGE", stream, "-", "+"]);
     reply.ids.into_iter().map(|entry| entry.id).collect()
 }
 
@@ -130,20 +130,34 @@ async fn assert_next_is_marker(serve: &Serve, readers: &mut [Sse], marker: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_subscriber_of_every_instance_receives_every_decision() {
-    const DECISIONS: usize = 1_000;
-    let redis = RedisServer::start();
-    let servers = instances(3, &redis.addr(), "redis");
+    broadcast(&RedisServer::start(), 1_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_subscriber_receives_every_decision_on_a_cluster() {
+    broadcast(&RedisCluster::start(), 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_subscriber_receives_every_decision_on_sentinel() {
+    broadcast(&SentinelSet::start(), 300).await;
+}
+
+/// Three instances on `redis`, two subscribers each: every subscriber gets every
+/// one of `decisions` decisions, with the stream's ids, in the same order.
+async fn broadcast(redis: &dyn Topology, decisions: usize) {
+    let servers = instances(3, &redis.host(), "redis");
     let mut collectors = Vec::new();
     for serve in &servers {
         for _ in 0..2 {
             collectors.push(collect(
                 Sse::open(serve, DEMO_KEY, "", None).await,
-                DECISIONS,
+                decisions,
             ));
         }
     }
 
-    let users: Vec<String> = (0..DECISIONS).map(|i| format!("user-{i}")).collect();
+    let users: Vec<String> = (0..decisions).map(|i| format!("user-{i}")).collect();
     futures_util::stream::iter(users.iter().enumerate())
         .for_each_concurrent(16, |(i, user)| {
             decide_demo(&servers[i % servers.len()], user)
@@ -157,7 +171,7 @@ async fn every_subscriber_of_every_instance_receives_every_decision() {
         let who = format!("subscriber {i} (instance {})", i / 2);
         let got: HashSet<String> = events.iter().map(user_of).collect();
         let want: HashSet<String> = users.iter().cloned().collect();
-        assert_eq!(got.len(), DECISIONS, "{who}: duplicate decisions");
+        assert_eq!(got.len(), decisions, "{who}: duplicate decisions");
         assert_eq!(got, want, "{who}: not the decisions sent");
         let ids = ids(&events);
         assert_increasing(&ids, &who);
@@ -171,7 +185,7 @@ async fn every_subscriber_of_every_instance_receives_every_decision() {
         );
     }
     assert_eq!(
-        stream_ids(&redis, DEMO_STREAM),
+        stream_ids(redis, DEMO_STREAM),
         sequences[0],
         "the ids are the stream's entry ids"
     );
@@ -182,8 +196,23 @@ async fn every_subscriber_of_every_instance_receives_every_decision() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscriber_of_a_killed_instance_resumes_on_another_without_gap() {
-    let redis = RedisServer::start();
-    let mut servers = instances(2, &redis.addr(), "redis");
+    resume_after_kill(&RedisServer::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_resumes_on_another_instance_on_a_cluster() {
+    resume_after_kill(&RedisCluster::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_resumes_on_another_instance_on_sentinel() {
+    resume_after_kill(&SentinelSet::start()).await;
+}
+
+/// A subscriber of an instance killed with -9 resumes with `Last-Event-ID` on
+/// another instance: no gap, no duplicate, in order: on `redis`.
+async fn resume_after_kill(redis: &dyn Topology) {
+    let mut servers = instances(2, &redis.host(), "redis");
     let survivor = Arc::new(servers.pop().unwrap());
     let victim = servers.pop().unwrap();
     let mut first = Sse::open(&victim, DEMO_KEY, "", None).await;
@@ -218,7 +247,7 @@ async fn a_subscriber_of_a_killed_instance_resumes_on_another_without_gap() {
     sender.await.unwrap();
 
     // Publishing is asynchronous: a 200 from decide may come before its XADD.
-    let redis_ref = &redis;
+    let redis_ref = redis;
     let stream = eventually_or(STEP_TIMEOUT, || async move {
         let ids = stream_ids(redis_ref, DEMO_STREAM);
         (ids.len() >= 200).then_some(ids)
@@ -227,7 +256,7 @@ async fn a_subscriber_of_a_killed_instance_resumes_on_another_without_gap() {
     .unwrap_or_else(|| {
         panic!(
             "the stream holds {} of 200 decisions",
-            stream_ids(&redis, DEMO_STREAM).len()
+            stream_ids(redis, DEMO_STREAM).len()
         )
     });
     assert_eq!(stream.len(), 200, "no decision stored twice");
@@ -368,24 +397,15 @@ async fn a_redis_older_than_5_gets_pubsub_broadcast_without_resume() {
 
 /// Two instances in Pub/Sub mode: a decision on either reaches the subscribers of
 /// both, no stream is written, and `Last-Event-ID` is refused.
-async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
+async fn assert_pubsub_broadcast(redis: &dyn Topology, servers: &[Serve]) {
     let mut readers = Vec::new();
     for serve in servers {
         readers.push(Sse::open(serve, DEMO_KEY, "", None).await);
     }
-    // Both instances are subscribed to the channel before anything is published.
+    // Both instances are subscribed (one pattern subscription each) before
+    // anything is published.
     eventually(STEP_TIMEOUT, || async move {
-        let (_, subscribers): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg("optimizely-sync-demo")
-            .query::<Vec<(String, i64)>>(&mut redis.conn())
-            .unwrap()
-            .pop()
-            .unwrap();
-        // NUMPAT counts distinct patterns, not clients: count pattern subscribers.
-        let clients: String = redis.cmd(&["CLIENT", "LIST"]);
-        let pattern_clients = clients.lines().filter(|l| l.contains(" psub=1")).count();
-        (subscribers >= 2 || pattern_clients >= 2).then_some(())
+        (redis.pattern_subscribers() >= 2).then_some(())
     })
     .await;
 
@@ -397,7 +417,7 @@ async fn assert_pubsub_broadcast(redis: &RedisServer, servers: &[Serve]) {
             assert_eq!(user_of(&event), user, "subscriber of instance {j}");
         }
     }
-    let exists: i64 = redis.cmd(&["EXISTS", DEMO_STREAM]);
+    let exists: i64 = query(redis, &["EXISTS", DEMO_STREAM]);
     assert_eq!(exists, 0, "nothing was written to a stream");
     // Each instance published its one decision, as one batch of one.
     for serve in servers {
@@ -431,6 +451,13 @@ async fn pubsub_can_be_forced_on_a_redis_with_streams() {
     let redis = RedisServer::start();
     let servers = instances(2, &redis.addr(), "redis-pubsub");
     assert_pubsub_broadcast(&redis, &servers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pubsub_broadcasts_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    let servers = instances(2, &cluster.host(), "redis-pubsub");
+    assert_pubsub_broadcast(&cluster, &servers).await;
 }
 
 // (f) -----------------------------------------------------------------------------
@@ -553,7 +580,21 @@ async fn an_upstream_project_config_update_is_a_datafile_update() {
 /// re-read their datafile: instance B's file changes, the webhook is called on A.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_on_one_instance_refreshes_the_others() {
-    let redis = RedisServer::start();
+    webhook_refreshes_the_others(&RedisServer::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_refreshes_the_other_instances_on_a_cluster() {
+    webhook_refreshes_the_others(&RedisCluster::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_refreshes_the_other_instances_on_sentinel() {
+    webhook_refreshes_the_others(&SentinelSet::start()).await;
+}
+
+/// Datafile sync through `redis`: a webhook on one instance refreshes another.
+async fn webhook_refreshes_the_others(redis: &dyn Topology) {
     let config = format!(
         r#"
 synchronization:
@@ -563,15 +604,14 @@ webhook:
   projects:
     20000001: {{sdkKeys: [demo], skipSignatureCheck: true}}
 "#,
-        redis.addr()
+        redis.host()
     );
     let a = Serve::start(&config);
     let b = Serve::start(&config);
     assert_eq!(b.get("/v1/config", DEMO_KEY).await.json()["revision"], "1");
     // Both instances listen on the datafile channel before the webhook fires.
     eventually(STEP_TIMEOUT, || async {
-        let clients: String = redis.cmd(&["CLIENT", "LIST"]);
-        (clients.lines().filter(|l| l.contains(" psub=1")).count() >= 2).then_some(())
+        (redis.pattern_subscribers() >= 2).then_some(())
     })
     .await;
     let path = b.datafiles().join("demo.json");

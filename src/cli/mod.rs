@@ -65,7 +65,10 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
 
     /// Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or
-    /// `rediss://…` for TLS. Overrides synchronization.pubsub.redis.host; with
+    /// `rediss://…` for TLS, `redis+cluster://[user:pass@]h1:p1,h2:p2` for a Redis
+    /// Cluster, `redis+sentinel://[user:pass@]s1:p1,s2:p2/NAME` for the primary
+    /// that sentinels monitor as NAME. Overrides synchronization.pubsub.redis
+    /// (host, cluster and sentinel); with
     /// `serve` it also turns notification sync through Redis on. inspect, trim and
     /// claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set.
     #[arg(long, global = true, value_name = "ADDR", env = "AGENTCTL_REDIS")]

@@ -36,7 +36,8 @@ use serde_yaml_ng::{Mapping, Value};
 pub use settings::{
     AdminSettings, ApiSettings, AuthClientSettings, AuthSettings, BatchRequestsSettings,
     ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, CorsSettings, LogSettings,
-    OdpSettings, PubSubSettings, RedisSettings, RedisTlsSettings, RuntimeSettings, ServerSettings,
+    ODP_PASSWORD_ENV, OdpSettings, PubSubSettings, RedisSentinelSettings, RedisSettings,
+    RedisTlsSettings, RuntimeSettings, SegmentsCacheChoice, SegmentsCacheProblem, ServerSettings,
     Settings, SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
     WebhookProjectSettings, WebhookSettings,
 };

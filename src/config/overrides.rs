@@ -9,7 +9,8 @@ use super::{Scope, Settings};
 /// Command-line values that override settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Overrides {
-    /// `--redis`: the Redis to use (`synchronization.pubsub.redis.host`).
+    /// `--redis`: the Redis to use (`synchronization.pubsub.redis.host`). It names
+    /// the whole topology, so it clears `cluster` and `sentinel` of the file.
     pub redis: Option<String>,
     /// The command the settings are for: naming a Redis for `serve` also means
     /// syncing notifications through it.
@@ -22,7 +23,10 @@ impl Settings {
     #[must_use]
     pub fn apply(mut self, overrides: &Overrides) -> Settings {
         if let Some(redis) = &overrides.redis {
-            self.synchronization.pubsub.redis.host = redis.clone();
+            let settings = &mut self.synchronization.pubsub.redis;
+            settings.host = redis.clone();
+            settings.cluster.clear();
+            settings.sentinel = super::RedisSentinelSettings::default();
             if overrides.scope == Scope::Serve {
                 self.synchronization.notification.enable = true;
             }
@@ -62,5 +66,22 @@ mod tests {
         });
         expected.synchronization.notification.enable = true;
         assert_eq!(serve, expected);
+    }
+
+    #[test]
+    fn redis_replaces_the_whole_topology() {
+        let mut file = Settings::default();
+        let redis = &mut file.synchronization.pubsub.redis;
+        redis.cluster = vec!["a:7000".to_owned()];
+        redis.sentinel.master_name = "m".to_owned();
+        redis.sentinel.addrs = vec!["s:26379".to_owned()];
+        let applied = file.apply(&Overrides {
+            redis: Some("redis+cluster://b:7001".to_owned()),
+            scope: Scope::Client,
+        });
+        let redis = &applied.synchronization.pubsub.redis;
+        assert_eq!(redis.host, "redis+cluster://b:7001");
+        assert!(redis.cluster.is_empty());
+        assert!(!redis.sentinel.is_set() && redis.sentinel.addrs.is_empty());
     }
 }

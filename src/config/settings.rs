@@ -17,11 +17,12 @@ mod sync;
 mod webhook;
 
 pub use client::{
-    ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, OdpSettings,
-    UserProfileServiceSettings,
+    ClientSettings, CmabCacheSettings, CmabRetrySettings, CmabSettings, ODP_PASSWORD_ENV,
+    OdpSettings, SegmentsCacheChoice, SegmentsCacheProblem, UserProfileServiceSettings,
 };
 pub use sync::{
-    PubSubSettings, RedisSettings, RedisTlsSettings, SyncFeatureSettings, SynchronizationSettings,
+    PubSubSettings, RedisSentinelSettings, RedisSettings, RedisTlsSettings, SyncFeatureSettings,
+    SynchronizationSettings,
 };
 pub use webhook::{WebhookProjectSettings, WebhookSettings};
 
@@ -136,6 +137,10 @@ impl Settings {
         mask(&mut redis.auth_token);
         mask(&mut redis.redis_secret);
         mask(&mut redis.password);
+        mask(&mut redis.sentinel.password);
+        for node in redis.cluster.iter_mut().chain(&mut redis.sentinel.addrs) {
+            *node = url_without_password(node).into_owned();
+        }
         for auth in [&mut out.api.auth, &mut out.admin.auth] {
             auth.hmac_secrets.iter_mut().for_each(mask);
             for client in &mut auth.clients {

@@ -151,6 +151,7 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
         });
     }
 
+    redis_topology(redis, sources)?;
     redis_tls(redis, sources)?;
 
     if settings.client.sdk_key_regex.is_empty() {
@@ -158,6 +159,48 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
             &KeyPath::dotted("client.sdkkeyregex"),
             quoted(""),
             "a non-empty regular expression".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// `synchronization.pubsub.redis.{cluster,sentinel}`: one topology at a time, a
+/// sentinel set with its sentinels, database 0 on a cluster (Redis Cluster has
+/// only database 0). The addresses themselves are parsed where connections are
+/// built, as `host` is.
+fn redis_topology(redis: &super::RedisSettings, sources: &Sources) -> Result<(), Error> {
+    let key = |name: &str| KeyPath::dotted(&format!("synchronization.pubsub.redis.{name}"));
+    let sentinel = &redis.sentinel;
+    if !redis.cluster.is_empty() && sentinel.is_set() {
+        return Err(sources.invalid(
+            &key("sentinel.master_name"),
+            quoted(&sentinel.master_name),
+            "empty while synchronization.pubsub.redis.cluster is set (one topology: \
+             a cluster or a sentinel set)"
+                .to_owned(),
+        ));
+    }
+    if sentinel.is_set() && sentinel.addrs.is_empty() {
+        return Err(sources.invalid(
+            &key("sentinel.addrs"),
+            "[]".to_owned(),
+            "at least one sentinel host:port when sentinel.master_name is set".to_owned(),
+        ));
+    }
+    if !sentinel.is_set() && !sentinel.addrs.is_empty() {
+        return Err(sources.invalid(
+            &key("sentinel.master_name"),
+            quoted(""),
+            "the name the sentinels monitor the primary under, since sentinel.addrs is set"
+                .to_owned(),
+        ));
+    }
+    if !redis.cluster.is_empty() && redis.database != 0 {
+        return Err(sources.invalid(
+            &key("database"),
+            redis.database.to_string(),
+            "0 with synchronization.pubsub.redis.cluster (Redis Cluster has only database 0)"
+                .to_owned(),
         ));
     }
     Ok(())
@@ -283,6 +326,17 @@ fn serve(settings: &Settings, sources: &Sources) -> Result<(), Error> {
             format!("an http(s) URL template with %s where the rule id goes ({reason})"),
         ));
     }
+    if let Err(problem) = settings.client.odp.segments_cache_choice(&|_| None) {
+        return Err(sources.invalid(
+            &KeyPath::dotted(&format!(
+                "client.odp.segmentscache.{}",
+                problem.key.to_lowercase()
+            )),
+            problem.value,
+            problem.expected,
+        ));
+    }
+
     let multiplier = cmab.retry_config.backoff_multiplier;
     if !multiplier.is_finite() || multiplier < 0.0 {
         return Err(sources.invalid(
@@ -354,6 +408,37 @@ mod tests {
         assert!(from_yaml_str(text, "./x.yaml", &no_env, Scope::Client).is_ok());
         assert!(from_yaml_str(text, "./x.yaml", &no_env, Scope::Serve).is_err());
         assert!(from_yaml_str("", "./x.yaml", &no_env, Scope::Serve).is_ok());
+    }
+
+    #[test]
+    fn one_redis_topology_at_a_time() {
+        let redis = |body: &str| {
+            from_yaml_str(
+                &format!("synchronization:\n  pubsub:\n    redis:\n{body}"),
+                "./x.yaml",
+                &no_env,
+                Scope::Client,
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        };
+        assert!(redis("      cluster: [a:7000, b:7001]\n").is_ok());
+        let both =
+            redis("      cluster: [a:7000]\n      sentinel: {master_name: m, addrs: [s:26379]}\n")
+                .unwrap_err();
+        assert!(both.contains("sentinel.master_name"), "{both}");
+        assert!(both.contains("one topology"), "{both}");
+        let no_addrs = redis("      sentinel: {master_name: m}\n").unwrap_err();
+        assert!(no_addrs.contains("sentinel.addrs"), "{no_addrs}");
+        let no_name = redis("      sentinel: {addrs: [s:26379]}\n").unwrap_err();
+        assert!(no_name.contains("sentinel.master_name"), "{no_name}");
+        let db = redis("      cluster: [a:7000]\n      database: 3\n").unwrap_err();
+        assert!(db.contains("only database 0"), "{db}");
+        let secret = redis(
+            "      sentinel: {master_name: m, addrs: [s:1], password: hunter2}\n      cluster: [a:1]\n",
+        )
+        .unwrap_err();
+        assert!(!secret.contains("hunter2"), "{secret}");
     }
 
     #[test]
@@ -435,6 +520,98 @@ mod tests {
         assert!(
             err.contains("does not implement token authentication"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_segments_cache_is_read_as_upstream_does() {
+        use crate::config::{RedisSettings, SegmentsCacheChoice};
+        use std::time::Duration;
+        let choice = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+            from_yaml_str(text, "./x.yaml", &no_env, Scope::Serve)
+                .unwrap()
+                .settings
+                .client
+                .odp
+                .segments_cache_choice(env)
+                .unwrap()
+        };
+        let none = |_: &str| None;
+        assert_eq!(
+            choice("", &none),
+            SegmentsCacheChoice::InMemory {
+                size: 10_000,
+                timeout: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(
+            choice(
+                "client: {odp: {segmentsCache: {default: in-memory, services: \
+                 {in-memory: {size: 5, timeout: 30s}}}}}",
+                &none
+            ),
+            SegmentsCacheChoice::InMemory {
+                size: 5,
+                timeout: Duration::from_secs(30)
+            }
+        );
+        // Upstream's zero values: a selected service without settings caches nothing.
+        assert_eq!(
+            choice(
+                "client: {odp: {segmentsCache: {default: in-memory}}}",
+                &none
+            ),
+            SegmentsCacheChoice::InMemory {
+                size: 0,
+                timeout: Duration::ZERO
+            }
+        );
+        let env = |var: &str| (var == "REDIS_ODP_PASSWORD").then(|| "from-env".to_owned());
+        let SegmentsCacheChoice::Redis { redis, timeout } = choice(
+            "client: {odp: {segmentsCache: {default: redis, services: {redis: \
+             {host: \"10.0.0.1:6380\", database: 4, timeout: 1m}}}}}",
+            &env,
+        ) else {
+            panic!("not redis")
+        };
+        assert_eq!(
+            (redis.host.as_str(), redis.database, redis.password.as_str()),
+            ("10.0.0.1:6380", 4, "from-env")
+        );
+        assert_eq!(timeout, Duration::from_secs(60));
+        let SegmentsCacheChoice::Redis { redis, timeout } = choice(
+            "client: {odp: {segmentsCache: {default: redis, services: {redis: \
+             {password: p, redis_secret: s}}}}}",
+            &env,
+        ) else {
+            panic!("not redis")
+        };
+        assert_eq!(redis.host, RedisSettings::default().host);
+        assert_eq!((redis.password.as_str(), timeout), ("s", Duration::ZERO));
+    }
+
+    #[test]
+    fn a_segments_cache_that_cannot_be_used_is_refused_by_key() {
+        assert_eq!(
+            serve_err("client: {odp: {segmentsCache: {default: memcached}}}"),
+            "config file ./x.yaml: key `client.odp.segmentsCache.default`: invalid value \
+             \"memcached\": expected \"in-memory\" or \"redis\" (the caches agentctl has)"
+        );
+        assert_eq!(
+            serve_err(
+                "client: {odp: {segmentsCache: {default: in-memory, services: \
+                 {in-memory: {size: -1}}}}}"
+            ),
+            "config file ./x.yaml: key `client.odp.segmentsCache.services.in-memory.size`: \
+             invalid value -1: expected a whole number >= 0"
+        );
+        assert_eq!(
+            serve_err(
+                "client: {odp: {segmentsCache: {default: redis, services: \
+                 {redis: {timeout: soon}}}}}"
+            ),
+            "config file ./x.yaml: key `client.odp.segmentsCache.services.redis.timeout`: \
+             invalid value \"soon\": expected a duration such as 600s or 10m (0 = no expiry)"
         );
     }
 }

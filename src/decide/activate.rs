@@ -368,6 +368,7 @@ mod tests {
         User {
             id: "matjaz".into(),
             attributes: json!({"attr_1": "hola"}).as_object().cloned(),
+            segments: None,
         }
     }
 
@@ -527,6 +528,7 @@ mod tests {
         let outsider = User {
             id: "x".into(),
             attributes: None,
+            segments: None,
         };
         let out = run(&c, &outsider, None, &q);
         assert!(out.notifications.is_empty());

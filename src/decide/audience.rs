@@ -127,9 +127,12 @@ pub(crate) fn evaluate_condition(
                 _ => cmp <= 0,
             })
         }
-        // The engine is offline: no ODP segments are ever fetched, so a valid
-        // segment condition is simply not met.
-        "qualified" => c.value.as_str().map(|_| false),
+        // A segment the user was not found qualified for (or segments that were
+        // not fetched) does not match; a segment name that is not a string is UNKNOWN.
+        "qualified" => c
+            .value
+            .as_str()
+            .map(|segment| user.segments.iter().flatten().any(|s| s == segment)),
         other => {
             reasons.info(format!("invalid Condition matcher \"{other}\""));
             None
@@ -179,6 +182,7 @@ mod tests {
         User {
             id: "u".into(),
             attributes: attrs.as_object().cloned(),
+            segments: None,
         }
     }
 
@@ -289,6 +293,17 @@ mod tests {
         let q = json!({"type": "third_party_dimension", "name": "odp.audiences",
                        "match": "qualified", "value": 1});
         assert_eq!(eval(q, json!({})), None);
+
+        let q = cond(
+            json!({"type": "third_party_dimension", "name": "odp.audiences",
+                            "match": "qualified", "value": "seg"}),
+        );
+        let mut fetched = user(json!({}));
+        fetched.segments = Some(vec!["other".into(), "seg".into()]);
+        let mut r = Reasons::default();
+        assert_eq!(evaluate_condition(&q, &fetched, &mut r), Some(true));
+        fetched.segments = Some(vec!["other".into()]);
+        assert_eq!(evaluate_condition(&q, &fetched, &mut r), Some(false));
 
         let mut r = Reasons::default();
         let bad_type = cond(json!({"type": "weird", "name": "a", "value": 1}));

@@ -18,6 +18,21 @@ pub(crate) enum Tree<L> {
     Invalid,
 }
 
+impl<L> Tree<L> {
+    /// Calls `f` on every leaf, depth first.
+    pub(crate) fn for_each_leaf(&self, f: &mut dyn FnMut(&L)) {
+        match self {
+            Tree::And(children) | Tree::Or(children) | Tree::Not(children) => {
+                for child in children {
+                    child.for_each_leaf(f);
+                }
+            }
+            Tree::Leaf(leaf) => f(leaf),
+            Tree::Invalid => {}
+        }
+    }
+}
+
 /// One leaf condition `{type, name, match, value}`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Condition {

@@ -158,6 +158,15 @@ pub(crate) struct Audience {
     pub(crate) conditions_text: String,
 }
 
+/// The datafile's ODP integration (`integrations[]` entry with `key: "odp"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OdpIntegration {
+    /// The ODP API base URL (`host`), e.g. `https://api.zaius.com`.
+    pub host: String,
+    /// The ODP public API key (`publicKey`), sent as `x-api-key`.
+    pub public_key: String,
+}
+
 /// A datafile attribute.
 #[derive(Clone, Debug)]
 pub(crate) struct Attribute {
@@ -200,7 +209,10 @@ pub struct ProjectConfig {
     pub(crate) holdouts: Vec<Holdout>,
     /// Experiment id -> index of the first flag that lists it.
     experiment_flag: HashMap<String, usize>,
-    has_odp: bool,
+    /// The first `odp` integration, if any.
+    odp: Option<OdpIntegration>,
+    /// Segment names the audiences test with `qualified`, each once, in datafile order.
+    odp_segments: Vec<String>,
     /// The batch header of this revision's events, serialised once.
     pub(crate) event_header: EventHeader,
 }
@@ -293,10 +305,14 @@ impl ProjectConfig {
     }
 
     fn build(raw: RawDatafile, raw_value: Value) -> ProjectConfig {
-        let has_odp = raw
+        let odp = raw
             .integrations
-            .iter()
-            .any(|i| i.key.as_deref() == Some("odp"));
+            .into_iter()
+            .find(|i| i.key.as_deref() == Some("odp"))
+            .map(|i| OdpIntegration {
+                host: i.host,
+                public_key: i.public_key,
+            });
 
         // Typed audiences first, then legacy; the first id wins.
         let mut audiences = Vec::new();
@@ -311,6 +327,17 @@ impl ProjectConfig {
                 audience_index.insert(audience.id.clone(), audiences.len());
                 audiences.push(audience);
             }
+        }
+        let mut odp_segments = Vec::new();
+        for audience in &audiences {
+            audience.tree.for_each_leaf(&mut |c: &Condition| {
+                if c.matcher == "qualified"
+                    && let Some(segment) = c.value.as_str()
+                    && !odp_segments.iter().any(|s| s == segment)
+                {
+                    odp_segments.push(segment.to_owned());
+                }
+            });
         }
 
         let mut experiments: Vec<Rule> = raw
@@ -450,7 +477,8 @@ impl ProjectConfig {
             rollout_by_id,
             holdouts,
             experiment_flag,
-            has_odp,
+            odp,
+            odp_segments,
             event_header,
         }
     }
@@ -488,7 +516,21 @@ impl ProjectConfig {
 
     /// True when the datafile has an `odp` integration.
     pub fn has_odp(&self) -> bool {
-        self.has_odp
+        self.odp.is_some()
+    }
+
+    /// The datafile's `odp` integration when it names both a host and a public key,
+    /// the two things segment fetches and events need (upstream's "integrated").
+    pub fn odp_integration(&self) -> Option<&OdpIntegration> {
+        self.odp
+            .as_ref()
+            .filter(|o| !o.host.is_empty() && !o.public_key.is_empty())
+    }
+
+    /// The ODP segments the audiences ask about (`match: "qualified"` conditions of
+    /// every audience, typed and legacy), each once: what a segment fetch checks.
+    pub fn odp_segments(&self) -> &[String] {
+        &self.odp_segments
     }
 
     /// True when some experiment rule has `cmab`.
@@ -627,6 +669,29 @@ mod tests {
             err.to_string(),
             "datafile is not valid JSON: EOF while parsing a value at line 1 column 16"
         );
+    }
+
+    #[test]
+    fn odp_integration_and_segments_come_from_the_datafile() {
+        let c =
+            ProjectConfig::parse(include_bytes!("testdata/91GuiKYH8ZF1hLLXR7DR1.json")).unwrap();
+        let odp = c.odp_integration().unwrap();
+        assert_eq!(odp.host, "https://api.zaius.com");
+        assert_eq!(odp.public_key, "ax6UV2223fD-jpOXID0BMg");
+        assert_eq!(
+            c.odp_segments(),
+            [
+                "atsbugbashsegmentdob",
+                "atsbugbashsegmentgender",
+                "atsbugbashsegmenthaspurchased"
+            ]
+        );
+        let keyless =
+            ProjectConfig::parse(br#"{"version":"4","integrations":[{"key":"odp","host":"h"}]}"#)
+                .unwrap();
+        assert!(keyless.has_odp());
+        assert!(keyless.odp_integration().is_none(), "no public key");
+        assert!(keyless.odp_segments().is_empty());
     }
 
     #[test]

@@ -584,6 +584,9 @@ pub struct DecisionUserContext {
     pub user_id: String,
     /// The request's attributes (`null` when omitted).
     pub attributes: Option<Map<String, Value>>,
+    /// The fetched ODP segments, for the notification only (not in the response).
+    #[serde(skip)]
+    pub segments: Option<Vec<String>>,
 }
 
 /// What the decision notification needs beyond the response object.
@@ -632,6 +635,7 @@ impl Decision {
             user_context: DecisionUserContext {
                 user_id: user.id.clone(),
                 attributes: user.attributes.clone(),
+                segments: user.segments.clone(),
             },
             reasons,
             variables: Map::new(),
@@ -662,7 +666,7 @@ impl Decision {
             user_context: NotificationUserContext {
                 id: self.user_context.user_id.clone(),
                 attributes: self.user_context.attributes.clone(),
-                qualified_segments: None,
+                qualified_segments: self.user_context.segments.clone(),
             },
             decision_info: DecisionInfo::Flag(FlagDecisionInfo {
                 decision_event_dispatched: dispatched,
@@ -762,6 +766,7 @@ fn decide_one(
         user_context: DecisionUserContext {
             user_id: user.id.clone(),
             attributes: user.attributes.clone(),
+            segments: user.segments.clone(),
         },
         reasons: reasons.report(options.include_reasons),
         variables,
@@ -861,6 +866,7 @@ mod tests {
         User {
             id: id.into(),
             attributes: attrs.as_object().cloned(),
+            segments: None,
         }
     }
 
@@ -1157,6 +1163,7 @@ mod tests {
         let anon = User {
             id: "x".into(),
             attributes: None,
+            segments: None,
         };
         let d = one(&c, &anon, "nope", DecideOptions::default());
         assert!(
@@ -1446,6 +1453,24 @@ mod tests {
         let mac = user("matjaz-user-1", json!({"laptop_os": "mac"}));
         let d = one(&c, &mac, "flag1", reasons_opt());
         assert_eq!(d.rule_key, "ab_experiment");
+        // Fetched segments meet a `qualified` condition, and the notification (not
+        // the response) carries them.
+        let mut qualified = user("matjaz-user-1", json!({}));
+        qualified.segments = Some(vec!["atsbugbashsegmentgender".into()]);
+        let d = one(&c, &qualified, "flag1", reasons_opt());
+        assert_eq!(d.rule_key, "ab_experiment");
+        assert!(!serde_json::to_string(&d).unwrap().contains("atsbugbash"));
+        let message = serde_json::to_value(d.notification(false).unwrap()).unwrap();
+        assert_eq!(
+            message["UserContext"]["QualifiedSegments"],
+            json!(["atsbugbashsegmentgender"])
+        );
+        qualified.segments = Some(Vec::new());
+        let d = one(&c, &qualified, "flag1", reasons_opt());
+        assert_eq!(
+            d.reasons[1],
+            "Audiences for experiment ab_experiment collectively evaluated to false."
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@ use super::notification::{
 };
 
 /// The client name upstream reports in events.
-const CLIENT_NAME: &str = "go-sdk";
+pub const CLIENT_NAME: &str = "go-sdk";
 /// The client version upstream (Agent with go-sdk v2.3.x) reports in events.
-const CLIENT_VERSION: &str = "2.3.0";
+pub const CLIENT_VERSION: &str = "2.3.0";
 /// Numbers beyond 2^53 lose precision in the event pipeline, so they are dropped.
 const MAX_EVENT_NUMBER: f64 = 9_007_199_254_740_992.0;
 /// Room for one serialised visitor without reallocation in the common case.
@@ -412,6 +412,7 @@ mod tests {
         User {
             id: "matjaz".into(),
             attributes: attrs.as_object().cloned(),
+            segments: None,
         }
     }
 
@@ -463,6 +464,7 @@ mod tests {
         let u = User {
             id: "matjaz".into(),
             attributes: None,
+            segments: None,
         };
         let TrackOutcome::Tracked {
             notification,
@@ -574,6 +576,7 @@ mod tests {
             User {
                 id: "ü <user>".into(),
                 attributes: None,
+                segments: None,
             },
         ];
         for u in &users {

@@ -31,9 +31,9 @@ pub use config_view::{
     OptimizelyAttribute, OptimizelyAudience, OptimizelyConfig, OptimizelyEvent,
     OptimizelyExperiment, OptimizelyFeature, OptimizelyVariable, OptimizelyVariation,
 };
-pub use datafile::{DatafileError, ProjectConfig};
+pub use datafile::{DatafileError, OdpIntegration, ProjectConfig};
 pub use engine::{DecideOutcome, Decision, DecisionUserContext, decide};
-pub use events::{EventContext, TrackOutcome, UserEvent, track};
+pub use events::{CLIENT_NAME, CLIENT_VERSION, EventContext, TrackOutcome, UserEvent, track};
 pub use notification::{
     ConversionEvent, DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage,
     NotificationUserContext, TrackMessage, VisitorAttribute,
@@ -47,6 +47,9 @@ pub struct User {
     /// The request's `userAttributes`; `None` when the field was omitted, which is
     /// echoed back as `null` (as upstream does).
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The user's qualified ODP segments; `None` unless they were fetched
+    /// (`fetchSegments`), in which case `qualified` conditions test them.
+    pub segments: Option<Vec<String>>,
 }
 
 impl User {

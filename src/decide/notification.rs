@@ -15,7 +15,7 @@ pub struct NotificationUserContext {
     /// The request's attributes (`null` when omitted).
     #[serde(rename = "Attributes")]
     pub attributes: Option<Map<String, Value>>,
-    /// Always `null`: the engine never fetches ODP segments.
+    /// The segments fetched for this request (`fetchSegments`), else `null`.
     #[serde(rename = "QualifiedSegments")]
     pub qualified_segments: Option<Vec<String>>,
 }
@@ -155,6 +155,6 @@ pub(crate) fn user_context(user: &super::User) -> NotificationUserContext {
     NotificationUserContext {
         id: user.id.clone(),
         attributes: user.attributes.clone(),
-        qualified_segments: None,
+        qualified_segments: user.segments.clone(),
     }
 }

@@ -207,4 +207,8 @@ pub(super) struct RawRollout {
 pub(super) struct RawIntegration {
     #[serde(default)]
     pub(super) key: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub(super) host: String,
+    #[serde(default, rename = "publicKey", deserialize_with = "nullable")]
+    pub(super) public_key: String,
 }

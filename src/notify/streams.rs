@@ -56,6 +56,9 @@ pub struct StreamsStats {
     pub readers: u64,
     /// Entries replayed to resuming subscribers.
     pub replayed: u64,
+    /// Resumes whose id was newer than the stream's last entry: writes Redis lost
+    /// in a fail-over (each answered with a `reset` event).
+    pub rollbacks: u64,
     /// Durable group subscriptions (`?group=`).
     pub groups: GroupStats,
 }
@@ -67,6 +70,7 @@ struct Counters {
     read_errors: AtomicU64,
     readers: AtomicU64,
     replayed: AtomicU64,
+    rollbacks: AtomicU64,
 }
 
 /// One running reader and how many local subscriptions hold it.
@@ -248,6 +252,7 @@ impl StreamsHub {
             reconnects: self.connector.reconnects(),
             readers: c.readers.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
+            rollbacks: c.rollbacks.load(Ordering::Relaxed),
             groups: self.groups.stats(),
         }
     }
@@ -277,21 +282,30 @@ impl StreamsHub {
         let Some(after) = after else {
             return Ok(subscription.starting_after(position));
         };
-        let (replay, gap) = self.replay(sdk_key, after, position).await?;
+        let (from, replay, gap) = self.replay(sdk_key, after, position).await?;
         self.counters
             .replayed
             .fetch_add(replay.len() as u64, Ordering::Relaxed);
-        Ok(subscription.resume_with(after, replay, gap))
+        Ok(subscription.resume_with(from, replay, gap))
     }
 
-    /// Entries after `after` up to `through`, and whether entries after `after` were
-    /// trimmed away before they could be replayed.
+    /// Entries after `after` up to `through`, and whether entries after `after` are
+    /// gone: trimmed away before they could be replayed, or lost by Redis.
+    ///
+    /// Redis replicates asynchronously, so a fail-over (Sentinel, Cluster) can lose
+    /// the last writes the old primary acknowledged. A resume id newer than
+    /// everything the stream ever held (its `last-generated-id`) is the trace of
+    /// such a rollback: the client saw entries that no longer exist, and others
+    /// may never see them. That is reported as a gap too (the `reset` event), and
+    /// the replay starts after the stream's last id instead, so no entry written
+    /// after the fail-over is skipped for having a smaller id than the lost ones.
+    /// Returns the point the replay started after, the entries, and the gap.
     async fn replay(
         &self,
         sdk_key: &str,
         after: StreamId,
         through: StreamId,
-    ) -> Result<(Vec<Arc<Event>>, bool), SubscriptionError> {
+    ) -> Result<(StreamId, Vec<Arc<Event>>, bool), SubscriptionError> {
         let key = stream_key(sdk_key);
         let unavailable = |err: store::Error| SubscriptionError::Unavailable(err.to_string());
         // Entries after the resume point are gone when the oldest retained entry is
@@ -303,12 +317,27 @@ impl StreamsHub {
             .await
             .map_err(unavailable)?;
         let oldest = range_data(&first).first().map(|(id, _)| *id);
-        let trimmed_ever = match self.store.stream_info(&key).await {
-            Ok(info) => info.entries_added.is_none_or(|added| added > info.length),
-            Err(_) => true,
-        };
-        let gap =
-            after != StreamId::ZERO && trimmed_ever && oldest.is_some_and(|oldest| oldest > after);
+        let info = self.store.stream_info(&key).await.ok();
+        let trimmed_ever = info
+            .as_ref()
+            .is_none_or(|info| info.entries_added.is_none_or(|added| added > info.length));
+        let last_generated = info.as_ref().map(|info| info.last_generated_id);
+        let rolled_back = last_generated.filter(|last| after > *last);
+        if let Some(last) = rolled_back {
+            self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                stream = key,
+                resume_id = %after,
+                last_id = %last,
+                "a resume id is newer than the stream's last entry: Redis lost writes \
+                 (a fail-over to a replica that had not received them); sending reset"
+            );
+        }
+        let after = rolled_back.unwrap_or(after);
+        let gap = rolled_back.is_some()
+            || (after != StreamId::ZERO
+                && trimmed_ever
+                && oldest.is_some_and(|oldest| oldest > after));
         let mut out = Vec::new();
         let mut from = after;
         while from < through {
@@ -324,7 +353,7 @@ impl StreamsHub {
                 }
             }
         }
-        Ok((out, gap))
+        Ok((after, out, gap))
     }
 
     fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {

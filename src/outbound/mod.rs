@@ -5,6 +5,7 @@
 //!   `client.eventURL`, off the request path.
 //! - [`cmab`]: the CMAB prediction-service client and its decision cache.
 //! - [`ups`]: the REST user profile service client.
+//! - [`odp`]: the ODP segments (GraphQL) and events clients.
 //!
 //! Dependency rule: this layer uses only [`crate::config`] (settings) and
 //! [`crate::util`]; it imports nothing from `server`, `cmd` or `cli`, so the server
@@ -12,4 +13,5 @@
 
 pub mod cmab;
 pub mod events;
+pub mod odp;
 pub mod ups;

@@ -254,6 +254,11 @@ fn samples(state: &Shared) -> Vec<Sample> {
                 "Entries replayed to resuming subscribers",
                 streams.replayed,
             ),
+            (
+                "redis_streams.rollbacks",
+                "Resumes from an id newer than the stream's last entry (writes lost in a fail-over)",
+                streams.rollbacks,
+            ),
         ] {
             out.push(Sample::counter(name, help, value));
         }
@@ -365,6 +370,7 @@ fn samples(state: &Shared) -> Vec<Sample> {
     ] {
         out.push(Sample::counter(name, help, value));
     }
+    state.odp.samples(&mut out);
     out.push(Sample::gauge(
         "uptime.seconds",
         "Seconds since serve started",

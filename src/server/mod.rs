@@ -25,6 +25,7 @@ mod json;
 mod listen;
 mod metrics;
 mod middleware;
+mod odp;
 mod projects;
 mod publish;
 #[cfg(test)]
@@ -98,6 +99,8 @@ pub struct Server {
     tls: Option<Arc<rustls::ServerConfig>>,
     caps: listen::ConnectionCaps,
     events_done: tokio::task::JoinHandle<()>,
+    /// The ODP event dispatcher, also stopped by `events_cancel`.
+    odp_done: tokio::task::JoinHandle<()>,
     events_cancel: CancellationToken,
     hub_cancel: CancellationToken,
 }
@@ -168,6 +171,7 @@ impl Server {
         cancel.cancel();
         self.events_cancel.cancel();
         let _ = self.events_done.await;
+        let _ = self.odp_done.await;
         self.hub_cancel.cancel();
         state.hub.finished().await;
         state.projects.stopped().await;

@@ -131,7 +131,8 @@ async fn event_stream(
         tracing::warn!(
             sdk_key,
             last_event_id,
-            "resume point is older than the retained notifications; resuming from the oldest retained"
+            "notifications after the resume point are gone (trimmed, or lost in a Redis \
+             fail-over); sending reset"
         );
         last_event_id.clone().unwrap_or_default()
     });
@@ -214,8 +215,9 @@ fn frames(
             // Said before anything else: the client must know it missed events.
             let data = serde_json::json!({
                 "lastEventId": after,
-                "reason": "notifications after this id are no longer retained; \
-                           resuming from the oldest retained one",
+                "reason": "notifications after this id are not all in Redis any more \
+                           (trimmed by retention, or lost in a Redis fail-over); resuming \
+                           with the ones it holds",
             });
             return Some((
                 Ok(Bytes::from(sse::named(sse::RESET_EVENT, &data.to_string()))),

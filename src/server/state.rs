@@ -29,6 +29,7 @@ pub(crate) struct AppState {
     /// The user profile service every instance shares (`redis`, `rest`), when one
     /// is selected; `in-memory` profiles live in each project.
     pub(super) shared_ups: Option<SharedUps>,
+    pub(super) odp: super::odp::Odp,
     pub(super) metrics: Arc<Metrics>,
     pub(super) sdk_key_regex: regex::Regex,
     pub(super) allowed_hosts: Vec<String>,
@@ -98,6 +99,7 @@ impl Server {
             events_cancel.clone(),
         )
         .map_err(|e| ServeError::Settings(format!("client.eventURL: {e}")))?;
+        let (odp, odp_done) = super::odp::Odp::start(&settings, events_cancel.clone())?;
         let cmab = cmab::CmabClient::new(&settings.client.cmab)
             .map_err(|e| ServeError::Settings(format!("client.cmab: {e}")))?;
         let shared_ups = SharedUps::from_settings(&settings.client.user_profile_service)?;
@@ -115,6 +117,7 @@ impl Server {
             events,
             cmab,
             shared_ups,
+            odp,
             metrics,
             sdk_key_regex,
             allowed_hosts,
@@ -129,6 +132,7 @@ impl Server {
             tls,
             caps,
             events_done,
+            odp_done,
             events_cancel,
             hub_cancel,
         })

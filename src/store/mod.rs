@@ -9,6 +9,7 @@
 //! - `pending`: XPENDING / XAUTOCLAIM / XCLAIM and dead-lettering;
 //! - `scan`: SCAN for streams and the pipelined overview of many streams;
 //! - `profiles`: GET / SET of user profiles in upstream's key and JSON layout;
+//! - `segments`: GET / SET / reset of cached ODP segments in upstream's layout;
 //! - `pubsub`: PUBLISH pipelines and PSUBSCRIBE;
 //! - `error`, `retry`, `version`, `id`, `value`: error causes, retry policy, INFO
 //!   parsing, stream ids, reply decoding helpers.
@@ -28,6 +29,7 @@ mod profiles;
 mod pubsub;
 mod retry;
 mod scan;
+mod segments;
 /// The integration tests' Redis harness, shared with the unit tests that need a
 /// real server (one way to start a test Redis).
 #[cfg(test)]
@@ -40,10 +42,9 @@ mod version;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use redis::aio::MultiplexedConnection;
-
 use crate::util::lock;
 
+use connect::Conn;
 pub use connect::{Connector, Target};
 pub use entries::{
     DataEntry, NID_FIELD, NewEntry, Retention, StreamEntry, StreamInfo, TrimTo, range_data,
@@ -59,6 +60,7 @@ pub use profiles::{
 pub use pubsub::publish_pipeline;
 pub use retry::{RetryPolicy, is_retryable};
 pub use scan::StreamOverview;
+pub use segments::{SegmentStore, segments_get_cmd, segments_key, segments_set_cmd};
 pub use version::{Backend, Detection, RedisVersion, choose_backend, parse_info_version};
 
 /// The stream key upstream Agents (and `agentctl serve`) use for an SDK key.
@@ -81,11 +83,13 @@ const RANGE_PAGE: u64 = 1000;
 /// A connection to one Redis, with the retry policy applied to every command.
 ///
 /// Commands go through one multiplexed connection (cheap to clone, pipelining
-/// concurrent callers). When it breaks, the next attempt reconnects. Stores are
+/// concurrent callers): to the one server, to the primary a sentinel set names,
+/// or a cluster connection routing each key to its slot's primary. When it
+/// breaks, the next attempt reconnects (asking the sentinels again). Stores are
 /// made by a [`Connector`].
 pub struct Store {
     connector: Connector,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    conn: Mutex<Option<Conn>>,
     /// Set when a broken connection was dropped: the next one opened is a reconnect.
     broken: AtomicBool,
 }
@@ -123,11 +127,11 @@ impl Store {
     }
 
     /// The current connection, opening one when there is none (or it broke).
-    async fn connection(&self) -> redis::RedisResult<MultiplexedConnection> {
+    async fn connection(&self) -> redis::RedisResult<Conn> {
         if let Some(conn) = lock(&self.conn).clone() {
             return Ok(conn);
         }
-        let conn = self.connector.multiplexed().await?;
+        let conn = self.connector.connection().await?;
         if self.broken.swap(false, Ordering::Relaxed) {
             self.connector.count_reconnect();
         }
@@ -215,7 +219,7 @@ impl Store {
 
     async fn run<T, F, Fut>(&self, name: &str, op: F) -> Result<T, Error>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.policy()
@@ -225,15 +229,19 @@ impl Store {
     }
 
     /// One attempt of `op` on the current connection; a broken connection is
-    /// dropped so the next attempt opens a new one.
+    /// dropped so the next attempt opens a new one, and so is one to a server
+    /// that turned replica (`READONLY`: a fail-over demoted it), so the next
+    /// attempt finds the new primary.
     async fn attempt<T, F, Fut>(&self, op: F) -> redis::RedisResult<T>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let result = op(self.connection().await?).await;
         if let Err(err) = &result
-            && (err.is_unrecoverable_error() || err.is_connection_dropped())
+            && (err.is_unrecoverable_error()
+                || err.is_connection_dropped()
+                || err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly))
         {
             *lock(&self.conn) = None;
             self.broken.store(true, Ordering::Relaxed);
@@ -241,17 +249,22 @@ impl Store {
         result
     }
 
-    /// Reads the server version with `INFO server`.
+    /// Reads the server version with `INFO server`: on a cluster, of every node
+    /// (primaries and replicas), the lowest, so no feature is used that one node
+    /// lacks.
     ///
     /// # Errors
     ///
-    /// As [`Store::query`], or [`Error::Decode`] when the reply has no `redis_version`.
+    /// As [`Store::query`], or [`Error::Decode`] when a reply has no `redis_version`.
     pub async fn version(&self) -> Result<RedisVersion, Error> {
-        version_of(
-            &self
-                .query::<String>(redis::cmd("INFO").arg("server"))
-                .await?,
-        )
+        let cmd = &info_server();
+        let replies = self
+            .run(
+                "INFO",
+                |mut conn| async move { conn.on_every_node(cmd).await },
+            )
+            .await?;
+        lowest_version(replies)
     }
 
     /// [`Store::version`] tried once, without the retry policy: one attempt of a
@@ -261,12 +274,70 @@ impl Store {
     ///
     /// As [`Store::version`].
     pub async fn detect_version(&self) -> Result<RedisVersion, Error> {
-        version_of(
-            &self
-                .query_once::<String>(redis::cmd("INFO").arg("server"))
-                .await?,
-        )
+        let cmd = &info_server();
+        let replies = self
+            .attempt(|mut conn| async move { conn.on_every_node(cmd).await })
+            .await
+            .map_err(|err| Error::command("INFO", self.address(), err))?;
+        lowest_version(replies)
     }
+
+    /// The primaries holding keys, each to be scanned on its own: `None` alone for
+    /// one server (or a sentinel set's primary).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`].
+    async fn primaries(&self) -> Result<Vec<Option<String>>, Error> {
+        self.run("PING", |mut conn| async move { conn.primaries().await })
+            .await
+    }
+
+    /// Runs one command with the retry policy on `node` (one of
+    /// [`Store::primaries`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`].
+    async fn query_on<T: redis::FromRedisValue>(
+        &self,
+        node: Option<&str>,
+        cmd: &redis::Cmd,
+    ) -> Result<T, Error> {
+        let name = command_name(cmd);
+        let value = self
+            .run(
+                &name,
+                |mut conn| async move { conn.on_node(node, cmd).await },
+            )
+            .await?;
+        redis::from_redis_value(value)
+            .map_err(|err| Error::command(&name, self.address(), err.into()))
+    }
+}
+
+/// `INFO server`.
+fn info_server() -> redis::Cmd {
+    let mut cmd = redis::cmd("INFO");
+    cmd.arg("server");
+    cmd
+}
+
+/// The lowest version of the `INFO server` replies of every node.
+fn lowest_version(replies: Vec<redis::Value>) -> Result<RedisVersion, Error> {
+    let mut lowest: Option<RedisVersion> = None;
+    for reply in replies {
+        let info: String = redis::from_redis_value(reply).map_err(|err| Error::Decode {
+            what: "INFO server".to_owned(),
+            reason: err.to_string(),
+        })?;
+        let version = version_of(&info)?;
+        lowest = Some(lowest.map_or(version, |l| l.min(version)));
+    }
+    lowest.ok_or_else(|| Error::Decode {
+        what: "INFO server".to_owned(),
+        reason: "no node answered".to_owned(),
+    })
 }
 
 /// The version in an `INFO server` reply.

@@ -76,7 +76,10 @@ impl RetryPolicy {
 
 /// Whether an error may go away by itself: connection refused/reset/dropped,
 /// timeouts, and the server states `LOADING`, `READONLY`, `CLUSTERDOWN`,
-/// `TRYAGAIN`, `MASTERDOWN`. Authentication errors, wrong types, unknown commands
+/// `TRYAGAIN`, `MASTERDOWN`, and a cluster's `MOVED`/`ASK` that outlasted the
+/// redis crate's own redirect (a fail-over or resharding under way: the cluster
+/// connection refreshes its slot map, and the next attempt goes to the new
+/// owner). Authentication errors, wrong types, unknown commands
 /// and `OOM` are not retried.
 pub fn is_retryable(err: &RedisError) -> bool {
     if err.is_connection_refusal() || err.is_timeout() || err.is_connection_dropped() {
@@ -91,6 +94,8 @@ pub fn is_retryable(err: &RedisError) -> bool {
                     | ServerErrorKind::ClusterDown
                     | ServerErrorKind::TryAgain
                     | ServerErrorKind::MasterDown
+                    | ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
             )
     )
 }
@@ -146,6 +151,8 @@ mod tests {
             ServerErrorKind::ClusterDown,
             ServerErrorKind::TryAgain,
             ServerErrorKind::MasterDown,
+            ServerErrorKind::Moved,
+            ServerErrorKind::Ask,
         ] {
             assert!(is_retryable(&server(kind)), "{kind:?}");
         }

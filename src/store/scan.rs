@@ -89,9 +89,9 @@ impl Store {
         Ok(overviews)
     }
 
-    /// The stream keys matching `pattern`, sorted, found with SCAN (never KEYS).
-    /// With Redis >= 6 the server filters by type; before that, keys of other types
-    /// are dropped after a TYPE check.
+    /// The stream keys matching `pattern`, sorted, found with SCAN (never KEYS)
+    /// on every primary. With Redis >= 6 the server filters by type; before that,
+    /// keys of other types are dropped after a TYPE check.
     ///
     /// # Errors
     ///
@@ -101,23 +101,43 @@ impl Store {
         pattern: &str,
         version: RedisVersion,
     ) -> Result<Vec<String>, Error> {
+        let streams = self.scan_streams_by_node(pattern, version).await?;
+        Ok(streams.into_iter().map(|(key, _)| key).collect())
+    }
+
+    /// [`Store::scan_streams`], each key with the node holding it: its primary's
+    /// `host:port` on a cluster (each primary is scanned on its own: SCAN sees
+    /// only the keys of the node it runs on), else the address in use.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`].
+    pub async fn scan_streams_by_node(
+        &self,
+        pattern: &str,
+        version: RedisVersion,
+    ) -> Result<Vec<(String, String)>, Error> {
         let with_type = version.major >= 6;
         let mut keys = Vec::new();
-        let mut cursor = 0u64;
-        loop {
-            let (next, batch): (u64, Vec<String>) =
-                self.query(&scan_cmd(cursor, pattern, with_type)).await?;
-            keys.extend(batch);
-            cursor = next;
-            if cursor == 0 {
-                break;
+        for node in self.primaries().await? {
+            let shown = node.clone().unwrap_or_else(|| self.address().to_owned());
+            let mut cursor = 0u64;
+            loop {
+                let (next, batch): (u64, Vec<String>) = self
+                    .query_on(node.as_deref(), &scan_cmd(cursor, pattern, with_type))
+                    .await?;
+                keys.extend(batch.into_iter().map(|key| (key, shown.clone())));
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
             }
         }
         keys.sort();
-        keys.dedup();
+        keys.dedup_by(|a, b| a.0 == b.0);
         if !with_type && !keys.is_empty() {
             let mut pipe = redis::pipe();
-            for key in &keys {
+            for (key, _) in &keys {
                 pipe.cmd("TYPE").arg(key);
             }
             let types: Vec<String> = self.pipeline(&pipe).await?;

@@ -7,8 +7,10 @@ pub mod proxy;
 #[allow(dead_code)] // shared with the unit tests, which use other parts of it
 pub mod redis_server;
 pub mod serve;
+pub mod topology;
 
 pub use redis_server::{RedisServer, free_port};
+pub use topology::{RedisCluster, SentinelSet, Topology};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

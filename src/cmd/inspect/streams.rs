@@ -45,17 +45,27 @@ pub struct StreamRow {
     pub lag_estimated: bool,
     /// MEMORY USAGE in bytes (null when not permitted).
     pub memory_bytes: Option<u64>,
+    /// The node holding the stream: its primary's `host:port` on a Redis
+    /// Cluster, else the address in use.
+    pub node: String,
 }
 
 pub(super) async fn snapshot(store: &Store, pattern: &str) -> anyhow::Result<StreamsView> {
     let version = store.version().await?;
-    let keys = store.scan_streams(pattern, version).await?;
+    let streams = store.scan_streams_by_node(pattern, version).await?;
+    let keys: Vec<String> = streams.iter().map(|(key, _)| key.clone()).collect();
     let server_time_ms = store.server_time_ms().await?;
     let rows = store
         .stream_overviews(&keys)
         .await?
         .iter()
-        .map(|o| stream_row(&o.key, &o.info, &o.groups, o.memory_bytes, server_time_ms))
+        .map(|o| {
+            let mut row = stream_row(&o.key, &o.info, &o.groups, o.memory_bytes, server_time_ms);
+            if let Ok(at) = streams.binary_search_by(|(key, _)| key.cmp(&o.key)) {
+                row.node = streams[at].1.clone();
+            }
+            row
+        })
         .collect();
     Ok(StreamsView {
         pattern: pattern.to_owned(),
@@ -98,6 +108,7 @@ fn stream_row(
         max_lag,
         lag_estimated,
         memory_bytes,
+        node: String::new(),
     }
 }
 
@@ -131,6 +142,7 @@ pub(super) fn to_table(view: &StreamsView) -> String {
         "PENDING",
         "MAX LAG",
         "MEMORY",
+        "NODE",
     ]);
     for row in &view.streams {
         t.add_row([
@@ -145,6 +157,7 @@ pub(super) fn to_table(view: &StreamsView) -> String {
             row.pending.to_string(),
             lag_text(row.max_lag, row.lag_estimated),
             or_dash(row.memory_bytes.map(human_bytes)),
+            row.node.clone(),
         ]);
     }
     format!(

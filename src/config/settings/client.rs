@@ -41,9 +41,9 @@ pub struct ClientSettings {
     /// Where event batches are sent, empty = nowhere (`eventURL`).
     #[serde(rename = "eventurl")]
     pub event_url: String,
-    /// Longest time shutdown waits for queued events to reach `eventURL`
-    /// (`eventShutdownTimeout`; agentctl's own key): an unreachable endpoint never
-    /// holds a stopping `serve` longer than this.
+    /// Longest time shutdown waits for queued events to reach `eventURL`, and ODP
+    /// events their endpoint (`eventShutdownTimeout`; agentctl's own key): an
+    /// unreachable endpoint never holds a stopping `serve` longer than this.
     #[serde(rename = "eventshutdowntimeout", with = "crate::config::duration")]
     pub event_shutdown_timeout: Duration,
     /// Pattern an SDK key must match (`sdkKeyRegex`).
@@ -158,9 +158,196 @@ pub struct OdpSettings {
     /// Timeout of a segments request (`segmentsRequestTimeout`).
     #[serde(rename = "segmentsrequesttimeout", with = "crate::config::duration")]
     pub segments_request_timeout: Duration,
-    /// Free-form segments cache plugin settings (`segmentsCache`).
+    /// The segments cache (`segmentsCache`): `default` names the service
+    /// (`in-memory` or `redis`), `services` holds each one's settings; read with
+    /// [`OdpSettings::segments_cache_choice`].
     #[serde(rename = "segmentscache")]
     pub segments_cache: BTreeMap<String, Value>,
+}
+
+/// The segments cache `client.odp.segmentsCache` selects.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SegmentsCacheChoice {
+    /// In this process: at most `size` users (0 turns caching off), each kept for
+    /// `timeout` (0 = until evicted).
+    InMemory {
+        /// Most users cached.
+        size: usize,
+        /// How long fetched segments stay valid.
+        timeout: Duration,
+    },
+    /// In Redis, shared by every instance (and upstream Agents) using it.
+    Redis {
+        /// Where: `host`, the password, `database`.
+        redis: Box<RedisSettings>,
+        /// Expiry of each entry (`SET … PX`); 0 = never.
+        timeout: Duration,
+    },
+}
+
+/// A `client.odp.segmentsCache` value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentsCacheProblem {
+    /// The key below `client.odp.segmentsCache`, dotted (`services.redis.database`).
+    pub key: String,
+    /// The value found, as written.
+    pub value: String,
+    /// What is expected instead.
+    pub expected: String,
+}
+
+/// Upstream's fallback variable for the Redis segments cache password.
+pub const ODP_PASSWORD_ENV: &str = "REDIS_ODP_PASSWORD";
+
+impl OdpSettings {
+    /// Users kept by the in-memory cache when `segmentsCache` selects none
+    /// (upstream's default).
+    pub const DEFAULT_CACHE_SIZE: usize = 10_000;
+    /// How long cached segments stay valid when `segmentsCache` selects no cache
+    /// (upstream's default, 10 minutes).
+    pub const DEFAULT_CACHE_TIMEOUT: Duration = Duration::from_secs(600);
+
+    /// The cache `segmentsCache` selects, as upstream reads it: no `default` means
+    /// the in-memory cache with [`Self::DEFAULT_CACHE_SIZE`] and
+    /// [`Self::DEFAULT_CACHE_TIMEOUT`]; a selected service's missing `size` or
+    /// `timeout` is 0 (no caching, no expiry). The Redis password is the first set of
+    /// `auth_token`, `redis_secret`, `password`, then the variable
+    /// [`ODP_PASSWORD_ENV`] read through `env`.
+    ///
+    /// # Errors
+    ///
+    /// A [`SegmentsCacheProblem`] naming the key for an unknown service name or a
+    /// value of the wrong type.
+    pub fn segments_cache_choice(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<SegmentsCacheChoice, SegmentsCacheProblem> {
+        let default = match entry(self.segments_cache.iter(), "default") {
+            None | Some(Value::Null) => "",
+            Some(Value::String(name)) => name.as_str(),
+            Some(other) => return Err(problem("default", other, "\"in-memory\" or \"redis\"")),
+        };
+        let service = |name: &str| {
+            entry(self.segments_cache.iter(), "services")
+                .and_then(Value::as_mapping)
+                .and_then(|services| entry(mapping_iter(services), name))
+        };
+        let field = |name: &str, key: &str| {
+            service(name)
+                .and_then(Value::as_mapping)
+                .and_then(|m| entry(mapping_iter(m), key))
+                .filter(|v| !v.is_null())
+        };
+        let timeout = |name: &str| -> Result<Duration, SegmentsCacheProblem> {
+            let key = format!("services.{name}.timeout");
+            match field(name, "timeout") {
+                None => Ok(Duration::ZERO),
+                Some(Value::String(text)) => crate::config::duration::parse(text)
+                    .map_err(|_| problem(&key, &Value::String(text.clone()), DURATION)),
+                // Go reads a bare number as nanoseconds.
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .map(Duration::from_nanos)
+                    .ok_or_else(|| problem(&key, &Value::Number(n.clone()), DURATION)),
+                Some(other) => Err(problem(&key, other, DURATION)),
+            }
+        };
+        let integer = |name: &str, key: &str| -> Result<Option<u64>, SegmentsCacheProblem> {
+            match field(name, key) {
+                None => Ok(None),
+                Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                    problem(&format!("services.{name}.{key}"), v, "a whole number >= 0")
+                }),
+            }
+        };
+        let text = |name: &str, key: &str| -> Result<String, SegmentsCacheProblem> {
+            match field(name, key) {
+                None => Ok(String::new()),
+                Some(Value::String(s)) => Ok(s.clone()),
+                Some(Value::Number(n)) => Ok(n.to_string()),
+                Some(other) => Err(problem(&format!("services.{name}.{key}"), other, "text")),
+            }
+        };
+        if default.is_empty() {
+            return Ok(SegmentsCacheChoice::InMemory {
+                size: Self::DEFAULT_CACHE_SIZE,
+                timeout: Self::DEFAULT_CACHE_TIMEOUT,
+            });
+        }
+        if default.eq_ignore_ascii_case("in-memory") {
+            let size = integer("in-memory", "size")?.unwrap_or(0);
+            return Ok(SegmentsCacheChoice::InMemory {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                timeout: timeout("in-memory")?,
+            });
+        }
+        if default.eq_ignore_ascii_case("redis") {
+            let host = text("redis", "host")?;
+            let mut password = String::new();
+            for key in ["auth_token", "redis_secret", "password"] {
+                if password.is_empty() {
+                    password = text("redis", key)?;
+                }
+            }
+            if password.is_empty() {
+                password = env(ODP_PASSWORD_ENV).unwrap_or_default();
+            }
+            let database = integer("redis", "database")?.unwrap_or(0);
+            let defaults = RedisSettings::default();
+            return Ok(SegmentsCacheChoice::Redis {
+                redis: Box::new(RedisSettings {
+                    host: if host.is_empty() {
+                        defaults.host.clone()
+                    } else {
+                        host
+                    },
+                    password,
+                    database: i64::try_from(database).unwrap_or(i64::MAX),
+                    // A Redis that is down holds a decision up only briefly.
+                    connection_timeout: Duration::from_secs(2),
+                    max_retries: 1,
+                    ..defaults
+                }),
+                timeout: timeout("redis")?,
+            });
+        }
+        Err(problem(
+            "default",
+            &Value::String(default.to_owned()),
+            "\"in-memory\" or \"redis\" (the caches agentctl has)",
+        ))
+    }
+}
+
+const DURATION: &str = "a duration such as 600s or 10m (0 = no expiry)";
+
+fn mapping_iter(m: &serde_yaml_ng::Mapping) -> impl Iterator<Item = (&str, &Value)> {
+    m.iter().filter_map(|(k, v)| k.as_str().map(|k| (k, v)))
+}
+
+/// The value of `key` (matched case-insensitively, as upstream's lowercased keys are).
+fn entry<'a, K: AsRef<str> + 'a>(
+    mut entries: impl Iterator<Item = (K, &'a Value)>,
+    key: &str,
+) -> Option<&'a Value> {
+    entries
+        .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+fn problem(key: &str, value: &Value, expected: &str) -> SegmentsCacheProblem {
+    let value = match value {
+        Value::String(s) => format!("{s:?}"),
+        other => serde_yaml_ng::to_string(other)
+            .map(|t| t.trim_end().to_owned())
+            .unwrap_or_default(),
+    };
+    SegmentsCacheProblem {
+        key: key.to_owned(),
+        value,
+        expected: expected.to_owned(),
+    }
 }
 
 impl Default for OdpSettings {

@@ -56,8 +56,17 @@ pub struct PubSubSettings {
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// `host:port`, or a `redis://` / `rediss://` URL.
+    /// `host:port`, a `redis://` / `rediss://` URL, or a topology URL:
+    /// `redis+cluster://[user:pass@]h1:p1,h2:p2` (Redis Cluster seed nodes) or
+    /// `redis+sentinel://[user:pass@]s1:p1,s2:p2/master_name` (Sentinel). Ignored
+    /// when `cluster` or `sentinel` is set.
     pub host: String,
+    /// Redis Cluster seed nodes (`host:port` or `redis[s]://` URLs); when not
+    /// empty the connection is a cluster connection and `database` must be 0.
+    pub cluster: Vec<String>,
+    /// Redis Sentinel: when `sentinel.master_name` is set, the primary is found
+    /// through the sentinels and found again after a fail-over.
+    pub sentinel: RedisSentinelSettings,
     /// Password, highest priority; secret.
     pub auth_token: String,
     /// Password, second priority; secret.
@@ -116,6 +125,36 @@ pub struct RedisTlsSettings {
     pub insecure_skip_verify: bool,
 }
 
+/// Redis Sentinel (`synchronization.pubsub.redis.sentinel.*`).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisSentinelSettings {
+    /// The name the sentinels monitor the primary under; empty turns Sentinel off.
+    pub master_name: String,
+    /// The sentinels, `host:port` each (at least one).
+    pub addrs: Vec<String>,
+    /// Password of the sentinels themselves (the primary's password is the usual
+    /// `auth_token` > `redis_secret` > `password`); secret.
+    pub password: String,
+}
+
+impl RedisSentinelSettings {
+    /// Whether Sentinel is configured.
+    pub fn is_set(&self) -> bool {
+        !self.master_name.is_empty()
+    }
+}
+
+impl fmt::Debug for RedisSentinelSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSentinelSettings")
+            .field("master_name", &self.master_name)
+            .field("addrs", &self.addrs)
+            .field("password", &Secret(&self.password))
+            .finish()
+    }
+}
+
 impl RedisTlsSettings {
     /// Whether any TLS setting differs from the defaults.
     pub fn is_set(&self) -> bool {
@@ -127,6 +166,8 @@ impl Default for RedisSettings {
     fn default() -> Self {
         RedisSettings {
             host: "localhost:6379".to_owned(),
+            cluster: Vec::new(),
+            sentinel: RedisSentinelSettings::default(),
             auth_token: String::new(),
             redis_secret: String::new(),
             password: String::new(),
@@ -162,6 +203,8 @@ impl fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisSettings")
             .field("host", &url_without_password(&self.host))
+            .field("cluster", &self.cluster)
+            .field("sentinel", &self.sentinel)
             .field("auth_token", &Secret(&self.auth_token))
             .field("redis_secret", &Secret(&self.redis_secret))
             .field("password", &Secret(&self.password))

@@ -32,6 +32,9 @@ struct DecideBody {
     forced_decisions: Vec<ForcedBody>,
     #[serde(default)]
     fetch_segments: bool,
+    /// `IGNORE_CACHE` / `RESET_CACHE`; other values are ignored, as upstream does.
+    #[serde(default)]
+    fetch_segments_options: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,11 +60,29 @@ pub(super) async fn decide(
         return Err(ApiError::MissingUserId);
     }
     let options = DecideOptions::parse(body.decide_options.iter().map(String::as_str))?;
-    if body.fetch_segments {
-        // No ODP segment service is reachable from here: upstream's answer when the
-        // fetch fails.
-        return Err(ApiError::internal("failed to fetch qualified segments"));
-    }
+    // Upstream identifies the user to ODP when it creates the user context.
+    let config = project.config();
+    state.odp.identify(&config, &body.user_id);
+    let segments = if body.fetch_segments {
+        let fetched = state
+            .odp
+            .qualified_segments(
+                &sdk_key,
+                &config,
+                &body.user_id,
+                &body.fetch_segments_options,
+            )
+            .await;
+        match fetched {
+            Ok(segments) => Some(segments),
+            Err(err) => {
+                tracing::warn!(user_id = %body.user_id, "fetchQualifiedSegments failed: {err}");
+                return Err(ApiError::internal("failed to fetch qualified segments"));
+            }
+        }
+    } else {
+        None
+    };
     let keys = query_values(&uri, "keys");
     let single = keys.len() == 1;
     let forced: Vec<ForcedDecision> = body
@@ -76,6 +97,7 @@ pub(super) async fn decide(
     let user = User {
         id: body.user_id,
         attributes: body.user_attributes,
+        segments,
     };
     if options.reset_cmab_cache {
         project.cmab_cache.clear();
@@ -146,6 +168,7 @@ pub(super) async fn activate(
     let user = User {
         id: body.user_id,
         attributes: body.user_attributes,
+        segments: None,
     };
     let outcome = run_engine(
         &state,
@@ -214,6 +237,7 @@ pub(super) async fn track(
     let user = User {
         id: user_id,
         attributes: object("userAttributes")?,
+        segments: None,
     };
     let tags = object("eventTags")?;
     let config = project.config();
