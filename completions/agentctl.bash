@@ -243,7 +243,7 @@ _agentctl() {
             return 0
             ;;
         agentctl__subcmd__claim)
-            opts="-v -h -V --sdk-key --group --to --min-idle --count --from --ids --dry-run --dead-letter --max-deliveries --delete-consumer --json --config --redis --verbose --color --help --version"
+            opts="-v -h -V --sdk-key --group --to --min-idle --count --from --ids --dry-run --dead-letter --max-deliveries --delete-consumer --delete-idle-groups --json --config --redis --verbose --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,6 +286,10 @@ _agentctl() {
                     return 0
                     ;;
                 --delete-consumer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete-idle-groups)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

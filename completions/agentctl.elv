@@ -271,6 +271,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand --dead-letter 'Stream that receives entries delivered more than --max-deliveries times'
             cand --max-deliveries 'Delivery count above which a claimed entry goes to --dead-letter'
             cand --delete-consumer 'Afterwards, delete this consumer from the group if it holds no pending entries'
+            cand --delete-idle-groups 'Instead of claiming: delete the stream''s consumer groups whose consumers have all been idle at least this long (with their pending entries)'
             cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'
             cand --redis 'Redis to use: `host:port`, `redis://[user:pass@]host:port/db` or `rediss://…` for TLS, `redis+cluster://[user:pass@]h1:p1,h2:p2` for a Redis Cluster, `redis+sentinel://[user:pass@]s1:p1,s2:p2/NAME` for the primary that sentinels monitor as NAME. Overrides synchronization.pubsub.redis (host, cluster and sentinel); with `serve` it also turns notification sync through Redis on. inspect, trim and claim also read REDIS_URL when neither this flag nor AGENTCTL_REDIS is set'
             cand --color 'When to colour output: auto (on a terminal, unless NO_COLOR is set), always or never'

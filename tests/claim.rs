@@ -274,3 +274,138 @@ fn delete_consumer_only_when_empty() {
     let consumers: redis::Value = redis.cmd(&["XINFO", "CONSUMERS", &scene.key, "notifications"]);
     assert!(!format!("{consumers:?}").contains(DEAD_CONSUMER));
 }
+
+/// The names of `key`'s consumer groups.
+fn group_names(redis: &RedisServer, key: &str) -> Vec<String> {
+    let reply: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(key)
+        .query(&mut redis.conn())
+        .unwrap();
+    let mut names: Vec<String> = reply.groups.into_iter().map(|g| g.name).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn delete_idle_groups_removes_abandoned_groups_and_unblocks_trim_safe() {
+    let redis = RedisServer::start();
+    let key = fixtures::stream("IDLE1");
+    fixtures::add_decisions(&redis, &key, 10);
+    // What a hostile client leaves: groups from the start whose consumer read
+    // everything and never acknowledged, and one that never read at all.
+    for group in ["hostile-1", "hostile-2"] {
+        fixtures::create_group(&redis, &key, group);
+        assert_eq!(fixtures::read(&redis, &key, group, "c", 10).len(), 10);
+    }
+    fixtures::create_group(&redis, &key, "never-read");
+    // The group in use: read and acknowledged everything.
+    fixtures::create_group(&redis, &key, "live");
+    let ids = fixtures::read(&redis, &key, "live", "reader", 10);
+    let mut ack = vec!["XACK", key.as_str(), "live"];
+    ack.extend(ids.iter().map(String::as_str));
+    let _: i64 = redis.cmd(&ack);
+    let cli = Agentctl::new();
+    let trim = [
+        "trim",
+        key.as_str(),
+        "--maxlen",
+        "1",
+        "--exact",
+        "--safe",
+        "--json",
+    ];
+    let held = cli.redis(&redis, &trim).ok().json();
+    assert_eq!(held["streams"][0]["removed"], 0, "held back: {held}");
+
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    // The live consumer gets a new entry: no longer idle (before Redis 7.2 only a
+    // delivery resets a consumer's idle time, an empty read does not).
+    fixtures::add_decisions(&redis, &key, 1);
+    let ids = fixtures::read(&redis, &key, "live", "reader", 10);
+    assert_eq!(ids.len(), 1);
+    let _: i64 = redis.cmd(&["XACK", &key, "live", &ids[0]]);
+
+    let dry = cli
+        .redis(
+            &redis,
+            &[
+                "claim",
+                &key,
+                "--delete-idle-groups",
+                "1s",
+                "--dry-run",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+    assert_eq!(dry["dry_run"], true);
+    let listed: Vec<(&str, u64, &str)> = dry["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap(),
+                g["pending"].as_u64().unwrap(),
+                g["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("hostile-1", 10, "would be deleted"),
+            ("hostile-2", 10, "would be deleted"),
+            ("never-read", 0, "would be deleted"),
+        ],
+        "{dry}"
+    );
+    assert_eq!(
+        group_names(&redis, &key).len(),
+        4,
+        "a dry run deletes nothing"
+    );
+
+    let out = cli
+        .redis(&redis, &["claim", &key, "--delete-idle-groups", "1s"])
+        .ok()
+        .stdout;
+    assert!(
+        out.contains(&format!("3 consumer groups idle >= 1s deleted from {key}")),
+        "{out}"
+    );
+    assert_eq!(group_names(&redis, &key), ["live"]);
+    let trimmed = cli.redis(&redis, &trim).ok().json();
+    assert_eq!(trimmed["streams"][0]["removed"], 10, "unblocked: {trimmed}");
+
+    // A group still in use is never idle enough.
+    let none = cli
+        .redis(
+            &redis,
+            &["claim", &key, "--delete-idle-groups", "1h", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(none["groups"], serde_json::json!([]));
+    assert_eq!(group_names(&redis, &key), ["live"]);
+}
+
+#[test]
+fn delete_idle_groups_conflicts_with_claiming() {
+    let cli = Agentctl::new();
+    let run = cli.run(&[
+        "claim",
+        "stream:x",
+        "--delete-idle-groups",
+        "1h",
+        "--group",
+        "g",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    let run = cli.run(&["claim", "stream:x", "--to", "c"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--group <GROUP>"), "{}", run.stderr);
+}

@@ -408,6 +408,113 @@ async fn oom_part_way_through_pipelines_stores_each_notification_once() {
     );
 }
 
+// Item 5 ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_falls_behind_a_drained_backlog_catches_up_from_the_stream() {
+    // The backlog a stall leaves arrives at once while this subscriber is not
+    // reading either. Socket buffers absorb a few hundred kB of it, so the lag
+    // allowance is made small enough that the rest overflows it for sure.
+    const BACKLOG: usize = 3_000;
+    const ALLOWANCE: usize = 64;
+    let redis = RedisServer::start();
+    let config = format!(
+        "{}api:\n  notificationBuffer: {ALLOWANCE}\n",
+        sync_config(&redis.addr(), "redis-streams")
+    );
+    let serve = Serve::start(&config);
+    let mut sse = Sse::open(&serve, DEMO_KEY, "", None).await;
+    decide_demo(&serve, "first").await;
+    assert_eq!(user_of(&sse.next_event().await), "first");
+    let pid = redis_pid(&redis);
+    signal(&pid, "-STOP");
+    let users: Vec<String> = (0..BACKLOG).map(|i| format!("backlog-{i}")).collect();
+    futures_util::StreamExt::for_each_concurrent(futures_util::stream::iter(&users), 16, |user| {
+        decide_demo(&serve, user)
+    })
+    .await;
+    signal(&pid, "-CONT");
+    assert_all_published(&serve, BACKLOG + 1).await;
+    // Everything is in the stream and read by the instance's reader before the
+    // subscriber reads on: it is far more than the buffer behind.
+    eventually(Duration::from_secs(20), || async {
+        let body = metrics(&serve).await;
+        (sample(&body, "agentctl_redis_streams_read_total") == Some((BACKLOG + 1) as f64))
+            .then_some(())
+    })
+    .await;
+    let events = read_events(&mut sse, BACKLOG).await;
+    let got = users_once(&events, "the subscriber");
+    assert_eq!(
+        got,
+        users.iter().cloned().collect::<HashSet<_>>(),
+        "not the decisions sent"
+    );
+    let ids: Vec<agentctl::store::StreamId> =
+        events.iter().map(|e| e.id.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "out of stream order");
+    // The same connection goes on with live notifications.
+    decide_demo(&serve, "after").await;
+    assert_eq!(user_of(&sse.next_event().await), "after");
+    let body = metrics(&serve).await;
+    assert_eq!(
+        sample(&body, "agentctl_sse_overflow_disconnects_total"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(
+        sample(&body, "agentctl_sse_catch_ups_total").is_some_and(|n| n >= 1.0),
+        "the subscriber fell behind and caught up:\n{body}"
+    );
+    assert!(
+        sample(&body, "agentctl_sse_caught_up_total").is_some_and(|n| n >= 1.0),
+        "{body}"
+    );
+    eprintln!(
+        "catch-up: {:?}",
+        ["catch_ups_total", "caught_up_total"].map(|m| sample(&body, &format!("agentctl_sse_{m}")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pubsub_subscriber_may_fall_behind_by_buffer_size() {
+    // Pub/Sub keeps no history: what an outage queued (up to `buffer_size`)
+    // arrives at once, and a subscriber that keeps reading must survive it.
+    const BACKLOG: usize = 3_000;
+    let redis = RedisServer::start();
+    let config = format!(
+        "{}      buffer_size: 5000\napi:\n  notificationBuffer: 64\n",
+        sync_config(&redis.addr(), "redis-pubsub")
+    );
+    let serve = Serve::start(&config);
+    let mut sse = Sse::open(&serve, DEMO_KEY, "", None).await;
+    decide_demo(&serve, "first").await;
+    assert_eq!(user_of(&sse.next_event().await), "first");
+    let users: Vec<String> = (0..BACKLOG).map(|i| format!("backlog-{i}")).collect();
+    futures_util::StreamExt::for_each_concurrent(futures_util::stream::iter(&users), 16, |user| {
+        decide_demo(&serve, user)
+    })
+    .await;
+    // All of it reached this instance's fan-out while the subscriber was not reading.
+    eventually(Duration::from_secs(20), || async {
+        let body = metrics(&serve).await;
+        (sample(&body, "agentctl_redis_pubsub_received_total") == Some((BACKLOG + 1) as f64))
+            .then_some(())
+    })
+    .await;
+    let events = read_events(&mut sse, BACKLOG).await;
+    assert_eq!(
+        users_once(&events, "the subscriber"),
+        users.iter().cloned().collect::<HashSet<_>>()
+    );
+    let body = metrics(&serve).await;
+    assert_eq!(
+        sample(&body, "agentctl_sse_overflow_disconnects_total"),
+        Some(0.0),
+        "{body}"
+    );
+}
+
 // Item 8 ----------------------------------------------------------------------------
 
 /// Entries whose envelope is no notification a client may get: a bare number, a

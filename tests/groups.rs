@@ -458,3 +458,39 @@ async fn sigterm_ends_open_group_streams_and_exits_zero() {
     assert!(status.success(), "exit status {status}\n{}", serve.stderr());
     sse.expect_end().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_group_more_than_max_groups_is_refused_on_every_instance() {
+    let redis = RedisServer::start();
+    let config = format!("{}      max_groups: 2\n", config(&redis, "30s"));
+    let (a, b) = (Serve::start(&config), Serve::start(&config));
+    let g1 = Sse::open(&a, DEMO_KEY, "?group=g1", None).await;
+    let g2 = Sse::open(&b, DEMO_KEY, "?group=g2&from=0", None).await;
+    for serve in [&a, &b] {
+        let reply = serve
+            .get("/v1/notifications/event-stream?group=g3&from=0", DEMO_KEY)
+            .await;
+        assert_eq!(reply.status, 409, "{}", reply.body);
+        let error = reply.json()["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.contains(&format!("stream {STREAM} already has 2 consumer groups"))
+                && error.contains("synchronization.pubsub.redis.max_groups (2)"),
+            "{error}"
+        );
+    }
+    // Joining an existing group still works, on either instance. (The first
+    // consumers leave first, so the one entry cannot go to them.)
+    drop((g1, g2));
+    wait_no_group_readers(&redis).await;
+    let mut joined = Sse::open(&a, DEMO_KEY, "?group=g2&consumer=second", None).await;
+    decide_demo(&b, "after-the-cap").await;
+    let reply: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(STREAM)
+        .query(&mut redis.conn())
+        .unwrap();
+    let mut names: Vec<String> = reply.groups.into_iter().map(|g| g.name).collect();
+    names.sort();
+    assert_eq!(names, ["g1", "g2"]);
+    assert_eq!(user_of(&joined.next_event().await), "after-the-cap");
+}

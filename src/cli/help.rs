@@ -121,6 +121,10 @@ pub fn examples(subcommand: &str) -> &'static [Example] {
                  --dead-letter stream:dead-letter --max-deliveries 5",
                 "Claim idle entries; those delivered more than 5 times go to a dead-letter stream.",
             ),
+            ex!(
+                "agentctl claim --sdk-key demo --delete-idle-groups 24h --dry-run",
+                "The consumer groups nobody has read for a day (drop --dry-run to delete them).",
+            ),
         ],
         "completions" => &[
             ex!(

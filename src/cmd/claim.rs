@@ -3,6 +3,7 @@
 //! and safe removal of dead consumers.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use anyhow::bail;
 use serde::Serialize;
@@ -10,7 +11,7 @@ use serde::Serialize;
 use super::{human_ms, or_dash, print, print_json, stream_of, table, table_text};
 use crate::cli::ClaimArgs;
 use crate::config::Settings;
-use crate::store::{PendingEntry, PendingQuery, StreamEntry};
+use crate::store::{IdleGroup, PendingEntry, PendingQuery, StreamEntry, group_idle_ms};
 use crate::store::{Store, StreamId};
 
 /// Entries claimed per XAUTOCLAIM / XCLAIM round trip.
@@ -67,12 +68,19 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
     let store = super::connect(settings).await?;
     let key = stream_of(&args.target, settings)?;
     store.require_stream(&key).await?;
-    store.require_group(&key, &args.group).await?;
+    if let Some(min_idle) = args.delete_idle_groups {
+        return delete_idle_groups(&store, &key, min_idle, args).await;
+    }
+    // clap requires both unless --delete-idle-groups is given.
+    let (Some(group), Some(to)) = (args.group.as_deref(), args.to.as_deref()) else {
+        bail!("--group and --to are required to claim (or give --delete-idle-groups)");
+    };
+    store.require_group(&key, group).await?;
 
     let mut report = ClaimReport {
         stream: key.clone(),
-        group: args.group.clone(),
-        to: args.to.clone(),
+        group: group.to_owned(),
+        to: to.to_owned(),
         min_idle_ms: u64::try_from(args.min_idle.as_millis()).unwrap_or(u64::MAX),
         dry_run: args.dry_run,
         claimed: Vec::new(),
@@ -84,11 +92,11 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
     };
 
     if args.dry_run {
-        dry_run(&store, &key, args, &mut report).await?;
+        dry_run(&store, &key, group, args, &mut report).await?;
     } else {
-        let claimed = claim(&store, &key, args, &mut report).await?;
+        let claimed = claim(&store, &key, (group, to), args, &mut report).await?;
         let entries: Vec<&StreamEntry> = claimed.iter().map(|c| &c.entry).collect();
-        let deliveries = delivery_counts(&store, &key, &args.group, &args.to, &entries).await?;
+        let deliveries = delivery_counts(&store, &key, group, to, &entries).await?;
         let mut poison = Vec::new();
         for Claimed {
             entry,
@@ -111,15 +119,15 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
             });
         }
         if let Some(dead_letter) = &args.dead_letter {
-            store
-                .dead_letter(&key, &args.group, dead_letter, &poison)
-                .await?;
+            store.dead_letter(&key, group, dead_letter, &poison).await?;
             report.dead_lettered = poison.iter().map(|e| e.id.to_string()).collect();
         }
     }
 
     let refusal = match &args.delete_consumer {
-        Some(consumer) => delete_consumer(&store, &key, args, consumer, &mut report).await?,
+        Some(consumer) => {
+            delete_consumer(&store, &key, group, args.dry_run, consumer, &mut report).await?
+        }
         None => None,
     };
     if args.output.json {
@@ -137,6 +145,7 @@ pub async fn run(args: &ClaimArgs, settings: &Settings) -> anyhow::Result<()> {
 async fn dry_run(
     store: &Store,
     key: &str,
+    group: &str,
     args: &ClaimArgs,
     report: &mut ClaimReport,
 ) -> anyhow::Result<()> {
@@ -145,7 +154,7 @@ async fn dry_run(
         consumer: args.from.clone(),
         ..PendingQuery::default()
     };
-    let mut candidates = store.all_pending_entries(key, &args.group, &query).await?;
+    let mut candidates = store.all_pending_entries(key, group, &query).await?;
     if !args.ids.is_empty() {
         let wanted: BTreeSet<StreamId> = args.ids.iter().copied().collect();
         candidates.retain(|e| wanted.contains(&e.id));
@@ -187,10 +196,12 @@ struct Claimed {
     previous_owner: Option<String>,
 }
 
-/// Claims for real; records deleted and skipped ids in the report.
+/// Claims for real (in `group`, for consumer `to`); records deleted and skipped
+/// ids in the report.
 async fn claim(
     store: &Store,
     key: &str,
+    (group, to): (&str, &str),
     args: &ClaimArgs,
     report: &mut ClaimReport,
 ) -> anyhow::Result<Vec<Claimed>> {
@@ -202,7 +213,7 @@ async fn claim(
         loop {
             let want = CLAIM_BATCH.min(limit.saturating_sub(claimed.len() as u64));
             let step = store
-                .autoclaim(key, &args.group, &args.to, args.min_idle, cursor, want)
+                .autoclaim(key, group, to, args.min_idle, cursor, want)
                 .await?;
             claimed.extend(step.claimed.into_iter().map(|entry| Claimed {
                 entry,
@@ -225,7 +236,7 @@ async fn claim(
             consumer: args.from.clone(),
             ..PendingQuery::default()
         };
-        let mut owned = store.all_pending_entries(key, &args.group, &query).await?;
+        let mut owned = store.all_pending_entries(key, group, &query).await?;
         owned.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         owned
             .into_iter()
@@ -240,7 +251,7 @@ async fn claim(
     let mut claimed = Vec::new();
     for chunk in ids.chunks(CLAIM_BATCH as usize) {
         for entry in store
-            .claim_ids(key, &args.group, &args.to, args.min_idle, chunk)
+            .claim_ids(key, group, to, args.min_idle, chunk)
             .await?
         {
             let previous_owner = owners.remove(&entry.id);
@@ -294,15 +305,15 @@ async fn delivery_counts(
 async fn delete_consumer(
     store: &Store,
     key: &str,
-    args: &ClaimArgs,
+    group: &str,
+    dry_run: bool,
     consumer: &str,
     report: &mut ClaimReport,
 ) -> anyhow::Result<Option<String>> {
-    let consumers = store.consumers(key, &args.group).await?;
+    let consumers = store.consumers(key, group).await?;
     let Some(info) = consumers.iter().find(|c| c.name == consumer) else {
         return Ok(Some(format!(
-            "consumer {consumer:?} is not in group {:?} of {key}",
-            args.group
+            "consumer {consumer:?} is not in group {group:?} of {key}"
         )));
     };
     if info.pending > 0 {
@@ -312,11 +323,111 @@ async fn delete_consumer(
             if info.pending == 1 { "y" } else { "ies" }
         )));
     }
-    if !args.dry_run {
-        store.delete_consumer(key, &args.group, consumer).await?;
+    if !dry_run {
+        store.delete_consumer(key, group, consumer).await?;
     }
     report.deleted_consumer = Some(consumer.to_owned());
     Ok(None)
+}
+
+/// `claim --delete-idle-groups --json`.
+#[derive(Debug, Serialize)]
+pub struct IdleGroupsReport {
+    /// Stream key.
+    pub stream: String,
+    /// The `--delete-idle-groups` threshold (ms).
+    pub min_idle_ms: u64,
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// The groups found idle, and what became of each.
+    pub groups: Vec<IdleGroupOutcome>,
+}
+
+/// One idle group.
+#[derive(Debug, Serialize)]
+pub struct IdleGroupOutcome {
+    /// Group name.
+    pub group: String,
+    /// Consumers it had.
+    pub consumers: u64,
+    /// Entries pending in it (gone with it).
+    pub pending: u64,
+    /// How long it had been idle (ms).
+    pub idle_ms: u64,
+    /// `deleted`, `would be deleted` (dry run), or `in use again` (a consumer read
+    /// between the listing and the deletion: kept).
+    pub outcome: &'static str,
+}
+
+/// `--delete-idle-groups`: XGROUP DESTROY for every group idle at least `min_idle`,
+/// each checked again just before.
+async fn delete_idle_groups(
+    store: &Store,
+    key: &str,
+    min_idle: Duration,
+    args: &ClaimArgs,
+) -> anyhow::Result<()> {
+    let mut report = IdleGroupsReport {
+        stream: key.to_owned(),
+        min_idle_ms: u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX),
+        dry_run: args.dry_run,
+        groups: Vec::new(),
+    };
+    for IdleGroup { group, idle_ms } in store.idle_groups(key, min_idle).await? {
+        let outcome = if args.dry_run {
+            "would be deleted"
+        } else {
+            // A consumer may have come back since the listing.
+            let consumers = store.consumers(key, &group.name).await?;
+            let now = store.server_time_ms().await?;
+            let still_idle = group_idle_ms(&group, &consumers, now) >= report.min_idle_ms;
+            if still_idle && store.destroy_group(key, &group.name).await? {
+                "deleted"
+            } else {
+                "in use again"
+            }
+        };
+        report.groups.push(IdleGroupOutcome {
+            group: group.name,
+            consumers: group.consumers,
+            pending: group.pending,
+            idle_ms,
+            outcome,
+        });
+    }
+    if args.output.json {
+        print_json(&report)
+    } else {
+        print(&render_idle_groups(&report))
+    }
+}
+
+fn render_idle_groups(report: &IdleGroupsReport) -> String {
+    let mut t = table(["GROUP", "CONSUMERS", "PENDING", "IDLE", "OUTCOME"]);
+    for g in &report.groups {
+        t.add_row([
+            g.group.clone(),
+            g.consumers.to_string(),
+            g.pending.to_string(),
+            human_ms(g.idle_ms),
+            g.outcome.to_owned(),
+        ]);
+    }
+    let done = report
+        .groups
+        .iter()
+        .filter(|g| g.outcome != "in use again")
+        .count();
+    let mut out = table_text(&t);
+    out.push_str(&format!(
+        "\n{}{done} consumer group{} idle >= {} {}deleted from {}",
+        if report.dry_run { "dry run: " } else { "" },
+        if done == 1 { "" } else { "s" },
+        human_ms(report.min_idle_ms),
+        if report.dry_run { "would be " } else { "" },
+        report.stream,
+    ));
+    out
 }
 
 fn render(report: &ClaimReport) -> String {

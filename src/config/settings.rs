@@ -267,7 +267,8 @@ pub struct ApiSettings {
     /// (`notificationKeepAlive`; agentctl's own key, 0 turns it off).
     #[serde(rename = "notificationkeepalive", with = "crate::config::duration")]
     pub notification_keep_alive: Duration,
-    /// Notifications a subscriber may fall behind before it is disconnected; also how
+    /// Notifications a subscriber may fall behind the live feed (past it, a Streams
+    /// subscriber catches up from the stream, others are disconnected); also how
     /// many recent notifications per SDK key the in-memory hub keeps for resuming
     /// (`notificationBuffer`; agentctl's own key).
     #[serde(rename = "notificationbuffer")]

@@ -2,17 +2,22 @@
 //! notification for that key that passes its filter.
 //!
 //! One `tokio::sync::broadcast` channel per SDK key: publishing never waits for a
-//! subscriber, and a subscriber that falls more than `buffer` notifications behind
-//! is told so ([`SubscriptionError::Overflow`]) instead of slowing the others — the
-//! SSE handler then disconnects it. Each channel also keeps the last `buffer`
-//! events so a client reconnecting with `Last-Event-ID` resumes without a gap or a
-//! duplicate: history and live channel are updated under one lock, so the replay and
-//! the live feed meet exactly.
+//! subscriber. A subscriber may fall up to the *lag allowance* behind (`buffer`,
+//! raised by [`Fanout::allow_lag`] for a transport that drains a backlog at once).
+//! Past it, a subscription with a [`History`] (the Streams hub: every event is a
+//! stream entry) reads what it missed from there and then rejoins the live feed
+//! exactly where the channel still holds events, so nothing is lost or repeated;
+//! one without is told so ([`SubscriptionError::Overflow`]) instead of slowing the
+//! others, and the SSE handler disconnects it. Each channel also keeps the last
+//! `buffer` events so a client reconnecting with `Last-Event-ID` resumes without a
+//! gap or a duplicate: history and live channel are updated under one lock, so the
+//! replay and the live feed meet exactly.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
 use super::{Event, Filter, Notification};
@@ -28,6 +33,11 @@ pub struct FanoutStats {
     pub delivered: u64,
     /// Subscribers disconnected because they fell too far behind.
     pub overflowed: u64,
+    /// Times a subscriber fell behind the live feed and caught up from the
+    /// [`History`] instead of being disconnected.
+    pub catch_ups: u64,
+    /// Events read back from the [`History`] by catching-up subscribers.
+    pub caught_up: u64,
     /// Subscribers connected now.
     pub subscribers: u64,
 }
@@ -73,9 +83,41 @@ pub(crate) fn parse_last_event_id(text: Option<&str>) -> Result<Option<StreamId>
     }
 }
 
+/// What a subscriber that fell behind the live feed missed, read from where every
+/// event is kept (the Streams hub's stream).
+pub trait History: Send + Sync {
+    /// Events of `sdk_key` after `after` and before `before`, oldest first, one page
+    /// at a time. `first` is the first page of a catch-up: the history then also
+    /// says whether events after `after` are gone.
+    ///
+    /// # Errors
+    ///
+    /// [`SubscriptionError::Unavailable`] when the history cannot be read.
+    fn missed<'a>(
+        &'a self,
+        sdk_key: &'a str,
+        after: StreamId,
+        before: StreamId,
+        first: bool,
+    ) -> BoxFuture<'a, Result<Missed, SubscriptionError>>;
+}
+
+/// One page of a [`History`].
+#[derive(Default)]
+pub struct Missed {
+    /// The events of the page that are notifications (others are skipped).
+    pub events: Vec<Arc<Event>>,
+    /// The id of the last entry read; `None` when nothing is left before `before`.
+    pub read_through: Option<StreamId>,
+    /// Events after `after` were trimmed away (asked on the first page only).
+    pub trimmed: bool,
+}
+
 /// The per-SDK-key fan-out of one instance.
 pub struct Fanout {
     buffer: usize,
+    /// Capacity of channels created from now on: how far a subscriber may fall behind.
+    lag: AtomicUsize,
     /// Read-mostly: a key's channel is created once, then only looked up.
     channels: RwLock<HashMap<String, Arc<Channel>>>,
     counters: Arc<Counters>,
@@ -86,6 +128,8 @@ struct Counters {
     published: AtomicU64,
     delivered: AtomicU64,
     overflowed: AtomicU64,
+    catch_ups: AtomicU64,
+    caught_up: AtomicU64,
     subscribers: AtomicU64,
 }
 
@@ -108,9 +152,19 @@ impl Fanout {
     pub fn new(buffer: usize) -> Self {
         Fanout {
             buffer: buffer.max(1),
+            lag: AtomicUsize::new(buffer.max(1)),
             channels: RwLock::new(HashMap::new()),
             counters: Arc::default(),
         }
+    }
+
+    /// Lets subscribers fall up to `lag` events behind (never less than the
+    /// `buffer` given at creation) on channels created from now on: a transport
+    /// without history calls it before delivering anything, sized from the most it
+    /// can drain at once after an outage. The kept `Last-Event-ID` history stays
+    /// `buffer` long.
+    pub fn allow_lag(&self, lag: usize) {
+        self.lag.store(lag.max(self.buffer), Ordering::Relaxed);
     }
 
     fn channel(&self, sdk_key: &str) -> Arc<Channel> {
@@ -121,7 +175,7 @@ impl Fanout {
         if let Some(channel) = channels.get(sdk_key) {
             return Arc::clone(channel);
         }
-        let (live, _) = broadcast::channel(self.buffer);
+        let (live, _) = broadcast::channel(self.lag.load(Ordering::Relaxed));
         let channel = Arc::new(Channel {
             state: Mutex::new(ChannelState {
                 live,
@@ -215,6 +269,7 @@ impl Fanout {
             skip_through: None,
             caught_up,
             resume_point: None,
+            catch_up: None,
             _guard: None,
         })
     }
@@ -239,6 +294,7 @@ impl Fanout {
             skip_through: None,
             caught_up: None,
             resume_point: None,
+            catch_up: None,
             _guard: None,
         };
         (subscription, position)
@@ -259,6 +315,8 @@ impl Fanout {
             published: c.published.load(Ordering::Relaxed),
             delivered: c.delivered.load(Ordering::Relaxed),
             overflowed: c.overflowed.load(Ordering::Relaxed),
+            catch_ups: c.catch_ups.load(Ordering::Relaxed),
+            caught_up: c.caught_up.load(Ordering::Relaxed),
             subscribers: c.subscribers.load(Ordering::Relaxed),
         }
     }
@@ -279,8 +337,37 @@ pub struct Subscription {
     /// Set on a fresh subscription to a hub with history: the id every event it
     /// yields follows, for a client to resume from before it saw an event.
     resume_point: Option<String>,
+    /// Where to catch up from after falling behind the live feed (Streams hub).
+    catch_up: Option<CatchUp>,
     /// Kept alive as long as the subscription (a hub's per-key reader guard).
     _guard: Option<Box<dyn Send + Sync>>,
+}
+
+/// A subscription's way back after falling behind the live feed.
+struct CatchUp {
+    history: Arc<dyn History>,
+    sdk_key: String,
+    /// The id of the newest event taken from the replay or the live feed, whether
+    /// the filter let it through or not: what the subscriber has seen.
+    seen: StreamId,
+    lag: Lag,
+}
+
+/// Where a catch-up stands.
+enum Lag {
+    /// Following the live feed.
+    Live,
+    /// The live feed overflowed by `missed`; the next live event (the oldest the
+    /// channel still holds) is where the subscriber rejoins it.
+    Lagged { missed: u64 },
+    /// Reading the events after `through` and before `rejoin` from the history.
+    Reading {
+        rejoin: Arc<Event>,
+        rejoin_id: StreamId,
+        through: StreamId,
+        first: bool,
+        missed: u64,
+    },
 }
 
 impl Subscription {
@@ -320,6 +407,28 @@ impl Subscription {
         self
     }
 
+    /// Lets this subscription catch up from `history` when it falls behind the live
+    /// feed, instead of failing with [`SubscriptionError::Overflow`]. `position` is
+    /// where its live feed starts (from [`Fanout::subscribe_at`]). Call it after
+    /// [`Subscription::resume_with`].
+    pub fn with_history(
+        mut self,
+        history: Arc<dyn History>,
+        sdk_key: &str,
+        position: StreamId,
+    ) -> Self {
+        let seen = self
+            .skip_through
+            .map_or(position, |skip| skip.max(position));
+        self.catch_up = Some(CatchUp {
+            history,
+            sdk_key: sdk_key.to_owned(),
+            seen,
+            lag: Lag::Live,
+        });
+        self
+    }
+
     /// Once, after a requested replay has been fully yielded: the id of the last
     /// event replayed (or the resume point when there was nothing to replay).
     pub fn take_caught_up(&mut self) -> Option<String> {
@@ -343,55 +452,195 @@ impl Subscription {
         self.gap
     }
 
-    /// The next event that passes the filter: replayed ones first, then live ones.
-    /// Cancel-safe. Fails with [`SubscriptionError::Overflow`] when the subscriber fell
-    /// too far behind; the subscription should then be dropped.
-    pub async fn next(&mut self) -> Result<Arc<Event>, SubscriptionError> {
+    /// Remembers that the subscriber has seen `event` (for a later catch-up).
+    fn saw(&mut self, event: &Event) {
+        if let Some(catch_up) = &mut self.catch_up
+            && let Ok(id) = event.id.parse::<StreamId>()
+        {
+            catch_up.seen = catch_up.seen.max(id);
+        }
+    }
+
+    /// The next replayed (or caught-up) event that passes the filter.
+    fn next_replayed(&mut self) -> Option<Arc<Event>> {
         while let Some(event) = self.replay.pop_front() {
+            self.saw(&event);
             if self.filter.allows(event.notification.kind) {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                return Ok(event);
+                return Some(event);
             }
         }
-        loop {
-            match self.live.recv().await {
-                Ok(event) if self.filter.allows(event.notification.kind) && self.fresh(&event) => {
-                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    return Ok(event);
+        None
+    }
+
+    /// A live event, if it passes the filter and was not replayed already.
+    fn take_live(&mut self, event: Arc<Event>) -> Option<Arc<Event>> {
+        self.saw(&event);
+        if self.filter.allows(event.notification.kind) && self.fresh(&event) {
+            self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+            Some(event)
+        } else {
+            None
+        }
+    }
+
+    fn catching_up(&self) -> bool {
+        self.catch_up
+            .as_ref()
+            .is_some_and(|catch_up| !matches!(catch_up.lag, Lag::Live))
+    }
+
+    /// The live feed overflowed by `missed`: catch up from the history, or fail
+    /// when there is none.
+    fn lagged(&mut self, missed: u64) -> Result<(), SubscriptionError> {
+        match &mut self.catch_up {
+            Some(catch_up) => {
+                catch_up.lag = Lag::Lagged { missed };
+                self.counters.catch_ups.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            None => {
+                self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+                Err(SubscriptionError::Overflow { missed })
+            }
+        }
+    }
+
+    /// One step of a catch-up: find where to rejoin the live feed, or read one
+    /// page of what was missed before it into the replay queue (and, after the last
+    /// page, the event that rejoins the live feed). Cancel-safe: the state changes
+    /// only once an await has completed.
+    async fn catch_up_step(&mut self) -> Result<(), SubscriptionError> {
+        let Some(catch_up) = &mut self.catch_up else {
+            return Ok(());
+        };
+        match &catch_up.lag {
+            Lag::Live => {}
+            Lag::Lagged { missed } => {
+                let missed = *missed;
+                match self.live.recv().await {
+                    Ok(rejoin) => match rejoin.id.parse::<StreamId>() {
+                        Ok(rejoin_id) => {
+                            catch_up.lag = Lag::Reading {
+                                rejoin,
+                                rejoin_id,
+                                through: catch_up.seen,
+                                first: true,
+                                missed,
+                            };
+                        }
+                        // Ids of a hub with history are stream ids; anything else
+                        // cannot be looked up.
+                        Err(_) => {
+                            self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+                            return Err(SubscriptionError::Overflow { missed });
+                        }
+                    },
+                    Err(broadcast::error::RecvError::Lagged(more)) => {
+                        catch_up.lag = Lag::Lagged {
+                            missed: missed.saturating_add(more),
+                        };
+                    }
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
                 }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
+            }
+            Lag::Reading {
+                rejoin,
+                rejoin_id,
+                through,
+                first,
+                missed,
+            } => {
+                let page = catch_up
+                    .history
+                    .missed(&catch_up.sdk_key, *through, *rejoin_id, *first)
+                    .await?;
+                if page.trimmed {
+                    let missed = *missed;
+                    catch_up.lag = Lag::Live;
                     self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
                     return Err(SubscriptionError::Overflow { missed });
                 }
+                self.counters
+                    .caught_up
+                    .fetch_add(page.events.len() as u64, Ordering::Relaxed);
+                self.replay.extend(page.events);
+                match page.read_through {
+                    Some(read) if read < *rejoin_id => {
+                        let (rejoin, rejoin_id, missed) = (Arc::clone(rejoin), *rejoin_id, *missed);
+                        catch_up.lag = Lag::Reading {
+                            rejoin,
+                            rejoin_id,
+                            through: read,
+                            first: false,
+                            missed,
+                        };
+                    }
+                    _ => {
+                        let rejoin = Arc::clone(rejoin);
+                        catch_up.lag = Lag::Live;
+                        // Back on the live feed: the event it was found at comes
+                        // next, like any live one.
+                        if self.skip_through.is_none_or(|skip| {
+                            rejoin.id.parse::<StreamId>().is_ok_and(|id| id > skip)
+                        }) {
+                            self.replay.push_back(rejoin);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next event that passes the filter: replayed ones first, then live ones
+    /// (and, after falling behind, the missed ones from the [`History`]).
+    /// Cancel-safe. Fails with [`SubscriptionError::Overflow`] when the subscriber fell
+    /// too far behind and cannot catch up; the subscription should then be dropped.
+    pub async fn next(&mut self) -> Result<Arc<Event>, SubscriptionError> {
+        loop {
+            if let Some(event) = self.next_replayed() {
+                return Ok(event);
+            }
+            if self.catching_up() {
+                self.catch_up_step().await?;
+                continue;
+            }
+            match self.live.recv().await {
+                Ok(event) => {
+                    if let Some(event) = self.take_live(event) {
+                        return Ok(event);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed)?,
                 // The sender lives as long as the fan-out; if it is gone, so is the
                 // server, and the stream ends like on shutdown.
                 Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
             }
         }
     }
-}
 
-impl Subscription {
     /// The next event that passes the filter if one is ready now, without waiting;
-    /// lets a writer batch what arrived together into one socket write.
+    /// lets a writer batch what arrived together into one socket write. `None`
+    /// while a catch-up needs to read (left to [`Subscription::next`]).
     pub fn try_next(&mut self) -> Option<Result<Arc<Event>, SubscriptionError>> {
-        while let Some(event) = self.replay.pop_front() {
-            if self.filter.allows(event.notification.kind) {
-                self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+        loop {
+            if let Some(event) = self.next_replayed() {
                 return Some(Ok(event));
             }
-        }
-        loop {
+            if self.catching_up() {
+                return None;
+            }
             match self.live.try_recv() {
-                Ok(event) if self.filter.allows(event.notification.kind) && self.fresh(&event) => {
-                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    return Some(Ok(event));
+                Ok(event) => {
+                    if let Some(event) = self.take_live(event) {
+                        return Some(Ok(event));
+                    }
                 }
-                Ok(_) => {}
                 Err(broadcast::error::TryRecvError::Lagged(missed)) => {
-                    self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-                    return Some(Err(SubscriptionError::Overflow { missed }));
+                    if let Err(err) = self.lagged(missed) {
+                        return Some(Err(err));
+                    }
                 }
                 Err(_) => return None,
             }
@@ -514,5 +763,116 @@ mod tests {
             Err(SubscriptionError::Overflow { missed: 6 })
         ));
         assert_eq!(fanout.stats().overflowed, 1);
+    }
+
+    /// A history holding every event published through a fan-out (as the Redis
+    /// stream holds every entry), handing them out in pages of 3.
+    struct Everything {
+        events: Mutex<Vec<Arc<Event>>>,
+        trimmed_before: StreamId,
+    }
+
+    impl History for Everything {
+        fn missed<'a>(
+            &'a self,
+            _sdk_key: &'a str,
+            after: StreamId,
+            before: StreamId,
+            first: bool,
+        ) -> BoxFuture<'a, Result<Missed, SubscriptionError>> {
+            let page: Vec<Arc<Event>> = lock(&self.events)
+                .iter()
+                .filter(|e| {
+                    let id: StreamId = e.id.parse().unwrap();
+                    id > after && id < before
+                })
+                .take(3)
+                .cloned()
+                .collect();
+            let read_through = (page.len() == 3).then(|| page[2].id.parse().unwrap());
+            let trimmed = first && after < self.trimmed_before;
+            Box::pin(async move {
+                Ok(Missed {
+                    events: page,
+                    read_through,
+                    trimmed,
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_with_history_catches_up_without_gap_or_duplicate() {
+        let fanout = Fanout::new(4);
+        let history = Arc::new(Everything {
+            events: Mutex::new(Vec::new()),
+            trimmed_before: StreamId::ZERO,
+        });
+        let (sub, position) = fanout.subscribe_at("k", Filter::ALL);
+        let mut sub = sub.with_history(Arc::clone(&history) as Arc<dyn History>, "k", position);
+        let mut fast = fanout.subscribe("k", Filter::ALL, None).unwrap();
+        for n in 0..20 {
+            let id = fanout.publish_local("k", note(Kind::Decision, n));
+            let event = fast.next().await.unwrap();
+            assert_eq!(event.id, id.to_string());
+            lock(&history.events).push(event);
+        }
+        let mut got = Vec::new();
+        while got.len() < 20 {
+            got.push(sub.next().await.unwrap().notification.message.to_string());
+        }
+        let want: Vec<String> = (0..20).map(|n| format!("{{\"n\":{n}}}")).collect();
+        assert_eq!(got, want);
+        // Back on the live feed.
+        fanout.publish_local("k", note(Kind::Decision, 20));
+        assert_eq!(
+            sub.next().await.unwrap().notification.message.to_string(),
+            "{\"n\":20}"
+        );
+        let stats = fanout.stats();
+        assert_eq!((stats.catch_ups, stats.overflowed), (1, 0));
+        assert_eq!(stats.caught_up, 16, "the 4 the channel held came live");
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_whose_missed_events_were_trimmed_overflows() {
+        let fanout = Fanout::new(2);
+        let history = Arc::new(Everything {
+            events: Mutex::new(Vec::new()),
+            trimmed_before: StreamId::new(u64::MAX, 0),
+        });
+        let (sub, position) = fanout.subscribe_at("k", Filter::ALL);
+        let mut sub = sub.with_history(history as Arc<dyn History>, "k", position);
+        for n in 0..5 {
+            fanout.publish_local("k", note(Kind::Decision, n));
+        }
+        assert!(matches!(
+            sub.next().await,
+            Err(SubscriptionError::Overflow { missed: 3 })
+        ));
+        assert_eq!(fanout.stats().overflowed, 1);
+    }
+
+    #[tokio::test]
+    async fn allow_lag_raises_the_allowance_but_not_the_resume_history() {
+        let fanout = Fanout::new(4);
+        fanout.allow_lag(16);
+        let mut sub = fanout.subscribe("k", Filter::ALL, None).unwrap();
+        let first = fanout.publish_local("k", note(Kind::Decision, 0));
+        for n in 1..16 {
+            fanout.publish_local("k", note(Kind::Decision, n));
+        }
+        for n in 0..16 {
+            assert_eq!(
+                sub.next().await.unwrap().notification.message.to_string(),
+                format!("{{\"n\":{n}}}")
+            );
+        }
+        let resumed = fanout
+            .subscribe("k", Filter::ALL, Some(&first.to_string()))
+            .unwrap();
+        assert!(resumed.gap(), "only the last 4 are kept for resuming");
+        fanout.allow_lag(1);
+        assert_eq!(fanout.lag.load(Ordering::Relaxed), 4, "never below buffer");
     }
 }

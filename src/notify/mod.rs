@@ -30,7 +30,9 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 pub use detect::{Readiness, UndecidedStats};
-pub use fanout::{Fanout, FanoutStats, ResumeError, Subscription, SubscriptionError};
+pub use fanout::{
+    Fanout, FanoutStats, History, Missed, ResumeError, Subscription, SubscriptionError,
+};
 pub use groups::{GroupError, GroupRequest, GroupStats, GroupSubscription};
 pub use hub::{HUB_STATES, Hub, HubError, HubStats};
 pub use notification::{Event, Notification};

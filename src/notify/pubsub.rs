@@ -158,6 +158,9 @@ impl PubSubHub {
         flush_on_cancel: Duration,
     ) -> Result<Arc<PubSubHub>, crate::store::Error> {
         let connector = Connector::from_settings(settings)?;
+        // No history to catch up from: a subscriber that keeps reading must survive
+        // the drain of everything queued during an outage (at most `buffer_size`).
+        fanout.allow_lag(settings.buffer_size);
         let store = connector.store();
         let policy = store.policy();
         let timeout = Some(settings.connection_timeout)

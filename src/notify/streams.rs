@@ -18,13 +18,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use redis::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::groups::{GroupCounters, GroupStats};
 use super::outbox::{Batch, Landed, Outbox, PublisherStats};
-use super::{Event, Fanout, Filter, LogOnce, Notification, Subscription, SubscriptionError};
+use super::{
+    Event, Fanout, Filter, History, LogOnce, Missed, Notification, Subscription, SubscriptionError,
+};
 use crate::config::RedisSettings;
 use crate::store::{
     self, Connector, NID_FIELD, NewEntry, Retention, Store, StreamId, range_data, read_data,
@@ -168,6 +171,53 @@ impl Batch<Outgoing> for Append {
     }
 }
 
+/// What became of the entries after a resume point.
+enum Gone {
+    /// Nothing: every entry after it is still in the stream.
+    Nothing,
+    /// Retention trimmed some of them away.
+    Trimmed,
+    /// The point is newer than the stream's last generated id (given): Redis lost
+    /// writes in a fail-over.
+    RolledBack(StreamId),
+}
+
+/// The subscriber-facing reason for a failed read.
+fn unavailable(err: store::Error) -> SubscriptionError {
+    SubscriptionError::Unavailable(err.to_string())
+}
+
+/// A subscriber that fell behind the live feed reads what it missed from the
+/// stream, the same XRANGE pages a `Last-Event-ID` resume reads.
+impl History for StreamsHub {
+    fn missed<'a>(
+        &'a self,
+        sdk_key: &'a str,
+        after: StreamId,
+        before: StreamId,
+        first: bool,
+    ) -> BoxFuture<'a, Result<Missed, SubscriptionError>> {
+        Box::pin(async move {
+            // A rollback during a catch-up is a gap like a trim: the subscriber is told.
+            let trimmed = first && !matches!(self.gone_after(sdk_key, after).await?, Gone::Nothing);
+            // `before` is the live event the subscriber rejoins at: read up to the
+            // entry just before it.
+            let Some(through) = before.predecessor().filter(|through| *through > after) else {
+                return Ok(Missed {
+                    trimmed,
+                    ..Missed::default()
+                });
+            };
+            let (events, last, more) = self.page(sdk_key, after, through).await?;
+            Ok(Missed {
+                events,
+                read_through: last.filter(|_| more),
+                trimmed,
+            })
+        })
+    }
+}
+
 /// Decrements a key's reader count when a subscription ends.
 struct ReaderGuard {
     hub: Arc<StreamsHub>,
@@ -278,15 +328,20 @@ impl StreamsHub {
             sdk_key: sdk_key.to_owned(),
         });
         let (subscription, position) = self.fanout.subscribe_at(sdk_key, filter);
-        let subscription = subscription.with_guard(guard);
-        let Some(after) = after else {
-            return Ok(subscription.starting_after(position));
-        };
-        let (from, replay, gap) = self.replay(sdk_key, after, position).await?;
-        self.counters
-            .replayed
-            .fetch_add(replay.len() as u64, Ordering::Relaxed);
-        Ok(subscription.resume_with(from, replay, gap))
+        let mut subscription = subscription.with_guard(guard);
+        match after {
+            Some(after) => {
+                let (from, replay, gap) = self.replay(sdk_key, after, position).await?;
+                self.counters
+                    .replayed
+                    .fetch_add(replay.len() as u64, Ordering::Relaxed);
+                subscription = subscription.resume_with(from, replay, gap);
+            }
+            None => subscription = subscription.starting_after(position),
+        }
+        // A subscriber that falls behind the live feed catches up from the stream.
+        let history: Arc<dyn History> = Arc::clone(self) as Arc<dyn History>;
+        Ok(subscription.with_history(history, sdk_key, position))
     }
 
     /// Entries after `after` up to `through`, and whether entries after `after` are
@@ -306,11 +361,40 @@ impl StreamsHub {
         after: StreamId,
         through: StreamId,
     ) -> Result<(StreamId, Vec<Arc<Event>>, bool), SubscriptionError> {
+        let (after, gap) = match self.gone_after(sdk_key, after).await? {
+            Gone::RolledBack(last) => {
+                self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    stream = stream_key(sdk_key),
+                    resume_id = %after,
+                    last_id = %last,
+                    "a resume id is newer than the stream's last entry: Redis lost writes \
+                     (a fail-over to a replica that had not received them); sending reset"
+                );
+                (last, true)
+            }
+            Gone::Trimmed => (after, after != StreamId::ZERO),
+            Gone::Nothing => (after, false),
+        };
+        let mut out = Vec::new();
+        let mut from = after;
+        while from < through {
+            let (events, last, _) = self.page(sdk_key, from, through).await?;
+            out.extend(events);
+            match last {
+                Some(last) => from = last,
+                None => break,
+            }
+        }
+        Ok((after, out, gap))
+    }
+
+    /// What became of the entries after `after`: trimmed when the oldest retained
+    /// entry is newer than it and the stream ever lost entries (Redis 7 counts what
+    /// was ever added; older servers only give the first-entry rule), rolled back
+    /// when `after` is newer than the stream's last generated id.
+    async fn gone_after(&self, sdk_key: &str, after: StreamId) -> Result<Gone, SubscriptionError> {
         let key = stream_key(sdk_key);
-        let unavailable = |err: store::Error| SubscriptionError::Unavailable(err.to_string());
-        // Entries after the resume point are gone when the oldest retained entry is
-        // newer than it and the stream ever lost entries (Redis 7 counts what was
-        // ever added; older servers only give the first-entry rule).
         let first: Value = self
             .store
             .query(&xrange_cmd(&key, "-", "+", 1))
@@ -318,42 +402,49 @@ impl StreamsHub {
             .map_err(unavailable)?;
         let oldest = range_data(&first).first().map(|(id, _)| *id);
         let info = self.store.stream_info(&key).await.ok();
+        if let Some(last) = info
+            .as_ref()
+            .map(|info| info.last_generated_id)
+            .filter(|last| after > *last)
+        {
+            return Ok(Gone::RolledBack(last));
+        }
         let trimmed_ever = info
             .as_ref()
             .is_none_or(|info| info.entries_added.is_none_or(|added| added > info.length));
-        let last_generated = info.as_ref().map(|info| info.last_generated_id);
-        let rolled_back = last_generated.filter(|last| after > *last);
-        if let Some(last) = rolled_back {
-            self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                stream = key,
-                resume_id = %after,
-                last_id = %last,
-                "a resume id is newer than the stream's last entry: Redis lost writes \
-                 (a fail-over to a replica that had not received them); sending reset"
-            );
-        }
-        let after = rolled_back.unwrap_or(after);
-        let gap = rolled_back.is_some()
-            || (after != StreamId::ZERO
-                && trimmed_ever
-                && oldest.is_some_and(|oldest| oldest > after));
-        let mut out = Vec::new();
-        let mut from = after;
-        while from < through {
-            let Some(start) = from.successor() else { break };
-            let range = xrange_cmd(&key, &start.to_string(), &through.to_string(), READ_COUNT);
-            let page: Value = self.store.query(&range).await.map_err(unavailable)?;
-            let page = range_data(&page);
-            let Some((last, _)) = page.last() else { break };
-            from = *last;
-            for (id, data) in page {
-                if let Some(event) = self.decode(sdk_key, id, data.flatten()) {
-                    out.push(Arc::new(event));
-                }
-            }
-        }
-        Ok((after, out, gap))
+        Ok(
+            if trimmed_ever && oldest.is_some_and(|oldest| oldest > after) {
+                Gone::Trimmed
+            } else {
+                Gone::Nothing
+            },
+        )
+    }
+
+    /// One page (up to [`READ_COUNT`] entries) after `after` up to `through`: the
+    /// notifications among them, the id of the last entry read (`None` when the
+    /// range was empty), and whether the range may hold more.
+    async fn page(
+        &self,
+        sdk_key: &str,
+        after: StreamId,
+        through: StreamId,
+    ) -> Result<(Vec<Arc<Event>>, Option<StreamId>, bool), SubscriptionError> {
+        let Some(start) = after.successor() else {
+            return Ok((Vec::new(), None, false));
+        };
+        let key = stream_key(sdk_key);
+        let range = xrange_cmd(&key, &start.to_string(), &through.to_string(), READ_COUNT);
+        let page: Value = self.store.query(&range).await.map_err(unavailable)?;
+        let page = range_data(&page);
+        let more = page.len() as u64 >= READ_COUNT;
+        let last = page.last().map(|(id, _)| *id);
+        let events = page
+            .into_iter()
+            .filter_map(|(id, data)| self.decode(sdk_key, id, data.flatten()))
+            .map(Arc::new)
+            .collect();
+        Ok((events, last, more))
     }
 
     fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {

@@ -215,8 +215,19 @@ fn samples(state: &Shared) -> Vec<Sample> {
     ));
     out.push(Sample::counter(
         "sse.overflow.disconnects",
-        "SSE subscribers disconnected for falling behind",
+        "SSE subscribers disconnected for falling behind (and unable to catch up)",
         hub.fanout.overflowed,
+    ));
+    out.push(Sample::counter(
+        "sse.catch_ups",
+        "Times an SSE subscriber fell behind the live feed and caught up from the Redis \
+         stream instead of being disconnected",
+        hub.fanout.catch_ups,
+    ));
+    out.push(Sample::counter(
+        "sse.caught_up",
+        "Notifications read back from the Redis stream for catching-up SSE subscribers",
+        hub.fanout.caught_up,
     ));
     out.push(
         Sample::gauge(

@@ -58,6 +58,9 @@ pub enum ApiError {
     /// A batch with more operations than `server.batchRequests.operationsLimit`
     /// (422, upstream's plain text).
     TooManyOperations(usize),
+    /// The request conflicts with what exists now, e.g. one consumer group more
+    /// than `synchronization.pubsub.redis.max_groups` (409).
+    Conflict(String),
     /// A failure on our side whose message upstream sends (500).
     Internal(String),
     /// The answer was not ready within `server.writeTimeout` (503).
@@ -98,6 +101,7 @@ impl ApiError {
             ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyOperations(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::WriteTimeout | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -106,9 +110,10 @@ impl ApiError {
     /// The `error` text of a JSON answer.
     fn message(&self) -> Cow<'_, str> {
         match self {
-            ApiError::BadRequest(msg) | ApiError::Internal(msg) | ApiError::Unavailable(msg) => {
-                Cow::Borrowed(msg)
-            }
+            ApiError::BadRequest(msg)
+            | ApiError::Conflict(msg)
+            | ApiError::Internal(msg)
+            | ApiError::Unavailable(msg) => Cow::Borrowed(msg),
             ApiError::UnparsableBody => Cow::Borrowed("error parsing request body"),
             ApiError::MissingUserId => Cow::Borrowed("missing \"userId\" in request payload"),
             ApiError::MissingSdkKey => {
@@ -226,11 +231,13 @@ impl From<SubscriptionError> for ApiError {
     }
 }
 
-/// A consumer-group subscription that cannot start: a bad request (400) or Redis
-/// unavailable (503).
+/// A consumer-group subscription that cannot start: a bad request (400), one group
+/// too many (409), or Redis unavailable (503).
 impl From<GroupError> for ApiError {
     fn from(err: GroupError) -> Self {
-        if err.is_bad_request() {
+        if matches!(err, GroupError::TooMany { .. }) {
+            ApiError::Conflict(err.to_string())
+        } else if err.is_bad_request() {
             ApiError::BadRequest(err.to_string())
         } else {
             ApiError::Unavailable(err.to_string())
@@ -289,6 +296,27 @@ mod tests {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, String::new())
         );
         assert_eq!(ApiError::UnparsableBody.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn group_errors_are_400_409_or_503() {
+        let too_many = GroupError::TooMany {
+            group: "g".to_owned(),
+            stream: "s".to_owned(),
+            existing: 16,
+            max: 16,
+        };
+        let unavailable = GroupError::Unavailable {
+            group: "g".to_owned(),
+            reason: "down".to_owned(),
+        };
+        for (err, status) in [
+            (GroupError::NeedsStreams, StatusCode::BAD_REQUEST),
+            (too_many, StatusCode::CONFLICT),
+            (unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        ] {
+            assert_eq!(ApiError::from(err).status(), status);
+        }
     }
 
     #[tokio::test]

@@ -8,9 +8,13 @@
 //! holding its resume point (the newest entry id it has seen, `0-0` for an empty
 //! stream), which sets the client's last event id without dispatching an event, so
 //! a client reconnecting before its first event misses nothing (the in-memory and
-//! Pub/Sub hubs have no history to resume from and send none). An idle stream gets a keep-alive comment every
-//! `api.notificationKeepAlive`. The stream ends on shutdown, and a subscriber that
-//! falls `api.notificationBuffer` events behind is disconnected (logged, counted).
+//! Pub/Sub hubs have no history to resume from and send none). An idle stream gets a
+//! keep-alive comment every `api.notificationKeepAlive`. The stream ends on shutdown.
+//! A subscriber that falls `api.notificationBuffer` events behind the live feed
+//! catches up from the Redis stream on the Streams hub (counted) and stays
+//! connected; on the Pub/Sub hub (allowance `buffer_size`, at least
+//! `api.notificationBuffer`) and the in-memory hub it is disconnected (logged,
+//! counted).
 //!
 //! `group=NAME[&consumer=NAME][&from=0|$|<id>]` (Redis Streams hub only) makes the
 //! connection a consumer of a durable consumer group instead (DESIGN §3.3, see
@@ -187,7 +191,7 @@ struct StreamState {
 }
 
 /// The body: events as they come, keep-alives when idle, and an end on shutdown or
-/// overflow.
+/// an overflow the subscription could not catch up from.
 fn frames(
     subscription: Subscription,
     raw: bool,

@@ -47,6 +47,48 @@ pub fn xgroup_create_cmd(key: &str, group: &str, start: &str) -> Cmd {
     cmd
 }
 
+/// `XGROUP DESTROY key group`: the group and its pending entries list go.
+pub fn xgroup_destroy_cmd(key: &str, group: &str) -> Cmd {
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("DESTROY").arg(key).arg(group);
+    cmd
+}
+
+/// `XINFO GROUPS key`.
+pub fn xinfo_groups_cmd(key: &str) -> Cmd {
+    let mut cmd = redis::cmd("XINFO");
+    cmd.arg("GROUPS").arg(key);
+    cmd
+}
+
+/// `XINFO CONSUMERS key group`.
+pub fn xinfo_consumers_cmd(key: &str, group: &str) -> Cmd {
+    let mut cmd = redis::cmd("XINFO");
+    cmd.arg("CONSUMERS").arg(key).arg(group);
+    cmd
+}
+
+/// A consumer group nobody has used for a while.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdleGroup {
+    /// The group as XINFO GROUPS describes it.
+    pub group: GroupInfo,
+    /// How long it has been idle (see [`group_idle_ms`]).
+    pub idle_ms: u64,
+}
+
+/// How long nobody has used `group`, at Redis time `now_ms`: the idle time of its
+/// least idle consumer (Redis resets it at every read attempt, blocked reads
+/// included). A group without consumers has no such clock: its age is taken from
+/// its position instead (the time part of `last-delivered-id`, which is at most its
+/// creation time for a group that never delivered; `0-0` counts as old).
+pub fn group_idle_ms(group: &GroupInfo, consumers: &[ConsumerInfo], now_ms: u64) -> u64 {
+    match consumers.iter().map(|c| c.idle_ms).min() {
+        Some(idle) => idle,
+        None => now_ms.saturating_sub(group.last_delivered_id.ms),
+    }
+}
+
 /// `XREADGROUP GROUP group consumer COUNT n [BLOCK ms] STREAMS key id`: `id` is `>`
 /// for new entries, or an id to re-read this consumer's pending entries after it.
 /// With a block, the connection's response timeout must exceed it.
@@ -167,10 +209,21 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`].
     pub async fn groups(&self, key: &str) -> Result<Vec<GroupInfo>, Error> {
-        decode_groups(
-            self.query(redis::cmd("XINFO").arg("GROUPS").arg(key))
-                .await?,
-        )
+        decode_groups(self.query(&xinfo_groups_cmd(key)).await?)
+    }
+
+    /// XINFO GROUPS, or no groups when the stream does not exist yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongType`] when `key` is no stream, a Redis error, or
+    /// [`Error::Decode`].
+    pub async fn groups_if_stream(&self, key: &str) -> Result<Vec<GroupInfo>, Error> {
+        match self.require_stream(key).await {
+            Ok(()) => self.groups(key).await,
+            Err(Error::NoSuchStream { .. }) => Ok(Vec::new()),
+            Err(err) => Err(err),
+        }
     }
 
     /// XINFO CONSUMERS.
@@ -179,10 +232,41 @@ impl Store {
     ///
     /// As [`Store::query`], or [`Error::Decode`].
     pub async fn consumers(&self, key: &str, group: &str) -> Result<Vec<ConsumerInfo>, Error> {
-        decode_consumers(
-            self.query(redis::cmd("XINFO").arg("CONSUMERS").arg(key).arg(group))
-                .await?,
-        )
+        decode_consumers(self.query(&xinfo_consumers_cmd(key, group)).await?)
+    }
+
+    /// The groups of `key` nobody has used for at least `min_idle` (see
+    /// [`group_idle_ms`]), with their figures.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`], or [`Error::Decode`].
+    pub async fn idle_groups(
+        &self,
+        key: &str,
+        min_idle: std::time::Duration,
+    ) -> Result<Vec<IdleGroup>, Error> {
+        let min_idle = u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX);
+        let now = self.server_time_ms().await?;
+        let mut idle = Vec::new();
+        for group in self.groups(key).await? {
+            let consumers = self.consumers(key, &group.name).await?;
+            let idle_ms = group_idle_ms(&group, &consumers, now);
+            if idle_ms >= min_idle {
+                idle.push(IdleGroup { group, idle_ms });
+            }
+        }
+        Ok(idle)
+    }
+
+    /// XGROUP DESTROY; true when the group existed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::query`].
+    pub async fn destroy_group(&self, key: &str, group: &str) -> Result<bool, Error> {
+        let destroyed: u64 = self.query(&xgroup_destroy_cmd(key, group)).await?;
+        Ok(destroyed > 0)
     }
 
     /// XGROUP DELCONSUMER; returns the pending count the consumer had.
@@ -252,6 +336,43 @@ mod tests {
             args(&xack_cmd("s", "g", ["1-0", "2-5"])),
             ["XACK", "s", "g", "1-0", "2-5"]
         );
+        assert_eq!(
+            args(&xgroup_destroy_cmd("s", "g")),
+            ["XGROUP", "DESTROY", "s", "g"]
+        );
+        assert_eq!(args(&xinfo_groups_cmd("s")), ["XINFO", "GROUPS", "s"]);
+        assert_eq!(
+            args(&xinfo_consumers_cmd("s", "g")),
+            ["XINFO", "CONSUMERS", "s", "g"]
+        );
+    }
+
+    #[test]
+    fn a_group_is_as_idle_as_its_least_idle_consumer_or_its_position() {
+        let group = GroupInfo {
+            name: "g".to_owned(),
+            consumers: 2,
+            pending: 0,
+            last_delivered_id: StreamId::new(1_000, 0),
+            entries_read: None,
+            lag: None,
+        };
+        let consumer = |idle_ms| ConsumerInfo {
+            name: "c".to_owned(),
+            pending: 0,
+            idle_ms,
+            inactive_ms: None,
+        };
+        assert_eq!(
+            group_idle_ms(&group, &[consumer(5_000), consumer(70)], 9_000),
+            70
+        );
+        assert_eq!(group_idle_ms(&group, &[], 9_000), 8_000);
+        let never = GroupInfo {
+            last_delivered_id: StreamId::ZERO,
+            ..group
+        };
+        assert_eq!(group_idle_ms(&never, &[], 9_000), 9_000);
     }
 
     #[test]

@@ -31,6 +31,14 @@ impl StreamId {
             None => self.ms.checked_add(1).map(|ms| Self { ms, seq: 0 }),
         }
     }
+
+    /// The greatest id strictly smaller than this one, or `None` for `0-0`.
+    pub fn predecessor(self) -> Option<Self> {
+        match self.seq.checked_sub(1) {
+            Some(seq) => Some(Self { ms: self.ms, seq }),
+            None => self.ms.checked_sub(1).map(|ms| Self { ms, seq: u64::MAX }),
+        }
+    }
 }
 
 impl fmt::Display for StreamId {
@@ -103,5 +111,15 @@ mod tests {
             Some(StreamId::new(2, 0))
         );
         assert_eq!(StreamId::new(u64::MAX, u64::MAX).successor(), None);
+    }
+
+    #[test]
+    fn predecessor_borrows_from_ms() {
+        assert_eq!(StreamId::new(1, 2).predecessor(), Some(StreamId::new(1, 1)));
+        assert_eq!(
+            StreamId::new(2, 0).predecessor(),
+            Some(StreamId::new(1, u64::MAX))
+        );
+        assert_eq!(StreamId::ZERO.predecessor(), None);
     }
 }

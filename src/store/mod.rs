@@ -51,7 +51,7 @@ pub use entries::{
     read_data, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
 };
 pub use error::Error;
-pub use groups::{ConsumerInfo, GroupInfo, xreadgroup_cmd};
+pub use groups::{ConsumerInfo, GroupInfo, IdleGroup, group_idle_ms, xreadgroup_cmd};
 pub use id::StreamId;
 pub use pending::{AutoClaim, PendingEntry, PendingQuery, PendingSummary};
 pub use profiles::{

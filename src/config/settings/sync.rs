@@ -101,6 +101,10 @@ pub struct RedisSettings {
     /// group before this instance claims it.
     #[serde(with = "crate::config::duration")]
     pub claim_min_idle: Duration,
+    /// Most consumer groups `?group=` may create per notification stream (counted
+    /// in Redis, so across instances); 0 sets no cap. Joining an existing group is
+    /// always allowed.
+    pub max_groups: usize,
     /// Notifications kept while Redis is unreachable; past this they are dropped and
     /// counted.
     pub buffer_size: usize,
@@ -179,8 +183,9 @@ impl Default for RedisSettings {
             max_retry_delay: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(10),
             max_len: 0,
-            max_age: Duration::ZERO,
+            max_age: Duration::from_secs(24 * 60 * 60),
             claim_min_idle: Duration::from_secs(30),
+            max_groups: 16,
             buffer_size: 100_000,
             tls: RedisTlsSettings::default(),
         }
@@ -218,6 +223,7 @@ impl fmt::Debug for RedisSettings {
             .field("max_len", &self.max_len)
             .field("max_age", &self.max_age)
             .field("claim_min_idle", &self.claim_min_idle)
+            .field("max_groups", &self.max_groups)
             .field("buffer_size", &self.buffer_size)
             .field("tls", &self.tls)
             .finish()

@@ -138,6 +138,19 @@ pub(super) async fn subscribe(
     };
     let store = connector.store();
     let key = stream_key(sdk_key);
+    if settings.max_groups > 0 {
+        // Counted in Redis, so the cap holds across instances; two instances
+        // creating groups at the same moment may each see room for one more.
+        let existing = store.groups_if_stream(&key).await.map_err(unavailable)?;
+        if existing.len() >= settings.max_groups && !existing.iter().any(|g| g.name == group) {
+            return Err(GroupError::TooMany {
+                group,
+                stream: key,
+                existing: existing.len(),
+                max: settings.max_groups,
+            });
+        }
+    }
     if store
         .create_group(&key, &group, &start)
         .await

@@ -85,6 +85,23 @@ pub enum GroupError {
         "invalid from {0:?}: expected 0 (every retained entry), $ (new entries) or an entry id like 1700000000000-0"
     )]
     InvalidFrom(String),
+    /// Creating the group would exceed `synchronization.pubsub.redis.max_groups`.
+    #[error(
+        "consumer group {group:?} cannot be created: stream {stream} already has {existing} \
+         consumer groups, the most synchronization.pubsub.redis.max_groups ({max}) allows; \
+         join an existing group, or have an operator delete idle ones \
+         (agentctl claim --delete-idle-groups)"
+    )]
+    TooMany {
+        /// The group asked for.
+        group: String,
+        /// The stream.
+        stream: String,
+        /// Groups the stream has now.
+        existing: usize,
+        /// The cap.
+        max: usize,
+    },
     /// Redis could not create or read the group.
     #[error("consumer group {group:?} is unavailable: {reason}")]
     Unavailable {
@@ -96,9 +113,13 @@ pub enum GroupError {
 }
 
 impl GroupError {
-    /// Whether the request itself is wrong (400) rather than Redis failing (503).
+    /// Whether the request itself is wrong (400) rather than refused by the group
+    /// cap (409) or Redis failing (503).
     pub fn is_bad_request(&self) -> bool {
-        !matches!(self, GroupError::Unavailable { .. })
+        !matches!(
+            self,
+            GroupError::Unavailable { .. } | GroupError::TooMany { .. }
+        )
     }
 }
 
