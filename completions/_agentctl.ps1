@@ -58,7 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             break
         }
         'agentctl;subscribe' {
-            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)')
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Repeatable or comma-separated: a dropped connection resumes on the next one (round robin). Default: the API address of the config (server.host:api.port)')
             [CompletionResult]::new('--sdk-key', '--sdk-key', [CompletionResultType]::ParameterName, 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config')
             [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Only these kinds (repeatable or comma-separated)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: pretty on a terminal, else json]')
@@ -99,7 +99,7 @@ Register-ArgumentCompleter -Native -CommandName 'agentctl' -ScriptBlock {
             [CompletionResult]::new('--attributes', '--attributes', [CompletionResultType]::ParameterName, 'User attributes sent with every request (a JSON object)')
             [CompletionResult]::new('--event-key', '--event-key', [CompletionResultType]::ParameterName, 'Event key for track (required for track and mix)')
             [CompletionResult]::new('--subscribers', '--subscribers', [CompletionResultType]::ParameterName, 'Number of SSE subscribers opened by --verify')
-            [CompletionResult]::new('--subscribe-url', '--subscribe-url', [CompletionResultType]::ParameterName, 'Base URL the subscribers connect to (repeatable; they are spread over all of them). Default: --url')
+            [CompletionResult]::new('--subscribe-url', '--subscribe-url', [CompletionResultType]::ParameterName, 'Base URL the subscribers connect to (repeatable or comma-separated; they are spread over all of them, and a subscriber whose connection drops resumes on the next one). Default: --url')
             [CompletionResult]::new('--timeseries', '--timeseries', [CompletionResultType]::ParameterName, 'Add one report row per interval of this length')
             [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'Fail (exit 1) unless this holds: `p50|p90|p99|p99.9|max|mean OP DURATION`, `errors|lost|duplicated OP N` or `rate OP R`, OP one of < <= > >= =')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present')

@@ -53,7 +53,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand --version 'Print version'
         }
         &'agentctl;subscribe'= {
-            cand --url 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)'
+            cand --url 'Base URL of the Agent''s API listener (`host:port` means http://host:port). Repeatable or comma-separated: a dropped connection resumes on the next one (round robin). Default: the API address of the config (server.host:api.port)'
             cand --sdk-key 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config'
             cand --filter 'Only these kinds (repeatable or comma-separated)'
             cand --format 'Output format [default: pretty on a terminal, else json]'
@@ -93,7 +93,7 @@ set edit:completion:arg-completer[agentctl] = {|@words|
             cand --attributes 'User attributes sent with every request (a JSON object)'
             cand --event-key 'Event key for track (required for track and mix)'
             cand --subscribers 'Number of SSE subscribers opened by --verify'
-            cand --subscribe-url 'Base URL the subscribers connect to (repeatable; they are spread over all of them). Default: --url'
+            cand --subscribe-url 'Base URL the subscribers connect to (repeatable or comma-separated; they are spread over all of them, and a subscriber whose connection drops resumes on the next one). Default: --url'
             cand --timeseries 'Add one report row per interval of this length'
             cand --threshold 'Fail (exit 1) unless this holds: `p50|p90|p99|p99.9|max|mean OP DURATION`, `errors|lost|duplicated OP N` or `rate OP R`, OP one of < <= > >= ='
             cand --config 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present'

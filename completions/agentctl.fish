@@ -53,7 +53,7 @@ never\t'Never'"
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s v -l verbose -d 'More log output on stderr (-v debug, -vv trace). RUST_LOG overrides'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c agentctl -n "__fish_agentctl_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l url -d 'Base URL of the Agent\'s API listener (`host:port` means http://host:port). Default: the API address of the config (server.host:api.port)' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l url -d 'Base URL of the Agent\'s API listener (`host:port` means http://host:port). Repeatable or comma-separated: a dropped connection resumes on the next one (round robin). Default: the API address of the config (server.host:api.port)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l sdk-key -d 'SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in ./datafiles, else the only key of sdkKeys in the config' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand subscribe" -l filter -d 'Only these kinds (repeatable or comma-separated)' -r -f -a "decision\t'Decision notifications (flag, ab-test, feature-test, all-feature-variables)'
 track\t'Track (conversion) notifications'
@@ -97,7 +97,7 @@ complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l users -d 'Cy
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l attributes -d 'User attributes sent with every request (a JSON object)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l event-key -d 'Event key for track (required for track and mix)' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l subscribers -d 'Number of SSE subscribers opened by --verify' -r
-complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l subscribe-url -d 'Base URL the subscribers connect to (repeatable; they are spread over all of them). Default: --url' -r
+complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l subscribe-url -d 'Base URL the subscribers connect to (repeatable or comma-separated; they are spread over all of them, and a subscriber whose connection drops resumes on the next one). Default: --url' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l timeseries -d 'Add one report row per interval of this length' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l threshold -d 'Fail (exit 1) unless this holds: `p50|p90|p99|p99.9|max|mean OP DURATION`, `errors|lost|duplicated OP N` or `rate OP R`, OP one of < <= > >= =' -r
 complete -c agentctl -n "__fish_agentctl_using_subcommand burst" -l config -d 'Configuration file (upstream Agent config.yaml format). Without it, ./config.yaml is read when present' -r -F

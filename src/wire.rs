@@ -235,6 +235,14 @@ pub mod sse {
         out.push(b'\n');
     }
 
+    /// An `id:`-only frame: `id: <id>` and nothing else. Per the HTML SSE parsing
+    /// rules it sets the client's last event id without dispatching an event, so
+    /// a fresh stream tells its client where it starts (browsers' `EventSource`
+    /// included) and a reconnect before the first event resumes from there.
+    pub fn resume_point(id: &str) -> String {
+        format!("id: {id}\n\n")
+    }
+
     /// A named control event without id: `event: <name>` and `data: <data>`.
     pub fn named(name: &str, data: &str) -> String {
         format!("event: {name}\ndata: {data}\n\n")
@@ -307,11 +315,24 @@ pub mod sse {
             Ok(frame)
         }
 
-        /// Whether this frame is a notification: it has an id or data and no
-        /// `event:` name (named events such as `reset` are control information).
+        /// Whether this frame is a notification: it has data and no `event:` name
+        /// (named events such as `reset` are control information, and an `id:`-only
+        /// frame is a [`resume_point`], which dispatches nothing).
         pub fn is_notification(&self) -> bool {
-            (self.id.is_some() || self.data.is_some())
-                && self.event.as_deref().is_none_or(|e| e == DEFAULT_EVENT)
+            self.data.is_some() && self.event.as_deref().is_none_or(|e| e == DEFAULT_EVENT)
+        }
+
+        /// The id of an `id:`-only frame ([`resume_point`]).
+        pub fn resume_point(&self) -> Option<&str> {
+            match self {
+                Frame {
+                    id: Some(id),
+                    event: None,
+                    data: None,
+                    ..
+                } => Some(id.as_str()),
+                _ => None,
+            }
         }
     }
 }
@@ -393,6 +414,10 @@ mod tests {
         let reset = parse(&sse::named(sse::RESET_EVENT, "{}"));
         assert_eq!(reset.event.as_deref(), Some("reset"));
         assert!(!reset.is_notification());
+        assert_eq!(event.resume_point(), None);
+        let start = parse(&sse::resume_point("9-0"));
+        assert_eq!(start.resume_point(), Some("9-0"));
+        assert!(!start.is_notification());
         assert_eq!(sse::caught_up("7-0"), ": caught-up 7-0\n\n");
         assert_eq!(parse(&sse::caught_up("7-0")).comments, ["caught-up 7-0"]);
         assert_eq!(sse::group("g", "c"), ": group g consumer c\n\n");

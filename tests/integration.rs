@@ -9,6 +9,7 @@ mod harness;
 mod burst;
 mod claim;
 mod cli;
+mod clients_resume;
 mod faults;
 mod generated;
 mod groups;

@@ -17,9 +17,12 @@ coordinated omission; the raw ones are reported too). The run ends after --reque
 (default 20) or after --duration. The report gives the target and achieved rate, status counts, \
 error messages and latency percentiles from an HDR histogram; --timeseries adds one row per \
 interval and --json prints the whole report as one JSON object. --verify opens --subscribers SSE \
-streams (spread over every --subscribe-url, default --url) before sending, tags every request \
-with a unique user id and reports, per subscriber, the notifications received, lost, duplicated \
-and out of order, the publish-to-delivery latency and the time to the first event. Each \
+streams (spread over every --subscribe-url, default --url; the load goes to --url alone) before \
+sending, tags every request with a unique user id and reports, per subscriber, the \
+notifications received, lost, duplicated and out of order, the reconnects, the \
+publish-to-delivery latency and the time to the first event. A subscriber whose connection \
+drops reconnects to the next --subscribe-url and resumes after the last id it received \
+(Last-Event-ID), so a loss is the service's, not the tool's. Each \
 --threshold (`p99<5ms`, `errors=0`, `lost=0`) that is violated is named on stderr and makes the \
 exit code 1; any loss under --verify does too, and so does any failed request (a transport error \
 or a non-2xx answer) unless an `errors` threshold says how many are acceptable.";
@@ -88,9 +91,10 @@ pub struct BurstArgs {
     /// Number of SSE subscribers opened by --verify.
     #[arg(long, value_name = "S", default_value_t = 1, requires = "verify", value_parser = clap::value_parser!(u32).range(1..))]
     pub subscribers: u32,
-    /// Base URL the subscribers connect to (repeatable; they are spread over all
-    /// of them). Default: --url.
-    #[arg(long, value_name = "URL", requires = "verify")]
+    /// Base URL the subscribers connect to (repeatable or comma-separated; they
+    /// are spread over all of them, and a subscriber whose connection drops
+    /// resumes on the next one). Default: --url.
+    #[arg(long, value_name = "URL", requires = "verify", value_delimiter = ',')]
     pub subscribe_url: Vec<String>,
     /// Print the whole report as one JSON object.
     #[arg(long)]

@@ -67,6 +67,10 @@ pub fn examples(subcommand: &str) -> &'static [Example] {
                 "agentctl subscribe --from-start --until-caught-up > backlog.jsonl",
                 "Save everything a Redis Streams serve retains, then exit.",
             ),
+            ex!(
+                "agentctl subscribe --url agent-1:8080,agent-2:8080 --sdk-key demo",
+                "Follow agent-1; if it goes away, resume on agent-2 without losing a notification.",
+            ),
         ],
         "burst" => &[
             ex!(

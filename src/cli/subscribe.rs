@@ -12,8 +12,10 @@ pub(super) const SUBSCRIBE_LONG_ABOUT: &str = "Follow the SSE notification strea
 (GET /v1/notifications/event-stream) and print one line per notification.\n\nFormats: pretty \
 (default on a terminal: time, type and the fields that matter), json (default when piped: one \
 object per line {\"id\",\"type\",\"received_at\",\"message\"}) and raw (the data payload as \
-sent). A dropped connection is retried with backoff and resumed after the last id received \
-(Last-Event-ID); a server on Redis Pub/Sub cannot resume, which is said on stderr before \
+sent). A dropped connection is retried with backoff, on the next --url when several are given (round \
+robin), and resumed after the last id received (Last-Event-ID): an event's id, or the resume \
+point a Redis Streams server sends first (an id-only frame), so nothing sent while reconnecting \
+is missed even before the first event; a server on Redis Pub/Sub cannot resume, which is said on stderr before \
 continuing without. --from-start replays everything the server retains (Last-Event-ID 0-0), and \
 --until-caught-up exits 0 once the replay is done. Exits 0 after --count notifications or after \
 --timeout, 130 on Ctrl-C (with a summary on stderr); exits 1 when the server answers the first \
@@ -58,9 +60,10 @@ pub enum SubscribeFormat {
 #[command(group(ArgGroup::new("start").args(["last_event_id", "from_start"])))]
 pub struct SubscribeArgs {
     /// Base URL of the Agent's API listener (`host:port` means http://host:port).
-    /// Default: the API address of the config (server.host:api.port).
-    #[arg(long, value_name = "URL", env = "AGENTCTL_URL")]
-    pub url: Option<String>,
+    /// Repeatable or comma-separated: a dropped connection resumes on the next one
+    /// (round robin). Default: the API address of the config (server.host:api.port).
+    #[arg(long, value_name = "URL", env = "AGENTCTL_URL", value_delimiter = ',')]
+    pub url: Vec<String>,
     /// SDK key sent in X-Optimizely-SDK-Key. Default: the only datafile in
     /// ./datafiles, else the only key of sdkKeys in the config.
     #[arg(long, value_name = "KEY", env = "AGENTCTL_SDK_KEY")]

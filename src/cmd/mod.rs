@@ -8,6 +8,7 @@ pub mod completions;
 pub mod generate_secret;
 pub mod inspect;
 pub mod serve;
+mod sse_client;
 pub mod subscribe;
 pub mod target;
 pub mod trim;

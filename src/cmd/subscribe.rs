@@ -1,42 +1,32 @@
 //! `agentctl subscribe`: follow an Agent's SSE notification stream
 //! (`GET /v1/notifications/event-stream`) and print one line per notification.
 //!
-//! HTTP is reqwest's streaming body; the SSE framing is parsed by
-//! `eventsource-stream`. That parser drops comments, and the server says things in
-//! comments (`: caught-up <id>` after a replay, `: group … consumer …`,
-//! `: disconnected: …`), so [`surface_comments`] rewrites each comment line that
-//! stands alone between frames into a named event before the parser sees it, which
-//! keeps the comments in stream order with the events around them.
+//! HTTP is reqwest's streaming body; the SSE framing and the server's control
+//! information (comments, the resume point) are read by [`super::sse_client`].
 //!
 //! Reconnecting is done here rather than by an SSE client crate: after a dropped
-//! connection the next request carries `Last-Event-ID` with the last id printed, and
-//! a server that cannot resume (Redis Pub/Sub answers 400 naming Pub/Sub) is asked
-//! again without it.
+//! connection the next request goes to the next `--url` (round robin) and carries
+//! `Last-Event-ID` with the last id received (an event's, or the resume point a
+//! fresh stream starts with), and a server that cannot resume (Redis Pub/Sub
+//! answers 400 naming Pub/Sub) is asked again without it.
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use eventsource_stream::{Event, Eventsource};
-use futures_util::{Stream, StreamExt, stream};
+use eventsource_stream::Event;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::sse_client::{self, BACKOFF, COMMENT_EVENT, RESUME_POINT_EVENT, Targets};
 use super::target;
 use crate::cli::{SubscribeArgs, SubscribeFormat};
 use crate::config::Settings;
-use crate::util::Backoff;
 use crate::wire::{
     EVENT_STREAM_MIME, EVENT_STREAM_PATH, Filter, Kind, LAST_EVENT_ID_HEADER, SDK_KEY_HEADER,
     query, sse,
 };
-
-/// The name given to comment lines turned into events by [`surface_comments`].
-const COMMENT_EVENT: &str = "agentctl-comment";
-/// Wait before reconnecting: 250 ms, doubled after each failed attempt, at most
-/// 10 s.
-const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
 
 /// Runs `subscribe` until `--count`, `--timeout`, `--until-caught-up`, Ctrl-C or an
 /// error. Without `--url` and `--sdk-key`, it follows the serve the settings
@@ -53,7 +43,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let sdk_key = target::sdk_key(args.sdk_key.as_deref(), settings, &env)?;
-    let url = target::agent_url(args.url.as_deref(), settings);
+    let targets = Targets::new(target::agent_urls(&args.url, settings), 0);
     let client = http_client(args)?;
     let format = match (args.format, args.json) {
         (Some(format), _) => format,
@@ -63,7 +53,7 @@ pub async fn run(
     };
     let mut session = Session {
         args,
-        url,
+        targets,
         sdk_key,
         client,
         format,
@@ -130,8 +120,8 @@ enum End {
 
 struct Session<'a> {
     args: &'a SubscribeArgs,
-    /// The Agent's base URL.
-    url: String,
+    /// The Agent's base URLs, and which one is in use.
+    targets: Targets,
     /// The SDK key sent with every request.
     sdk_key: String,
     client: reqwest::Client,
@@ -146,27 +136,38 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// Connects, prints, reconnects.
+    /// Connects, prints, reconnects (to the next URL).
     async fn follow(&mut self) -> anyhow::Result<()> {
         let mut failures = 0;
         let mut connected = false;
+        // Before the first connection, each URL is tried once before giving up.
+        let mut untried = self.targets.len();
         loop {
             let sent_id = self.last_id.clone().filter(|_| self.resume);
-            let reason = match self.request(sent_id.as_deref()).send().await {
-                Err(err) if !connected => {
+            let url = self.targets.current().to_owned();
+            let reason = match self.request(&url, sent_id.as_deref()).send().await {
+                Err(err) if !connected && untried <= 1 => {
                     bail!(
-                        "cannot connect to {}: {}; is `agentctl serve` running there? try \
+                        "cannot connect to {url}: {}; is `agentctl serve` running there? try \
                          --url HOST:PORT",
-                        self.url,
                         root_cause(&err)
                     );
                 }
-                Err(err) => format!("cannot connect: {}", root_cause(&err)),
+                Err(err) if !connected => {
+                    untried -= 1;
+                    let next = self.targets.advance();
+                    eprintln!(
+                        "agentctl: cannot connect to {url}: {}; trying {next}",
+                        root_cause(&err)
+                    );
+                    continue;
+                }
+                Err(err) => format!("cannot connect to {url}: {}", root_cause(&err)),
                 Ok(response) if !response.status().is_success() => {
                     let status = response.status().as_u16();
                     let body = response.text().await.unwrap_or_default();
                     let body = body.trim();
-                    if status == 400 && sent_id.is_some() && body.contains("Pub/Sub") {
+                    if sent_id.is_some() && sse_client::cannot_resume(status, body) {
                         eprintln!(
                             "agentctl: the server runs Redis Pub/Sub, which cannot resume \
                              (Last-Event-ID refused); continuing without resume: notifications \
@@ -178,7 +179,7 @@ impl Session<'_> {
                     if !connected || (400..500).contains(&status) {
                         bail!("server answered {status}: {body}");
                     }
-                    format!("server answered {status}: {body}")
+                    format!("{url} answered {status}: {body}")
                 }
                 Ok(response) => {
                     connected = true;
@@ -204,16 +205,22 @@ impl Session<'_> {
             };
             let backoff = BACKOFF.delay(failures);
             failures = failures.saturating_add(1);
+            let next = self.targets.advance();
+            let to = if next == url {
+                String::new()
+            } else {
+                format!(" to {next}")
+            };
             eprintln!(
-                "agentctl: {reason}; reconnecting in {}{resume}",
+                "agentctl: {reason}; reconnecting{to} in {}{resume}",
                 super::human_ms(u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX))
             );
             tokio::time::sleep(backoff).await;
         }
     }
 
-    /// The stream request, with `Last-Event-ID` when resuming.
-    fn request(&self, last_id: Option<&str>) -> reqwest::RequestBuilder {
+    /// The stream request to `base`, with `Last-Event-ID` when resuming.
+    fn request(&self, base: &str, last_id: Option<&str>) -> reqwest::RequestBuilder {
         let mut query: Vec<(&str, String)> = Vec::new();
         if !self.args.filter.is_empty() {
             let kinds = self.args.filter.iter().map(|&f| Kind::from(f));
@@ -225,7 +232,7 @@ impl Session<'_> {
         if let Some(consumer) = &self.args.consumer {
             query.push((query::CONSUMER, consumer.clone()));
         }
-        let url = format!("{}{EVENT_STREAM_PATH}", self.url.trim_end_matches('/'));
+        let url = format!("{}{EVENT_STREAM_PATH}", base.trim_end_matches('/'));
         let mut request = self
             .client
             .get(url)
@@ -243,7 +250,7 @@ impl Session<'_> {
 
     /// Prints the events of one connection until it ends or the command is done.
     async fn read(&mut self, response: reqwest::Response) -> anyhow::Result<End> {
-        let mut events = Box::pin(surface_comments(response.bytes_stream()).eventsource());
+        let mut events = Box::pin(sse_client::events(response.bytes_stream()));
         while let Some(item) = events.next().await {
             let event = match item {
                 Ok(event) => event,
@@ -253,6 +260,11 @@ impl Session<'_> {
                 if self.comment(&event.data) {
                     return Ok(End::Done);
                 }
+                continue;
+            }
+            if event.event == RESUME_POINT_EVENT {
+                // Where this stream starts: resume from there even before an event.
+                self.last_id = Some(event.data);
                 continue;
             }
             if event.event == sse::RESET_EVENT {
@@ -417,109 +429,9 @@ fn pretty_line(received_at: &str, kind: &str, details: &str, id: &str, colour: b
     format!("\x1b[2m{time}\x1b[0m \x1b[{code}m{kind:<15}\x1b[0m {details}\x1b[2m{id}\x1b[0m")
 }
 
-/// Rewrites every comment line that stands alone (at a frame boundary) into a
-/// `event: agentctl-comment` frame whose data is the comment text, so the SSE
-/// parser hands comments over in order with the events. A comment inside a frame
-/// is left for the parser (which ignores it).
-fn surface_comments<S, E>(bytes: S) -> impl Stream<Item = Result<Bytes, E>>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    struct State<S> {
-        inner: S,
-        partial: Vec<u8>,
-        at_boundary: bool,
-        done: bool,
-    }
-    let state = State {
-        inner: bytes,
-        partial: Vec::new(),
-        at_boundary: true,
-        done: false,
-    };
-    stream::unfold(state, |mut s| async move {
-        if s.done {
-            return None;
-        }
-        let chunk = match s.inner.next().await {
-            Some(Ok(chunk)) => chunk,
-            Some(Err(err)) => {
-                s.done = true;
-                return Some((Err(err), s));
-            }
-            None => {
-                s.done = true;
-                // A partial last line is handed on as is.
-                let rest = std::mem::take(&mut s.partial);
-                return Some((Ok(Bytes::from(rest)), s));
-            }
-        };
-        s.partial.extend_from_slice(&chunk);
-        let mut out = Vec::with_capacity(s.partial.len() + 32);
-        let mut start = 0;
-        while let Some(at) = s.partial[start..].iter().position(|&b| b == b'\n') {
-            let line = &s.partial[start..start + at + 1];
-            start += at + 1;
-            let text = line.strip_suffix(b"\n").unwrap_or(line);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            if s.at_boundary && text.first() == Some(&b':') {
-                let comment = text[1..].strip_prefix(b" ").unwrap_or(&text[1..]);
-                out.extend_from_slice(format!("event: {COMMENT_EVENT}\ndata: ").as_bytes());
-                out.extend_from_slice(comment);
-                out.extend_from_slice(b"\n\n");
-                continue;
-            }
-            s.at_boundary = text.is_empty();
-            out.extend_from_slice(line);
-        }
-        s.partial.drain(..start);
-        Some((Ok(Bytes::from(out)), s))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn parse(chunks: &[&str]) -> Vec<(String, String, String)> {
-        let chunks: Vec<Result<Bytes, std::convert::Infallible>> = chunks
-            .iter()
-            .map(|c| Ok(Bytes::from(c.to_string())))
-            .collect();
-        surface_comments(stream::iter(chunks))
-            .eventsource()
-            .map(|e| {
-                let e = e.unwrap();
-                (e.event, e.id, e.data)
-            })
-            .collect()
-            .await
-    }
-
-    #[tokio::test]
-    async fn comments_come_out_in_order_with_events() {
-        let got = parse(&[
-            ": group g consumer c\n\nid: 1-1\nda",
-            "ta: {\"a\":1}\n\n: caught-up 1-1\n",
-            "\n:\n\nid: 2-0\ndata: x\n\n",
-        ])
-        .await;
-        let comment = |text: &str| (COMMENT_EVENT.to_owned(), text.to_owned());
-        let names: Vec<(String, String)> =
-            got.iter().map(|(e, _, d)| (e.clone(), d.clone())).collect();
-        assert_eq!(
-            names,
-            vec![
-                comment("group g consumer c"),
-                ("message".to_owned(), "{\"a\":1}".to_owned()),
-                comment("caught-up 1-1"),
-                comment(""),
-                ("message".to_owned(), "x".to_owned()),
-            ]
-        );
-        assert_eq!(got[1].1, "1-1");
-        assert_eq!(got[4].1, "2-0");
-    }
 
     #[test]
     fn kinds_follow_the_message() {

@@ -117,6 +117,21 @@ pub fn agent_url(given: Option<&str>, settings: &Settings) -> String {
     }
 }
 
+/// The Agent's base URLs: each of `given` (the `--url`s, which clap already split
+/// at commas; blanks skipped), else the one [`agent_url`] of the settings.
+pub fn agent_urls(given: &[String], settings: &Settings) -> Vec<String> {
+    let urls: Vec<String> = given
+        .iter()
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| normalize_url(u))
+        .collect();
+    if urls.is_empty() {
+        vec![agent_url(None, settings)]
+    } else {
+        urls
+    }
+}
+
 /// The address a client connects to for a listener bound to `addr`: a wildcard
 /// (`0.0.0.0`, `::`) means the loopback of the same family.
 fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -197,6 +212,17 @@ mod tests {
         assert_eq!(
             agent_url(Some("127.0.0.1:9"), &settings),
             "http://127.0.0.1:9"
+        );
+        assert_eq!(agent_urls(&[], &settings), ["http://127.0.0.1:8080"]);
+        let given = [
+            "a:1".to_owned(),
+            "https://b/".to_owned(),
+            " ".to_owned(),
+            "c:3".to_owned(),
+        ];
+        assert_eq!(
+            agent_urls(&given, &settings),
+            ["http://a:1", "https://b", "http://c:3"]
         );
         settings.server.host = "0.0.0.0".to_owned();
         settings.api.port = "9000".to_owned();

@@ -265,6 +265,7 @@ impl Fanout {
             counters: Arc::clone(&self.counters),
             skip_through: None,
             caught_up,
+            resume_point: None,
             catch_up: None,
             _guard: None,
         })
@@ -289,6 +290,7 @@ impl Fanout {
             counters: Arc::clone(&self.counters),
             skip_through: None,
             caught_up: None,
+            resume_point: None,
             catch_up: None,
             _guard: None,
         };
@@ -329,6 +331,9 @@ pub struct Subscription {
     /// Set when a replay was asked for: the id of the last replayed event (or the
     /// resume point), reported once the replay is exhausted.
     caught_up: Option<String>,
+    /// Set on a fresh subscription to a hub with history: the id every event it
+    /// yields follows, for a client to resume from before it saw an event.
+    resume_point: Option<String>,
     /// Where to catch up from after falling behind the live feed (Streams hub).
     catch_up: Option<CatchUp>,
     /// Kept alive as long as the subscription (a hub's per-key reader guard).
@@ -377,6 +382,19 @@ impl Subscription {
         self.replay = replay.into();
         self.gap = gap;
         self
+    }
+
+    /// Marks a fresh (not resumed) subscription as starting after `position`: every
+    /// event it yields is newer, so a client that reconnects with `position` as its
+    /// `Last-Event-ID` misses nothing even if it saw no event yet.
+    pub fn starting_after(mut self, position: StreamId) -> Self {
+        self.resume_point = Some(position.to_string());
+        self
+    }
+
+    /// Once: the position set by [`Subscription::starting_after`].
+    pub fn take_resume_point(&mut self) -> Option<String> {
+        self.resume_point.take()
     }
 
     /// Keeps `guard` alive as long as this subscription (e.g. to stop a hub's reader

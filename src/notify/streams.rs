@@ -329,12 +329,15 @@ impl StreamsHub {
         });
         let (subscription, position) = self.fanout.subscribe_at(sdk_key, filter);
         let mut subscription = subscription.with_guard(guard);
-        if let Some(after) = after {
-            let (from, replay, gap) = self.replay(sdk_key, after, position).await?;
-            self.counters
-                .replayed
-                .fetch_add(replay.len() as u64, Ordering::Relaxed);
-            subscription = subscription.resume_with(from, replay, gap);
+        match after {
+            Some(after) => {
+                let (from, replay, gap) = self.replay(sdk_key, after, position).await?;
+                self.counters
+                    .replayed
+                    .fetch_add(replay.len() as u64, Ordering::Relaxed);
+                subscription = subscription.resume_with(from, replay, gap);
+            }
+            None => subscription = subscription.starting_after(position),
         }
         // A subscriber that falls behind the live feed catches up from the stream.
         let history: Arc<dyn History> = Arc::clone(self) as Arc<dyn History>;
@@ -504,8 +507,10 @@ impl StreamsHub {
                     stop: stop.clone(),
                 },
             );
+            // Under the readers lock: a subscriber that finds this reader running
+            // must find its position set too (it is the resume point it is told).
+            self.fanout.set_position(sdk_key, start);
         }
-        self.fanout.set_position(sdk_key, start);
         let hub = Arc::clone(self);
         let sdk_key = sdk_key.to_owned();
         self.tasks

@@ -4,12 +4,17 @@
 //! JSON alone on a line. `filter` (repeatable, comma lists) picks kinds, and an
 //! unknown name is a 400 naming the allowed ones. `Last-Event-ID` (header, or the
 //! `lastEventId` query parameter for clients that cannot set headers) resumes after
-//! that id. An idle stream gets a keep-alive comment every
-//! `api.notificationKeepAlive`. The stream ends on shutdown. A subscriber that falls
-//! `api.notificationBuffer` events behind the live feed catches up from the Redis
-//! stream on the Streams hub (counted) and stays connected; on the Pub/Sub hub
-//! (allowance `buffer_size`, at least `api.notificationBuffer`) and the in-memory
-//! hub it is disconnected (logged, counted).
+//! that id; without it, a stream on Redis Streams first sends an `id:`-only frame
+//! holding its resume point (the newest entry id it has seen, `0-0` for an empty
+//! stream), which sets the client's last event id without dispatching an event, so
+//! a client reconnecting before its first event misses nothing (the in-memory and
+//! Pub/Sub hubs have no history to resume from and send none). An idle stream gets a
+//! keep-alive comment every `api.notificationKeepAlive`. The stream ends on shutdown.
+//! A subscriber that falls `api.notificationBuffer` events behind the live feed
+//! catches up from the Redis stream on the Streams hub (counted) and stays
+//! connected; on the Pub/Sub hub (allowance `buffer_size`, at least
+//! `api.notificationBuffer`) and the in-memory hub it is disconnected (logged,
+//! counted).
 //!
 //! `group=NAME[&consumer=NAME][&from=0|$|<id>]` (Redis Streams hub only) makes the
 //! connection a consumer of a durable consumer group instead (DESIGN §3.3, see
@@ -234,6 +239,13 @@ fn frames(
                 Ok(Bytes::from(sse::named(sse::RESET_EVENT, &data.to_string()))),
                 s,
             ));
+        }
+        // A fresh subscription on a hub with history says where it starts: an
+        // `id:`-only frame sets the client's last event id without an event.
+        if let Some(id) = s.subscription.take_resume_point()
+            && !s.raw
+        {
+            return Some((Ok(Bytes::from(sse::resume_point(&id))), s));
         }
         // A resume with nothing to replay is caught up at once.
         if let Some(id) = s.subscription.take_caught_up()

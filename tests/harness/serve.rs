@@ -578,6 +578,18 @@ impl Sse {
         }
     }
 
+    /// The next frame as the crate's wire parser reads it, whatever it holds
+    /// (comments, an `id:`-only resume point, an event); fails the test at the end
+    /// of the stream.
+    #[allow(dead_code)]
+    pub async fn next_frame(&mut self) -> Frame {
+        let text = self
+            .next_until(b"\n\n")
+            .await
+            .expect("stream ended while a frame was expected");
+        Frame::parse(&text).unwrap_or_else(|line| panic!("unexpected SSE line {line:?}"))
+    }
+
     /// The next SSE event (keep-alive comments skipped); fails the test at the end
     /// of the stream.
     pub async fn next_event(&mut self) -> SseEvent {

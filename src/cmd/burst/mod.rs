@@ -57,7 +57,7 @@ pub async fn run(args: &BurstArgs, settings: &Settings) -> anyhow::Result<ExitCo
     let plan = Arc::new(Plan::new(args, &run_id, &url, &sdk_key)?);
 
     let verifier = if args.verify {
-        Some(verify::Verifier::start(args, &plan.user_prefix, &url, &sdk_key).await?)
+        Some(verify::Verifier::start(args, settings, &plan.user_prefix, &url, &sdk_key).await?)
     } else {
         None
     };
