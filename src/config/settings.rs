@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 mod client;
 mod sync;
+mod tracing;
 mod webhook;
 
 pub use client::{
@@ -22,6 +23,10 @@ pub use client::{
 };
 pub use sync::{
     PubSubSettings, RedisSettings, RedisTlsSettings, SyncFeatureSettings, SynchronizationSettings,
+};
+pub use tracing::{
+    OpenTelemetrySettings, RemoteTraceSettings, StdoutTraceSettings, TracingServices,
+    TracingSettings,
 };
 pub use webhook::{WebhookProjectSettings, WebhookSettings};
 
@@ -106,6 +111,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// Synchronisation between instances through Redis (`synchronization.*`).
     pub synchronization: SynchronizationSettings,
+    /// OpenTelemetry spans of API requests (`tracing.*`).
+    pub tracing: TracingSettings,
 }
 
 impl Default for Settings {
@@ -122,6 +129,7 @@ impl Default for Settings {
             client: ClientSettings::default(),
             runtime: RuntimeSettings::default(),
             synchronization: SynchronizationSettings::default(),
+            tracing: TracingSettings::default(),
         }
     }
 }

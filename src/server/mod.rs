@@ -5,15 +5,16 @@
 //! caller binds them ([`Server::bind`]) and owns the shutdown future
 //! ([`Server::run`]), so tests bind port 0 and read the addresses back.
 //!
-//! Request path of `/v1/*`: CORS → request id → allowed hosts → content type and
+//! Request path of `/v1/*`: (request span, with `tracing.enabled`) → CORS → request id → allowed hosts → content type and
 //! body limit → SDK-key middleware (validates the key, loads its datafile) → route.
 //! A path no route matches is a 404 before the SDK-key middleware.
 //!
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
 //! the `/v1/*` extractors and one file per resource; `sse` the notification stream;
-//! `publish` the one door to the hub; `error` the [`ApiError`] answers; `docs` the
-//! API description, the OpenAPI document and the 404 of other paths; `admin`,
+//! `publish` the one door to the hub; `trace` the request span (`tracing.*`);
+//! `error` the [`ApiError`] answers; `docs` the API description, the OpenAPI
+//! document and the 404 of other paths; `admin`,
 //! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS) and
 //! `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
 
@@ -31,6 +32,7 @@ mod publish;
 mod router_tests;
 mod sse;
 mod state;
+mod trace;
 mod webhook;
 
 use std::future::Future;
@@ -183,7 +185,7 @@ fn api_router(state: Shared) -> Router {
         .layer(write_timeout())
         .merge(sse::routes())
         .route_layer(from_fn_with_state(Arc::clone(&state), api::sdk_key));
-    Router::new()
+    let router = Router::new()
         .merge(v1)
         .merge(api::keyless_routes().layer(write_timeout()))
         .route("/health", axum::routing::get(admin::health))
@@ -199,6 +201,13 @@ fn api_router(state: Shared) -> Router {
             Arc::clone(&state),
             middleware::allowed_hosts,
         ))
-        .layer(middleware::cors(&state.settings))
-        .with_state(state)
+        .layer(middleware::cors(&state.settings));
+    // Outermost, so the request span covers every middleware; absent when tracing
+    // is off, so requests pay nothing for it.
+    let router = if state.settings.tracing.enabled {
+        router.layer(from_fn(trace::request_span))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
