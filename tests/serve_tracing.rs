@@ -111,6 +111,19 @@ tracing:
         std::future::ready((len == 1).then_some(()))
     })
     .await;
+    // A caller's W3C trace context makes the request span its child.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let reply = serve
+        .send(
+            serve
+                .http()
+                .get(format!("{}/v1/config", serve.api))
+                .header("x-optimizely-sdk-key", DEMO_KEY)
+                .header("traceparent", format!("00-{caller_trace}-{caller_span}-01")),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
     // The batch exporter holds the spans; shutdown must flush them.
     assert!(serve.terminate().await.success(), "{}", serve.stderr());
 
@@ -197,6 +210,12 @@ tracing:
     ] {
         assert_eq!(attr(&publish["attributes"], key), Some(&value), "{key}");
     }
+    let joined = spans
+        .iter()
+        .find(|s| s["name"] == "GET /v1/config")
+        .unwrap_or_else(|| panic!("no config request span in {spans:#?}"));
+    assert_eq!(joined["traceId"], caller_trace, "{joined}");
+    assert_eq!(joined["parentSpanId"], caller_span, "{joined}");
     // Children end before their parent starts ending.
     let end = |s: &Value| {
         s["endTimeUnixNano"]
@@ -345,4 +364,51 @@ fn bad_tracing_values_from_the_environment_stop_serve_with_the_variable_named() 
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_never_answers_delays_shutdown_a_bounded_time() {
+    // Accepts connections and never answers: every export hangs until its timeout.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    for protocol in ["http", "grpc"] {
+        let mut serve = Serve::start(&format!(
+            r#"
+tracing:
+  enabled: true
+  opentelemetry:
+    default: remote
+    services:
+      remote: {{endpoint: "{addr}", protocol: {protocol}}}
+"#
+        ));
+        let reply = serve
+            .post(
+                "/v1/decide?keys=promo_banner",
+                DEMO_KEY,
+                &json!({"userId": "u1"}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{protocol}: {}", reply.body);
+        let started = std::time::Instant::now();
+        assert!(serve.terminate().await.success(), "{}", serve.stderr());
+        let took = started.elapsed();
+        // The flush waits for the hung export at most 5 s, well under the
+        // exporter's own 10 s timeout.
+        assert!(
+            took < std::time::Duration::from_secs(9),
+            "{protocol}: shutdown took {took:?}"
+        );
+        assert!(
+            serve.stderr().contains("flushing the last trace spans"),
+            "{protocol}: {}",
+            serve.stderr()
+        );
+    }
 }

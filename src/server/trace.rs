@@ -6,11 +6,19 @@
 //! Attributes, with upstream's names: `http.method`, `http.route` (the matched
 //! route, not the path with its query), `http.status_code`; the SDK key only as
 //! `optimizely.sdk_key_hash` (never the key, never the token of a `key:token`).
+//!
+//! A caller's W3C `traceparent` (and `tracestate`) header makes the request span a
+//! child of the caller's span, in the caller's trace, as upstream reads it; the
+//! caller's sampling decision then holds whatever `sampleRate` says.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_http::HeaderExtractor;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::telemetry::{self, TARGET};
 use crate::wire::SDK_KEY_HEADER;
@@ -42,6 +50,10 @@ pub(super) async fn request_span(request: Request, next: Next) -> Response {
         http.status_code = tracing::field::Empty,
         optimizely.sdk_key_hash = key_hash.as_deref(),
     );
+    let caller = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
+    // Fails only for a span the OpenTelemetry layer does not record (sampled out
+    // by the log filter, say): nothing to link then.
+    let _ = span.set_parent(caller);
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
     span.record("http.status_code", i64::from(status.as_u16()));

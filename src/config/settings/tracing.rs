@@ -81,7 +81,8 @@ pub struct RemoteTraceSettings {
     /// OTLP transport: `grpc` or `http` (protobuf over HTTP); lowercased by
     /// validation (`protocol`).
     pub protocol: String,
-    /// Fraction of requests traced, from 0 to 1, decided per trace id; the
+    /// Fraction of requests traced, from 0 to 1, decided per trace id; a request
+    /// with a `traceparent` header follows its caller's decision instead, and the
     /// `stdout` exporter records every request, as upstream (`sampleRate`).
     #[serde(rename = "samplerate")]
     pub sample_rate: f64,
