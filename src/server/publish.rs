@@ -30,8 +30,14 @@ pub(crate) fn publish(
         "notification.type" = %kind,
         notification.accepted = tracing::field::Empty,
     );
-    let accepted = span.in_scope(|| hub.publish(sdk_key, notification));
-    span.record("notification.accepted", accepted);
+    // A disabled span still looks fields up by name on `record`: skip it.
+    let accepted = if span.is_disabled() {
+        hub.publish(sdk_key, notification)
+    } else {
+        let accepted = span.in_scope(|| hub.publish(sdk_key, notification));
+        span.record("notification.accepted", accepted);
+        accepted
+    };
     if accepted {
         metrics.published(kind);
     } else {
