@@ -21,13 +21,16 @@
 //! - [`outbound`] holds the HTTP clients `serve` calls out with: the event
 //!   dispatcher and the CMAB prediction client. It depends only on [`config`] and
 //!   [`util`].
+//! - [`telemetry`] is OpenTelemetry tracing (`tracing.*`): the exporter, the
+//!   `tracing` layer and the span target the other layers write spans with. It
+//!   depends only on [`config`] and [`util`].
 //! - [`server`] is the `serve` HTTP service; it uses [`decide`], [`notify`],
-//!   [`outbound`] and [`config`].
+//!   [`outbound`], [`telemetry`] and [`config`].
 //! - [`cmd`] holds one thin adapter per subcommand; it may use every layer above and
 //!   is the only place that prints.
 //!
-//! `main.rs` parses the command line, initialises logging and maps errors to exit
-//! codes.
+//! `main.rs` parses the command line, initialises logging (and, for `serve`,
+//! tracing) and maps errors to exit codes.
 
 pub mod cli;
 pub mod cmd;
@@ -38,5 +41,6 @@ pub mod notify;
 pub mod outbound;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod util;
 pub mod wire;

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::FromArgMatches;
 use clap::parser::ValueSource;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use agentctl::cli::{self, Cli, ColorChoice, Command};
 
@@ -17,6 +19,7 @@ use agentctl::cli::{self, Cli, ColorChoice, Command};
 /// under load (measured with perf while running bench/serve-decide.sh).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use agentctl::telemetry::Telemetry;
 use agentctl::{cmd, config};
 
 /// The exit code of a usage error, as clap uses for its own.
@@ -60,7 +63,6 @@ fn redis_on_command_line(matches: &clap::ArgMatches) -> bool {
 fn run(cli: Cli, redis_typed: bool) -> anyhow::Result<ExitCode> {
     let ok = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     let color = color_of(cli.global.color);
-    let env = |key: &str| std::env::var(key).ok();
 
     if let Command::Completions(args) = &cli.command {
         // Reads no settings, but a config file that was named must exist.
@@ -78,23 +80,62 @@ fn run(cli: Cli, redis_typed: bool) -> anyhow::Result<ExitCode> {
     }
 
     let serving = matches!(cli.command, Command::Serve(_));
-    let scope = if serving {
-        config::Scope::Serve
-    } else {
-        config::Scope::Client
-    };
+    let scope = loaded_scope(serving);
     let loaded = config::load(cli.global.config.as_deref(), &config::ProcessEnv, scope)?;
     let pretty = if serving && loaded.is_set("log.pretty") {
         loaded.settings.log.pretty
     } else {
         io::stderr().is_terminal()
     };
+    // Spans of `serve`, when `tracing.enabled`; built before any runtime exists
+    // (see `Telemetry::start`) and flushed after the runtime is gone.
+    let telemetry = if serving && loaded.settings.tracing.enabled {
+        Some(Telemetry::start(&loaded.settings.tracing)?)
+    } else {
+        None
+    };
     init_tracing(
         cli.global.verbose,
         serving.then_some(&loaded.settings.log),
         pretty,
         color.stderr(),
+        telemetry.as_ref(),
     );
+    if let Some(telemetry) = telemetry {
+        let otel = &loaded.settings.tracing.opentelemetry;
+        tracing::info!(
+            exporter = %otel.default,
+            service = %otel.service_name,
+            "tracing enabled"
+        );
+        let result = run_command(cli, redis_typed, loaded, color);
+        telemetry.shutdown();
+        return result;
+    }
+    run_command(cli, redis_typed, loaded, color)
+}
+
+/// The scope settings are checked and resolved for: `serve` reads keys the client
+/// commands ignore.
+fn loaded_scope(serving: bool) -> config::Scope {
+    if serving {
+        config::Scope::Serve
+    } else {
+        config::Scope::Client
+    }
+}
+
+/// Runs the subcommand with its resolved settings.
+fn run_command(
+    cli: Cli,
+    redis_typed: bool,
+    loaded: config::Loaded,
+    color: cmd::Color,
+) -> anyhow::Result<ExitCode> {
+    let ok = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
+    let env = |key: &str| std::env::var(key).ok();
+    let serving = matches!(cli.command, Command::Serve(_));
+    let scope = loaded_scope(serving);
     match &loaded.file {
         Some(path) => tracing::debug!("config file: {}", path.display()),
         None => tracing::debug!("no config file: built-in defaults and the environment"),
@@ -182,8 +223,17 @@ fn block_on<F: Future>(threads: Threads, future: F) -> anyhow::Result<F::Output>
 /// Logs go to stderr; `RUST_LOG` wins, else `-v`, else (for `serve`) `log.level`,
 /// else `info`. `serve` writes readable lines when `pretty` (a terminal, or
 /// `log.pretty: true`) and JSON lines otherwise, as upstream; the other commands
-/// always write readable lines. `ansi` colours them.
-fn init_tracing(verbose: u8, service_log: Option<&config::LogSettings>, pretty: bool, ansi: bool) {
+/// always write readable lines. `ansi` colours them. With `telemetry`, its layer
+/// records the OpenTelemetry spans beside the log output, each with its own
+/// filter; without it the subscriber is the plain log one, so span sites cost
+/// nothing.
+fn init_tracing(
+    verbose: u8,
+    service_log: Option<&config::LogSettings>,
+    pretty: bool,
+    ansi: bool,
+    telemetry: Option<&Telemetry>,
+) {
     let level = match (verbose, service_log) {
         (0, Some(log)) => log.level.to_ascii_lowercase(),
         (0, None) => "info".to_owned(),
@@ -192,11 +242,27 @@ fn init_tracing(verbose: u8, service_log: Option<&config::LogSettings>, pretty: 
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("agentctl={level}")));
+    let json = service_log.is_some() && !pretty;
+    if let Some(telemetry) = telemetry {
+        let logs = tracing_subscriber::fmt::layer()
+            .with_writer(io::stderr)
+            .with_target(false);
+        let logs = if json {
+            logs.json().with_filter(filter).boxed()
+        } else {
+            logs.with_ansi(ansi).with_filter(filter).boxed()
+        };
+        tracing_subscriber::registry()
+            .with(logs)
+            .with(telemetry.layer())
+            .init();
+        return;
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .with_target(false);
-    if service_log.is_some() && !pretty {
+    if json {
         builder.json().init();
     } else {
         builder.with_ansi(ansi).init();

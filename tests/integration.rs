@@ -28,6 +28,7 @@ mod serve_decide;
 mod serve_errors;
 mod serve_lifecycle;
 mod serve_notifications;
+mod serve_tracing;
 mod serve_ups;
 mod serve_webhook;
 mod subscribe;

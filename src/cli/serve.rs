@@ -16,7 +16,11 @@ stdout: `listening api=ADDR admin=ADDR webhook=ADDR`. Datafiles are read from DI
 else fetched from client.datafileURLTemplate. SIGINT (Ctrl-C) or SIGTERM stops accepting, ends \
 the notification streams and flushes queued events (waiting at most client.eventShutdownTimeout \
 for the event endpoint); then SIGTERM exits 0 and SIGINT 130. Logs go to stderr: readable lines \
-on a terminal, JSON lines otherwise; log.pretty, when set, decides.";
+on a terminal, JSON lines otherwise; log.pretty, when set, decides. With tracing.enabled every API \
+request is an OpenTelemetry span, with children for the decision, the datafile fetch and the \
+notification publish, written to tracing.opentelemetry.services.stdout.filename or sent to an \
+OTLP collector (tracing.opentelemetry.default: remote); queued spans are flushed at shutdown \
+(at most 5 s).";
 
 /// Options of `serve`.
 #[derive(Debug, Args)]

@@ -41,6 +41,10 @@ pub use settings::{
     Settings, SyncFeatureSettings, SynchronizationSettings, UserProfileServiceSettings,
     WebhookProjectSettings, WebhookSettings,
 };
+pub use settings::{
+    OpenTelemetrySettings, RemoteTraceSettings, StdoutTraceSettings, TracingServices,
+    TracingSettings,
+};
 
 pub use env::{ENV_PREFIX, Environment, ProcessEnv};
 pub use overrides::Overrides;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 mod auth;
 mod client;
 mod sync;
+mod tracing;
 mod webhook;
 
 pub use auth::{AuthClientSettings, AuthSettings};
@@ -26,6 +27,10 @@ pub use client::{
 pub use sync::{
     PubSubSettings, RedisSentinelSettings, RedisSettings, RedisTlsSettings, SyncFeatureSettings,
     SynchronizationSettings,
+};
+pub use tracing::{
+    OpenTelemetrySettings, RemoteTraceSettings, StdoutTraceSettings, TracingServices,
+    TracingSettings,
 };
 pub use webhook::{WebhookProjectSettings, WebhookSettings};
 
@@ -110,6 +115,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// Synchronisation between instances through Redis (`synchronization.*`).
     pub synchronization: SynchronizationSettings,
+    /// OpenTelemetry spans of API requests (`tracing.*`).
+    pub tracing: TracingSettings,
 }
 
 impl Default for Settings {
@@ -126,6 +133,7 @@ impl Default for Settings {
             client: ClientSettings::default(),
             runtime: RuntimeSettings::default(),
             synchronization: SynchronizationSettings::default(),
+            tracing: TracingSettings::default(),
         }
     }
 }

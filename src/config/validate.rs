@@ -65,6 +65,7 @@ pub(super) fn validate(
     shared(settings, sources)?;
     if scope == Scope::Serve {
         serve(settings, sources)?;
+        tracing(&mut settings.tracing, sources)?;
     }
     Ok(())
 }
@@ -423,6 +424,53 @@ fn auth_section(key: &str, auth: &AuthSettings, sources: &Sources) -> Result<(),
     Ok(())
 }
 
+/// The `tracing.*` checks (`serve` alone traces): names from a fixed set
+/// (lowercased here), a sample rate that is a fraction, and a collector URL when the
+/// remote exporter is chosen. Values are checked even while tracing is off, so a
+/// typo shows before the day it is turned on.
+fn tracing(tracing: &mut super::TracingSettings, sources: &Sources) -> Result<(), Error> {
+    let otel = &mut tracing.opentelemetry;
+    let exporter = otel.default.to_lowercase();
+    if !["stdout", "remote"].contains(&exporter.as_str()) {
+        return Err(sources.invalid(
+            &KeyPath::dotted("tracing.opentelemetry.default"),
+            quoted(&otel.default),
+            "stdout (spans written to services.stdout.filename) or remote (OTLP to \
+             services.remote.endpoint)"
+                .to_owned(),
+        ));
+    }
+    otel.default = exporter;
+    let remote = &mut otel.services.remote;
+    let protocol = remote.protocol.to_lowercase();
+    if !["grpc", "http"].contains(&protocol.as_str()) {
+        return Err(sources.invalid(
+            &KeyPath::dotted("tracing.opentelemetry.services.remote.protocol"),
+            quoted(&remote.protocol),
+            "grpc (OTLP/gRPC) or http (OTLP protobuf over HTTP)".to_owned(),
+        ));
+    }
+    remote.protocol = protocol;
+    let rate = remote.sample_rate;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(sources.invalid(
+            &KeyPath::dotted("tracing.opentelemetry.services.remote.samplerate"),
+            rate.to_string(),
+            "a fraction from 0 (no request traced) to 1 (every request)".to_owned(),
+        ));
+    }
+    if otel.default == "remote"
+        && let Err(reason) = remote.url()
+    {
+        return Err(sources.invalid(
+            &KeyPath::dotted("tracing.opentelemetry.services.remote.endpoint"),
+            quoted(&remote.endpoint),
+            format!("host:port, or an http(s) URL, of an OTLP collector ({reason})"),
+        ));
+    }
+    Ok(())
+}
+
 /// Why `raw` is not an `http`/`https` URL, if it is not.
 fn http_url(raw: &str) -> Result<(), String> {
     let url = reqwest::Url::parse(raw).map_err(|err| err.to_string())?;
@@ -569,6 +617,66 @@ mod tests {
             serve_err("client:\n  cmab:\n    retryConfig:\n      backoffMultiplier: .nan\n")
                 .contains("expected a finite number of at least 0"),
         );
+    }
+
+    #[test]
+    fn tracing_values_are_checked_and_normalised() {
+        let key = |key: &str, value: &str, expected: &str| {
+            format!(
+                "config file ./x.yaml: key `tracing.opentelemetry.{key}`: invalid value \
+                 {value}: expected {expected}"
+            )
+        };
+        assert_eq!(
+            serve_err("tracing:\n  opentelemetry:\n    default: jaeger\n"),
+            key(
+                "default",
+                "\"jaeger\"",
+                "stdout (spans written to services.stdout.filename) or remote (OTLP to \
+                 services.remote.endpoint)"
+            )
+        );
+        let remote = |body: &str| {
+            serve_err(&format!(
+                "tracing:\n  opentelemetry:\n    default: remote\n    services:\n      \
+                 remote:\n        {body}\n"
+            ))
+        };
+        assert_eq!(
+            remote("protocol: thrift"),
+            key(
+                "services.remote.protocol",
+                "\"thrift\"",
+                "grpc (OTLP/gRPC) or http (OTLP protobuf over HTTP)"
+            )
+        );
+        for rate in ["1.5", "-0.1", ".nan"] {
+            assert!(
+                remote(&format!("sampleRate: {rate}")).contains(
+                    "key `tracing.opentelemetry.services.remote.sampleRate`: invalid value"
+                ),
+                "{rate}"
+            );
+        }
+        assert_eq!(
+            remote("endpoint: 'ftp://c:1'"),
+            key(
+                "services.remote.endpoint",
+                "\"ftp://c:1\"",
+                "host:port, or an http(s) URL, of an OTLP collector \
+                 (scheme \"ftp\" is not http or https)"
+            )
+        );
+        // The endpoint is only read by the remote exporter.
+        let text = "tracing:\n  opentelemetry:\n    default: STDOUT\n    services:\n      \
+                    remote:\n        endpoint: ''\n        protocol: HTTP\n";
+        let loaded = from_yaml_str(text, "./x.yaml", &no_env, Scope::Serve).unwrap();
+        let otel = &loaded.settings.tracing.opentelemetry;
+        assert_eq!(otel.default, "stdout");
+        assert_eq!(otel.services.remote.protocol, "http");
+        // Client commands do not trace: they do not check these keys.
+        let bad = "tracing:\n  opentelemetry:\n    default: jaeger\n";
+        assert!(from_yaml_str(bad, "./x.yaml", &no_env, Scope::Client).is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! ([`Server::run`]), so tests bind port 0 and read the addresses back.
 //!
 //! Request path of `/v1/*`: CORS → allowed hosts → request id → content type →
-//! route → request counting → token check (with `api.auth`) → SDK key (validates
+//! route → (request span, with `tracing.enabled`) → request counting → token check (with `api.auth`) → SDK key (validates
 //! the key, loads its datafile) → write timeout → handler (body limit). A path no
 //! route matches is a 404 before the SDK-key check. The token endpoint
 //! `/oauth/token` (on both listeners) takes a form body, so the gate's JSON
@@ -15,7 +15,7 @@
 //! Layout: this file holds the router and [`Server::run`]; `state` builds the shared
 //! state ([`Server::bind`]); `middleware` is the request path above; `api/` holds
 //! the `/v1/*` extractors and one file per resource; `sse` the notification stream;
-//! `publish` the one door to the hub; `error` the [`ApiError`] answers; `docs` the
+//! `publish` the one door to the hub; `trace` the request span (`tracing.*`); `error` the [`ApiError`] answers; `docs` the
 //! API description, the OpenAPI document and the 404 of other paths; `admin`,
 //! `webhook`, `metrics`, `projects` (datafiles per SDK key), `listen` (TCP/TLS),
 //! `auth` (tokens) and `json` the rest. The outbound HTTP clients are in [`crate::outbound`].
@@ -36,6 +36,7 @@ mod publish;
 mod router_tests;
 mod sse;
 mod state;
+mod trace;
 mod webhook;
 
 use std::future::Future;
@@ -209,8 +210,15 @@ pub(crate) fn api_router(state: Shared) -> ApiService {
         .merge(stream)
         .merge(keyless)
         .merge(token)
-        .merge(rest)
-        .with_state(Arc::clone(&state));
+        .merge(rest);
+    // Around every route, so the request span covers its handling (datafile fetch
+    // included); absent when tracing is off, so requests pay nothing for it.
+    let router = if state.settings.tracing.enabled {
+        router.layer(axum::middleware::from_fn(trace::request_span))
+    } else {
+        router
+    };
+    let router = router.with_state(Arc::clone(&state));
     ServiceBuilder::new()
         .layer(middleware::cors(&state.settings))
         .layer(GateLayer::api(&state.allowed_hosts))

@@ -25,12 +25,14 @@ use futures_util::future::{BoxFuture, Shared};
 use lru::LruCache;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::metrics::Metrics;
 use crate::config::Settings;
 use crate::decide::{CmabRequest, Overrides, ProjectConfig, UserProfile};
 use crate::notify::{Hub, Notification};
 use crate::outbound::cmab::CmabCache;
+use crate::telemetry::TARGET;
 use crate::util::{lock, read, write};
 
 /// Most SDK keys remembered as unknown at once (the least recently asked for are
@@ -404,7 +406,7 @@ impl Projects {
         sdk_key: &str,
         source: Source,
     ) -> Result<Arc<Project>, LoadError> {
-        let config = self.fetch(sdk_key, &source).await?;
+        let config = self.fetch_traced(sdk_key, &source).await?;
         let project = Arc::new(Project {
             sdk_key: sdk_key.to_owned(),
             source,
@@ -452,6 +454,34 @@ impl Projects {
             Some(path) => Source::File(PathBuf::from(path)),
             None => Source::Url(url),
         })
+    }
+
+    /// [`Self::fetch`] as a `datafile fetch` span: a child of the request that needed
+    /// the datafile (a root span for polling and webhook reloads), with the
+    /// revision read, or marked as an error. The span names the kind of source,
+    /// never its URL (it holds the SDK key).
+    async fn fetch_traced(
+        &self,
+        sdk_key: &str,
+        source: &Source,
+    ) -> Result<ProjectConfig, LoadError> {
+        let span = tracing::info_span!(
+            target: TARGET,
+            "datafile fetch",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            "datafile.source" = match source {
+                Source::File(_) => "file",
+                Source::Url(_) => "url",
+            },
+            "datafile.revision" = tracing::field::Empty,
+        );
+        let result = self.fetch(sdk_key, source).instrument(span.clone()).await;
+        match &result {
+            Ok(config) => span.record("datafile.revision", config.revision()),
+            Err(_) => span.record("otel.status_code", "ERROR"),
+        };
+        result
     }
 
     async fn fetch(&self, sdk_key: &str, source: &Source) -> Result<ProjectConfig, LoadError> {
@@ -519,7 +549,7 @@ impl Projects {
     /// Reads `project`'s source again; a new revision replaces the current one and
     /// is announced. Returns whether the revision changed.
     pub async fn reload(&self, project: &Project) -> bool {
-        let config = match self.fetch(&project.sdk_key, &project.source).await {
+        let config = match self.fetch_traced(&project.sdk_key, &project.source).await {
             Ok(config) => config,
             Err(err) => {
                 tracing::warn!("keeping the current datafile: {err}");

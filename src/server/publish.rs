@@ -7,8 +7,12 @@ use serde::Serialize;
 
 use super::metrics::Metrics;
 use crate::notify::{Hub, Kind, Notification};
+use crate::telemetry::TARGET;
 
 /// Publishes `notification` for `sdk_key`; returns whether the hub accepted it.
+/// With tracing on this is a `publish` span, named after the hub's transport
+/// (`redis-streams`, `redis-pubsub`, `memory`): the hand-over to the batching
+/// publisher, which writes to Redis off the request path.
 pub(crate) fn publish(
     hub: &Hub,
     metrics: &Metrics,
@@ -16,7 +20,24 @@ pub(crate) fn publish(
     notification: Notification,
 ) -> bool {
     let kind = notification.kind;
-    let accepted = hub.publish(sdk_key, notification);
+    let span = tracing::info_span!(
+        target: TARGET,
+        "publish",
+        otel.name = %format_args!("publish {}", hub.name()),
+        otel.kind = "producer",
+        messaging.system = hub.name(),
+        messaging.operation = "publish",
+        "notification.type" = %kind,
+        notification.accepted = tracing::field::Empty,
+    );
+    // A disabled span still looks fields up by name on `record`: skip it.
+    let accepted = if span.is_disabled() {
+        hub.publish(sdk_key, notification)
+    } else {
+        let accepted = span.in_scope(|| hub.publish(sdk_key, notification));
+        span.record("notification.accepted", accepted);
+        accepted
+    };
     if accepted {
         metrics.published(kind);
     } else {

@@ -8,8 +8,9 @@ use axum::http::Uri;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
-use super::engine::{dispatch_then_notify, run_engine};
+use super::engine::{decision_span, dispatch_then_notify, run_engine};
 use super::extract::{RawBody, query_value, query_values};
 use crate::decide::{self, ActivateQuery, DecideOptions, ForcedDecision, TrackOutcome, User};
 use crate::notify::Kind;
@@ -114,6 +115,7 @@ pub(super) async fn decide(
         |ctx| decide::decide(ctx, keys.as_deref(), &forced, &options),
         |outcome| outcome.profile_changed,
     )
+    .instrument(decision_span(&project, "decide"))
     .await;
     let mut decisions = outcome.decisions;
     for decision in &mut decisions {
@@ -177,6 +179,7 @@ pub(super) async fn activate(
         |ctx| decide::activate(ctx, &query),
         |outcome| outcome.profile_changed,
     )
+    .instrument(decision_span(&project, "activate"))
     .await;
     // Activate's messages are published whether or not its impressions were queued.
     dispatch_then_notify(

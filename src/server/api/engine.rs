@@ -14,6 +14,7 @@ use crate::notify::Kind;
 use crate::server::Shared;
 use crate::server::projects::{CmabPrediction, Project};
 use crate::server::publish::publish_message;
+use crate::telemetry::TARGET;
 use crate::util::{lock, now_ms};
 
 /// CMAB answers for one request: this request's fresh answers first, then the
@@ -72,6 +73,17 @@ impl CmabAnswers<'_> {
         };
         self.fresh.insert(request, answer);
     }
+}
+
+/// The span of one decision (decide or activate): what [`run_engine`] runs inside,
+/// a child of the request span.
+pub(super) fn decision_span(project: &Project, name: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        target: TARGET,
+        "decision",
+        otel.name = name,
+        datafile.revision = project.config().revision(),
+    )
 }
 
 /// Runs an engine call against the project's current datafile: it is repeated after
