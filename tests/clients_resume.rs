@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::harness::serve::{DEMO_KEY, Serve, Sse, decide_demo, eventually, sample, sync_config};
 use crate::harness::{Agentctl, RedisServer, free_port};
+use crate::subscribe::Subscriber;
 
 /// The demo stream every demo notification is XADDed to with Redis sync on.
 const DEMO_STREAM: &str = "stream:optimizely-sync-demo";
@@ -53,76 +54,22 @@ fn kill_9(serve: &Serve) {
     assert!(status.success(), "kill -KILL {}", serve.pid);
 }
 
-/// A running `agentctl subscribe --json`, its output in files; killed on drop.
-struct Subscribe {
-    child: std::process::Child,
-    runner: Agentctl,
+/// Starts `agentctl subscribe --sdk-key demo --json ARGS…`.
+fn subscribe(args: &[&str]) -> Subscriber {
+    let mut all = vec!["--sdk-key", DEMO_KEY, "--json"];
+    all.extend_from_slice(args);
+    Subscriber::start_in(Agentctl::new(), &all)
 }
 
-impl Subscribe {
-    fn start(args: &[&str]) -> Subscribe {
-        let runner = Agentctl::new();
-        let mut all = vec!["subscribe", "--sdk-key", DEMO_KEY, "--json"];
-        all.extend_from_slice(args);
-        let stdout = std::fs::File::create(runner.cwd().join("stdout")).unwrap();
-        let stderr = std::fs::File::create(runner.cwd().join("stderr")).unwrap();
-        let child = runner
-            .command(&all)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        Subscribe { child, runner }
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.runner.cwd().join(name)).unwrap_or_default()
-    }
-
-    /// Waits for the exit code; fails the test after [`DEADLINE`].
-    async fn wait(&mut self) -> i32 {
-        let child = &mut self.child;
-        let status = crate::harness::serve::eventually_or(DEADLINE, || {
-            std::future::ready(child.try_wait().unwrap())
+/// The users and ids `sub` printed.
+fn printed(sub: &Subscriber) -> (Vec<String>, Vec<String>) {
+    sub.json_lines()
+        .iter()
+        .map(|json| {
+            let user = json["message"]["UserContext"]["ID"].as_str().unwrap();
+            (user.to_owned(), json["id"].as_str().unwrap().to_owned())
         })
-        .await;
-        match status {
-            Some(status) => status.code().unwrap_or(-1),
-            None => panic!(
-                "subscribe did not exit within {DEADLINE:?}\nstdout:\n{}\nstderr:\n{}",
-                self.read("stdout"),
-                self.read("stderr")
-            ),
-        }
-    }
-
-    /// Waits until `n` lines were printed.
-    async fn wait_lines(&self, n: usize) {
-        eventually(DEADLINE, || {
-            std::future::ready((self.read("stdout").lines().count() >= n).then_some(()))
-        })
-        .await;
-    }
-
-    /// The users and ids printed.
-    fn printed(&self) -> (Vec<String>, Vec<String>) {
-        self.read("stdout")
-            .lines()
-            .map(|line| {
-                let json: Value = serde_json::from_str(line).unwrap();
-                let user = json["message"]["UserContext"]["ID"].as_str().unwrap();
-                (user.to_owned(), json["id"].as_str().unwrap().to_owned())
-            })
-            .unzip()
-    }
-}
-
-impl Drop for Subscribe {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .unzip()
 }
 
 fn users(range: std::ops::Range<usize>) -> Vec<String> {
@@ -172,7 +119,7 @@ async fn subscribe_resumes_from_the_resume_point_after_a_restart_before_any_even
     let addr = format!("127.0.0.1:{}", free_port());
     let mut first = Serve::builder().config(&config).api_addr(&addr).start();
     let other = Serve::start(&config);
-    let mut sub = Subscribe::start(&["--url", &first.api, "--count", "15"]);
+    let mut sub = subscribe(&["--url", &first.api, "--count", "15"]);
     wait_subscribers(&first, 1.0).await;
     // The resume point is the first frame after the subscription exists; nothing
     // observable says the client has read it, so give it a moment.
@@ -187,11 +134,11 @@ async fn subscribe_resumes_from_the_resume_point_after_a_restart_before_any_even
     for i in 10..15 {
         decide_demo(&second, &format!("user-{i:02}")).await;
     }
-    assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.read("stderr"));
-    let (printed, ids) = sub.printed();
+    assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.stderr());
+    let (printed, ids) = printed(&sub);
     assert_eq!(printed, users(0..15), "lost, duplicated or reordered");
     assert_eq!(ids, stream_ids(&redis));
-    let stderr = sub.read("stderr");
+    let stderr = sub.stderr();
     assert!(stderr.contains("resuming after 0-0"), "{stderr}");
 }
 
@@ -202,7 +149,7 @@ async fn subscribe_fails_over_to_the_next_url_after_a_kill_9_without_loss_or_dup
     let victim = Serve::start(&config);
     let survivor = Serve::start(&config);
     let urls = format!("{},{}", victim.api, survivor.api);
-    let mut sub = Subscribe::start(&["--url", &urls, "--count", "30"]);
+    let mut sub = subscribe(&["--url", &urls, "--count", "30"]);
     wait_subscribers(&victim, 1.0).await;
     for i in 0..10 {
         decide_demo(&survivor, &format!("user-{i:02}")).await;
@@ -213,11 +160,11 @@ async fn subscribe_fails_over_to_the_next_url_after_a_kill_9_without_loss_or_dup
     for i in 10..30 {
         decide_demo(&survivor, &format!("user-{i:02}")).await;
     }
-    assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.read("stderr"));
-    let (printed, ids) = sub.printed();
+    assert_eq!(sub.wait().await, 0, "stderr:\n{}", sub.stderr());
+    let (printed, ids) = printed(&sub);
     assert_eq!(printed, users(0..30), "lost, duplicated or reordered");
     assert_eq!(ids, stream_ids(&redis));
-    let stderr = sub.read("stderr");
+    let stderr = sub.stderr();
     assert!(
         stderr.contains(&format!("reconnecting to {}", survivor.api))
             && stderr.contains(&format!("resuming after {}", ids[9])),

@@ -17,7 +17,7 @@ const DEADLINE: Duration = Duration::from_secs(20);
 const DEMO_STREAM: &str = "stream:optimizely-sync-demo";
 
 /// A running `agentctl subscribe`, its output captured in files; killed on drop.
-struct Subscriber {
+pub(crate) struct Subscriber {
     child: Child,
     runner: Agentctl,
     code: Option<i32>,
@@ -32,7 +32,7 @@ impl Subscriber {
     }
 
     /// Starts `agentctl subscribe ARGS…` in the working directory of `runner`.
-    fn start_in(runner: Agentctl, args: &[&str]) -> Subscriber {
+    pub(crate) fn start_in(runner: Agentctl, args: &[&str]) -> Subscriber {
         let mut all = vec!["subscribe"];
         all.extend_from_slice(args);
         let stdout = std::fs::File::create(runner.cwd().join("stdout")).unwrap();
@@ -51,16 +51,16 @@ impl Subscriber {
         }
     }
 
-    fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         std::fs::read_to_string(self.runner.cwd().join("stdout")).unwrap_or_default()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(self.runner.cwd().join("stderr")).unwrap_or_default()
     }
 
     /// The complete stdout lines so far.
-    fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let out = self.stdout();
         let complete = out.rfind('\n').map_or("", |at| &out[..at]);
         complete
@@ -71,7 +71,7 @@ impl Subscriber {
     }
 
     /// stdout lines parsed as JSON.
-    fn json_lines(&self) -> Vec<Value> {
+    pub(crate) fn json_lines(&self) -> Vec<Value> {
         self.lines()
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}")))
@@ -79,7 +79,7 @@ impl Subscriber {
     }
 
     /// The exit code once it exited, without waiting.
-    fn exited(&mut self) -> Option<i32> {
+    pub(crate) fn exited(&mut self) -> Option<i32> {
         if self.code.is_none() {
             self.code = self
                 .child
@@ -91,7 +91,7 @@ impl Subscriber {
     }
 
     /// Waits for the exit; fails the test after [`DEADLINE`].
-    async fn wait(&mut self) -> i32 {
+    pub(crate) async fn wait(&mut self) -> i32 {
         match eventually_or(DEADLINE, || std::future::ready(self.exited())).await {
             Some(code) => code,
             None => panic!(
@@ -103,7 +103,7 @@ impl Subscriber {
     }
 
     /// Waits until at least `n` complete lines were printed.
-    async fn wait_lines(&self, n: usize) {
+    pub(crate) async fn wait_lines(&self, n: usize) {
         let got = eventually_or(DEADLINE, || {
             std::future::ready((self.lines().len() >= n).then_some(()))
         })
