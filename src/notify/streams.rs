@@ -104,6 +104,9 @@ type Flight = Shared<BoxFuture<'static, Result<Arc<RangeRead>, SubscriptionError
 struct Reader {
     holders: usize,
     stop: CancellationToken,
+    /// Resolves once the reader's start position is set in the fan-out (shared
+    /// by every subscriber that arrives while it is looked up).
+    started: Shared<BoxFuture<'static, ()>>,
 }
 
 /// The Streams hub of one instance.
@@ -351,11 +354,7 @@ impl StreamsHub {
         last_event_id: Option<&str>,
     ) -> Result<Subscription, SubscriptionError> {
         let after = super::fanout::parse_last_event_id(last_event_id)?;
-        self.ensure_reader(sdk_key).await;
-        let guard = Box::new(ReaderGuard {
-            hub: Arc::clone(self),
-            sdk_key: sdk_key.to_owned(),
-        });
+        let guard = Box::new(self.ensure_reader(sdk_key).await);
         let (subscription, position) = self.fanout.subscribe_at(sdk_key, filter);
         let mut subscription = subscription.with_guard(guard);
         if let Some(after) = after {
@@ -584,18 +583,59 @@ impl StreamsHub {
         }
     }
 
-    /// Starts the reader of `sdk_key` unless it runs, and counts one more holder.
-    async fn ensure_reader(self: &Arc<Self>, sdk_key: &str) {
-        {
+    /// Starts the reader of `sdk_key` unless it runs, counts one more holder, and
+    /// returns once the reader's position is set. The position is looked up once
+    /// however many subscribers arrive meanwhile; the guard counts the holder from
+    /// the start, so a subscriber that gives up while waiting is not counted.
+    async fn ensure_reader(self: &Arc<Self>, sdk_key: &str) -> ReaderGuard {
+        let started = {
             let mut readers = lock(&self.readers);
-            if let Some(reader) = readers.get_mut(sdk_key) {
-                reader.holders += 1;
-                return;
+            match readers.get_mut(sdk_key) {
+                Some(reader) => {
+                    reader.holders += 1;
+                    reader.started.clone()
+                }
+                None => {
+                    let stop = self.cancel.child_token();
+                    let hub = Arc::clone(self);
+                    let (key, reader_stop) = (sdk_key.to_owned(), stop.clone());
+                    // A task of its own: the reader starts even if the subscriber
+                    // that asked first gives up.
+                    let start = self
+                        .tasks
+                        .spawn(async move { hub.start_reader(key, reader_stop).await });
+                    let started = async move {
+                        // A start that panicked leaves the reader unstarted; the
+                        // subscribers then see no live events, as with Redis down.
+                        let _ = start.await;
+                    }
+                    .boxed()
+                    .shared();
+                    readers.insert(
+                        sdk_key.to_owned(),
+                        Reader {
+                            holders: 1,
+                            stop,
+                            started: started.clone(),
+                        },
+                    );
+                    started
+                }
             }
-        }
-        // The reader starts after the stream's current last entry; what came before
-        // is history, served by XRANGE to whoever asks to resume.
-        let key = stream_key(sdk_key);
+        };
+        let guard = ReaderGuard {
+            hub: Arc::clone(self),
+            sdk_key: sdk_key.to_owned(),
+        };
+        started.await;
+        guard
+    }
+
+    /// Looks up where the reader of `sdk_key` starts (after the stream's current
+    /// last entry: what came before is history, served to whoever asks to resume),
+    /// sets it in the fan-out and runs the reader, unless every holder left meanwhile.
+    async fn start_reader(self: Arc<Self>, sdk_key: String, stop: CancellationToken) {
+        let key = stream_key(&sdk_key);
         let last: Result<Value, _> = self.store.query(&xrevrange_cmd(&key, "+", "-", 1)).await;
         let start = match &last {
             Ok(value) => range_data(value)
@@ -606,27 +646,15 @@ impl StreamsHub {
                 StreamId::new(now_ms(), 0)
             }
         };
-        let stop = self.cancel.child_token();
         {
-            let mut readers = lock(&self.readers);
-            if let Some(reader) = readers.get_mut(sdk_key) {
-                // Another subscriber started it meanwhile.
-                reader.holders += 1;
+            // Under the readers' lock: a holder leaving now stops this reader.
+            let _readers = lock(&self.readers);
+            if stop.is_cancelled() {
                 return;
             }
-            // Before the reader is listed: a subscriber finding it takes its
-            // position from the fan-out.
-            self.fanout.set_position(sdk_key, start);
-            readers.insert(
-                sdk_key.to_owned(),
-                Reader {
-                    holders: 1,
-                    stop: stop.clone(),
-                },
-            );
+            self.fanout.set_position(&sdk_key, start);
         }
-        let hub = Arc::clone(self);
-        let sdk_key = sdk_key.to_owned();
+        let hub = Arc::clone(&self);
         self.tasks
             .spawn(async move { hub.read_loop(sdk_key, start, stop).await });
     }
