@@ -667,3 +667,97 @@ async fn an_empty_replay_is_caught_up_at_once() {
     let mut sse = Sse::open(&serve, DEMO_KEY, "", Some("0-0")).await;
     assert_eq!(sse.next_line().await, ": caught-up 0-0");
 }
+
+/// Calls of `command` so far, from `INFO commandstats`.
+fn command_calls(redis: &RedisServer, command: &str) -> u64 {
+    let info: String = redis.cmd(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A reconnect storm: 200 subscribers of an instance killed with -9 resume at once
+/// on another one (which had no subscriber of the key, so its window starts at the
+/// stream's end) while decisions keep coming. Each gets exactly the entries after
+/// its own id, and Redis serves far fewer XRANGE calls than there are resumes:
+/// concurrent resumes of one range share a read, and later ones are served from
+/// the window it extended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reconnect_storm_costs_redis_reads_per_range_not_per_subscriber() {
+    const SUBSCRIBERS: usize = 200;
+    const BEFORE: usize = 30;
+    const AFTER: usize = 30;
+    let redis = RedisServer::start();
+    let mut servers = instances(2, &redis.addr(), "redis");
+    let survivor = Arc::new(servers.pop().unwrap());
+    let victim = servers.pop().unwrap();
+    let opened = futures_util::future::join_all(
+        (0..SUBSCRIBERS).map(|_| Sse::open(&victim, DEMO_KEY, "", None)),
+    )
+    .await;
+    for i in 0..BEFORE {
+        decide_demo(&survivor, &format!("user-{i}")).await;
+    }
+    // Subscribers stop at five different points, as if the kill caught them mid-read.
+    let read = opened.into_iter().enumerate().map(|(i, sse)| {
+        tokio::spawn(async move {
+            let (_sse, events) = collect(sse, BEFORE - i % 5).await.unwrap();
+            events
+        })
+    });
+    let seen: Vec<Vec<SseEvent>> = futures_util::future::try_join_all(read).await.unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &victim.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -KILL {}", victim.pid);
+
+    let xrange_before = command_calls(&redis, "xrange");
+    let sender = {
+        let survivor = Arc::clone(&survivor);
+        tokio::spawn(async move {
+            for i in BEFORE..BEFORE + AFTER {
+                decide_demo(&survivor, &format!("user-{i}")).await;
+            }
+        })
+    };
+    let resumed = futures_util::future::join_all(seen.iter().map(|events| {
+        let last = events.last().unwrap().id.clone();
+        let survivor = Arc::clone(&survivor);
+        async move { Sse::open(&survivor, DEMO_KEY, "", Some(&last)).await }
+    }))
+    .await;
+    let xrange_storm = command_calls(&redis, "xrange") - xrange_before;
+    sender.await.unwrap();
+
+    let stream = eventually_or(STEP_TIMEOUT, || async {
+        let ids = stream_ids(&redis, DEMO_STREAM);
+        (ids.len() >= BEFORE + AFTER).then_some(ids)
+    })
+    .await
+    .expect("every decision in the stream");
+    assert_eq!(stream.len(), BEFORE + AFTER, "no decision stored twice");
+    let readers = seen.into_iter().zip(resumed).map(|(before, sse)| {
+        let stream = stream.clone();
+        tokio::spawn(async move {
+            let missing = stream.len() - before.len();
+            let (_sse, after) = collect(sse, missing).await.unwrap();
+            let mut union = ids(&before);
+            union.extend(ids(&after));
+            assert_eq!(union, stream, "resumed after {}", before.len());
+        })
+    });
+    futures_util::future::try_join_all(readers).await.unwrap();
+    assert!(
+        xrange_storm <= 30,
+        "{xrange_storm} XRANGE calls for {SUBSCRIBERS} resumes of 5 different ids"
+    );
+    let url = format!("{}/metrics", survivor.admin);
+    let metrics = survivor.send(survivor.http().get(url)).await.body;
+    let from_memory = metric_sum(&metrics, "resumes_from_memory").unwrap_or(0.0);
+    assert!(
+        from_memory > 0.0,
+        "no resume served from memory:\n{metrics}"
+    );
+}

@@ -144,6 +144,22 @@ struct ChannelState {
     evicted_through: StreamId,
     /// Id of the newest event published here (for assigning the next one).
     last_id: StreamId,
+    /// For a channel fed by a hub's reader: `history` holds every event after this
+    /// id up to `last_id` (the resume window). `None`: no such promise.
+    complete_after: Option<StreamId>,
+}
+
+/// What the in-memory window of an SDK key holds after a resume point.
+#[derive(Debug)]
+pub enum Window {
+    /// Every event after the point up to the position asked for, oldest first.
+    Covered(Vec<Arc<Event>>),
+    /// The window starts after this id, which is newer than the point: the events
+    /// up to it must be read elsewhere (the stream) first.
+    StartsAfter(StreamId),
+    /// The window cannot tell (no reader feeds it, or the point is newer than
+    /// everything delivered).
+    Unknown,
 }
 
 impl Fanout {
@@ -182,6 +198,7 @@ impl Fanout {
                 history: VecDeque::new(),
                 evicted_through: StreamId::ZERO,
                 last_id: StreamId::ZERO,
+                complete_after: None,
             }),
         });
         channels.insert(sdk_key.to_owned(), Arc::clone(&channel));
@@ -203,10 +220,16 @@ impl Fanout {
         id
     }
 
-    /// Delivers an event that already has an id (read from Redis) to local subscribers.
+    /// Delivers an event that already has an id (read from Redis) to local
+    /// subscribers. On a channel fed by a hub's reader, an id not newer than the
+    /// last one delivered (a stopped reader's last read racing its successor) is
+    /// dropped: it was delivered already or precedes the reader's start.
     pub fn deliver(&self, sdk_key: &str, id: StreamId, notification: Notification) {
         let channel = self.channel(sdk_key);
         let mut state = lock(&channel.state);
+        if state.complete_after.is_some() && id <= state.last_id {
+            return;
+        }
         self.push(&mut state, id, notification);
     }
 
@@ -217,6 +240,7 @@ impl Fanout {
             && let Some((old, _)) = state.history.pop_front()
         {
             state.evicted_through = old;
+            state.complete_after = state.complete_after.map(|after| after.max(old));
         }
         state.history.push_back((id, Arc::clone(&event)));
         // An error only means nobody is subscribed right now.
@@ -298,11 +322,68 @@ impl Fanout {
     }
 
     /// Sets where a key's delivered ids start (a hub's reader starting after the
-    /// stream's current last entry), unless events were delivered already.
+    /// stream's current last entry), unless events were delivered already. The
+    /// resume window then holds every event delivered after `id`; it keeps what it
+    /// held only when the reader restarts exactly where the last one stopped.
     pub fn set_position(&self, sdk_key: &str, id: StreamId) {
         let channel = self.channel(sdk_key);
         let mut state = lock(&channel.state);
+        state.complete_after = match state.complete_after {
+            Some(after) if id == state.last_id => Some(after),
+            _ if id >= state.last_id => Some(id),
+            // Events newer than the reader's start were delivered (a stopping
+            // reader's last read): what the window holds is not one run.
+            _ => None,
+        };
         state.last_id = state.last_id.max(id);
+    }
+
+    /// The events of `sdk_key` after `after` up to `through` from the resume window
+    /// (the last `buffer` events a hub's reader delivered), when it holds them all.
+    pub fn window(&self, sdk_key: &str, after: StreamId, through: StreamId) -> Window {
+        let channel = self.channel(sdk_key);
+        let state = lock(&channel.state);
+        match state.complete_after {
+            Some(start) if after < start => Window::StartsAfter(start),
+            Some(_) if after <= state.last_id => Window::Covered(
+                state
+                    .history
+                    .iter()
+                    .filter(|(id, _)| *id > after && *id <= through)
+                    .map(|(_, event)| Arc::clone(event))
+                    .collect(),
+            ),
+            _ => Window::Unknown,
+        }
+    }
+
+    /// Extends the resume window back to `after` with `events` (every event after
+    /// `after` up to where the window starts, read from the stream), if the window
+    /// still starts at `start` and has room for them. True when it did.
+    pub fn backfill(
+        &self,
+        sdk_key: &str,
+        after: StreamId,
+        start: StreamId,
+        events: &[Arc<Event>],
+    ) -> bool {
+        let channel = self.channel(sdk_key);
+        let mut state = lock(&channel.state);
+        if state.complete_after != Some(start) || state.history.len() + events.len() > self.buffer {
+            return false;
+        }
+        let mut ids = Vec::with_capacity(events.len());
+        for event in events {
+            match event.id.parse::<StreamId>() {
+                Ok(id) if id > after && id <= start => ids.push(id),
+                _ => return false,
+            }
+        }
+        for (id, event) in ids.into_iter().zip(events).rev() {
+            state.history.push_front((id, Arc::clone(event)));
+        }
+        state.complete_after = Some(after);
+        true
     }
 
     /// A snapshot of the counters.
@@ -848,6 +929,54 @@ mod tests {
             Err(SubscriptionError::Overflow { missed: 3 })
         ));
         assert_eq!(fanout.stats().overflowed, 1);
+    }
+
+    #[test]
+    fn the_resume_window_covers_what_a_reader_delivered_and_grows_back_by_backfill() {
+        let fanout = Fanout::new(5);
+        let id = |ms| StreamId::new(ms, 0);
+        assert!(matches!(fanout.window("k", id(1), id(9)), Window::Unknown));
+        fanout.set_position("k", id(10));
+        for ms in 11..=13 {
+            fanout.deliver("k", id(ms), note(Kind::Decision, 0));
+        }
+        // A stopped reader's late read is not delivered twice.
+        fanout.deliver("k", id(12), note(Kind::Decision, 0));
+        let ids = |window| match window {
+            Window::Covered(events) => events.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+            other => panic!("not covered: {other:?}"),
+        };
+        assert_eq!(ids(fanout.window("k", id(11), id(13))), ["12-0", "13-0"]);
+        assert_eq!(ids(fanout.window("k", id(10), id(12))), ["11-0", "12-0"]);
+        assert!(matches!(
+            fanout.window("k", id(14), id(14)),
+            Window::Unknown
+        ));
+        assert!(matches!(fanout.window("k", id(8), id(13)), Window::StartsAfter(s) if s == id(10)));
+        let older: Vec<Arc<Event>> = (9..=10)
+            .map(|ms| Arc::new(Event::new(id(ms).to_string(), note(Kind::Decision, 0))))
+            .collect();
+        assert!(
+            !fanout.backfill("k", id(8), id(9), &older),
+            "the window starts elsewhere"
+        );
+        assert!(fanout.backfill("k", id(8), id(10), &older));
+        assert_eq!(
+            ids(fanout.window("k", id(8), id(13))),
+            ["9-0", "10-0", "11-0", "12-0", "13-0"]
+        );
+        assert!(
+            !fanout.backfill("k", id(1), id(8), &older[..1]),
+            "past the buffer"
+        );
+        // Evicting the oldest moves where the window starts.
+        fanout.deliver("k", id(14), note(Kind::Decision, 0));
+        assert!(matches!(fanout.window("k", id(8), id(14)), Window::StartsAfter(s) if s == id(9)));
+        // A reader restarting after a hole starts a new window.
+        fanout.set_position("k", id(20));
+        assert!(
+            matches!(fanout.window("k", id(14), id(20)), Window::StartsAfter(s) if s == id(20))
+        );
     }
 
     #[tokio::test]

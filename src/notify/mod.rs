@@ -31,7 +31,7 @@ use std::sync::Mutex;
 
 pub use detect::{Readiness, UndecidedStats};
 pub use fanout::{
-    Fanout, FanoutStats, History, Missed, ResumeError, Subscription, SubscriptionError,
+    Fanout, FanoutStats, History, Missed, ResumeError, Subscription, SubscriptionError, Window,
 };
 pub use groups::{GroupError, GroupRequest, GroupStats, GroupSubscription};
 pub use hub::{HUB_STATES, Hub, HubError, HubStats};

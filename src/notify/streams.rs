@@ -11,14 +11,20 @@
 //!   stops after the last, and fans out in memory. Redis load does not grow with
 //!   the number of subscribers.
 //! - **Resume** (DESIGN §3.2): a subscriber with `Last-Event-ID` gets the entries
-//!   after it from XRANGE up to the reader's position, then live ones.
+//!   after it up to the reader's position, then live ones. They come from the
+//!   reader's in-memory window (its last `api.notificationBuffer` entries) when it
+//!   reaches back that far; only older ones are read with XRANGE, and concurrent
+//!   resumes needing the same range share one read, which then extends the window.
+//!   A reconnect storm (thousands of subscribers of a dead instance resuming here)
+//!   costs Redis a few reads per SDK key, not a few per subscriber.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use redis::Value;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +33,7 @@ use super::groups::{GroupCounters, GroupStats};
 use super::outbox::{Batch, Landed, Outbox, PublisherStats};
 use super::{
     Event, Fanout, Filter, History, LogOnce, Missed, Notification, Subscription, SubscriptionError,
+    Window,
 };
 use crate::config::RedisSettings;
 use crate::store::{
@@ -62,6 +69,11 @@ pub struct StreamsStats {
     /// Resumes whose id was newer than the stream's last entry: writes Redis lost
     /// in a fail-over (each answered with a `reset` event).
     pub rollbacks: u64,
+    /// Resumes served whole from a reader's in-memory window (no Redis read).
+    pub resumes_from_memory: u64,
+    /// Stream reads made for resumes (each its rollback/trim check and XRANGE
+    /// pages); concurrent resumes needing the same range share one.
+    pub resume_reads: u64,
     /// Durable group subscriptions (`?group=`).
     pub groups: GroupStats,
 }
@@ -74,12 +86,27 @@ struct Counters {
     readers: AtomicU64,
     replayed: AtomicU64,
     rollbacks: AtomicU64,
+    resumes_from_memory: AtomicU64,
+    resume_reads: AtomicU64,
 }
+
+/// What one resume read of a stream found: what became of the entries after its
+/// start, and the notifications after it up to its end.
+struct RangeRead {
+    gone: Gone,
+    events: Vec<Arc<Event>>,
+}
+
+/// A resume read in flight, shared by every resume that needs its range.
+type Flight = Shared<BoxFuture<'static, Result<Arc<RangeRead>, SubscriptionError>>>;
 
 /// One running reader and how many local subscriptions hold it.
 struct Reader {
     holders: usize,
     stop: CancellationToken,
+    /// Resolves once the reader's start position is set in the fan-out (shared
+    /// by every subscriber that arrives while it is looked up).
+    started: Shared<BoxFuture<'static, ()>>,
 }
 
 /// The Streams hub of one instance.
@@ -95,6 +122,8 @@ pub struct StreamsHub {
     /// The sequence part of the next `nid`.
     next_nid: AtomicU64,
     readers: Mutex<HashMap<String, Reader>>,
+    /// Resume reads in flight, by SDK key and range (after, through].
+    flights: Mutex<HashMap<(String, StreamId, StreamId), Flight>>,
     counters: Arc<Counters>,
     /// Streams whose undecodable entries were logged (each is logged once).
     undecodable_logged: LogOnce,
@@ -265,6 +294,7 @@ impl StreamsHub {
             instance: instance_id(),
             next_nid: AtomicU64::new(0),
             readers: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
             counters: Arc::default(),
             undecodable_logged: LogOnce::default(),
             groups: Arc::default(),
@@ -303,6 +333,8 @@ impl StreamsHub {
             readers: c.readers.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
             rollbacks: c.rollbacks.load(Ordering::Relaxed),
+            resumes_from_memory: c.resumes_from_memory.load(Ordering::Relaxed),
+            resume_reads: c.resume_reads.load(Ordering::Relaxed),
             groups: self.groups.stats(),
         }
     }
@@ -322,11 +354,7 @@ impl StreamsHub {
         last_event_id: Option<&str>,
     ) -> Result<Subscription, SubscriptionError> {
         let after = super::fanout::parse_last_event_id(last_event_id)?;
-        self.ensure_reader(sdk_key).await;
-        let guard = Box::new(ReaderGuard {
-            hub: Arc::clone(self),
-            sdk_key: sdk_key.to_owned(),
-        });
+        let guard = Box::new(self.ensure_reader(sdk_key).await);
         let (subscription, position) = self.fanout.subscribe_at(sdk_key, filter);
         let mut subscription = subscription.with_guard(guard);
         match after {
@@ -347,6 +375,11 @@ impl StreamsHub {
     /// Entries after `after` up to `through`, and whether entries after `after` are
     /// gone: trimmed away before they could be replayed, or lost by Redis.
     ///
+    /// The reader's in-memory window serves the resume when it reaches back to
+    /// `after`; what is older is read from the stream (shared with concurrent resumes
+    /// of the same range, see [`StreamsHub::read_range`]) and, when it fits, added
+    /// to the window for the resumes that follow.
+    ///
     /// Redis replicates asynchronously, so a fail-over (Sentinel, Cluster) can lose
     /// the last writes the old primary acknowledged. A resume id newer than
     /// everything the stream ever held (its `last-generated-id`) is the trace of
@@ -354,39 +387,119 @@ impl StreamsHub {
     /// may never see them. That is reported as a gap too (the `reset` event), and
     /// the replay starts after the stream's last id instead, so no entry written
     /// after the fail-over is skipped for having a smaller id than the lost ones.
-    /// Returns the point the replay started after, the entries, and the gap.
+    /// (A resume id inside the window was delivered by this instance's reader, so
+    /// it is not checked again.) Returns the point the replay started after, the
+    /// entries, and the gap.
     async fn replay(
-        &self,
+        self: &Arc<Self>,
         sdk_key: &str,
         after: StreamId,
         through: StreamId,
     ) -> Result<(StreamId, Vec<Arc<Event>>, bool), SubscriptionError> {
-        let (after, gap) = match self.gone_after(sdk_key, after).await? {
-            Gone::RolledBack(last) => {
-                self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    stream = stream_key(sdk_key),
-                    resume_id = %after,
-                    last_id = %last,
-                    "a resume id is newer than the stream's last entry: Redis lost writes \
-                     (a fail-over to a replica that had not received them); sending reset"
-                );
-                (last, true)
-            }
-            Gone::Trimmed => (after, after != StreamId::ZERO),
-            Gone::Nothing => (after, false),
-        };
         let mut out = Vec::new();
+        let (mut start, mut from, mut gap) = (after, after, false);
+        loop {
+            let (to, window_start) = match self.fanout.window(sdk_key, from, through) {
+                Window::Covered(events) => {
+                    if from == after {
+                        self.counters
+                            .resumes_from_memory
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    out.extend(events);
+                    return Ok((start, out, gap));
+                }
+                Window::StartsAfter(window_start) => (window_start, Some(window_start)),
+                Window::Unknown => (through, None),
+            };
+            let read = self.read_range(sdk_key, from, to).await?;
+            match read.gone {
+                Gone::RolledBack(last) => {
+                    self.counters.rollbacks.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        stream = stream_key(sdk_key),
+                        resume_id = %from,
+                        last_id = %last,
+                        "a resume id is newer than the stream's last entry: Redis lost writes \
+                         (a fail-over to a replica that had not received them); sending reset"
+                    );
+                    (start, from, gap) = (last, last, true);
+                    continue;
+                }
+                Gone::Trimmed => gap |= from != StreamId::ZERO,
+                Gone::Nothing => {
+                    if let Some(window_start) = window_start {
+                        self.fanout
+                            .backfill(sdk_key, from, window_start, &read.events);
+                    }
+                }
+            }
+            out.extend(read.events.iter().cloned());
+            match window_start {
+                Some(window_start) => from = window_start,
+                None => return Ok((start, out, gap)),
+            }
+        }
+    }
+
+    /// Reads what became of the entries after `after` ([`StreamsHub::gone_after`])
+    /// and the notifications after it up to `through`, in XRANGE pages. Concurrent
+    /// calls for the same key and range share one read.
+    async fn read_range(
+        self: &Arc<Self>,
+        sdk_key: &str,
+        after: StreamId,
+        through: StreamId,
+    ) -> Result<Arc<RangeRead>, SubscriptionError> {
+        let id = (sdk_key.to_owned(), after, through.max(after));
+        let flight = {
+            let mut flights = lock(&self.flights);
+            match flights.get(&id) {
+                Some(flight) => flight.clone(),
+                None => {
+                    let hub = Arc::clone(self);
+                    let key = id.clone();
+                    // A task of its own: the read completes (and leaves the map)
+                    // even if every resume waiting for it gives up.
+                    let read = self.tasks.spawn(async move {
+                        hub.counters.resume_reads.fetch_add(1, Ordering::Relaxed);
+                        let read = hub.read_range_now(&key.0, key.1, key.2).await;
+                        lock(&hub.flights).remove(&key);
+                        read.map(Arc::new)
+                    });
+                    let flight = async move {
+                        read.await.unwrap_or_else(|err| {
+                            Err(SubscriptionError::Unavailable(err.to_string()))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    flights.insert(id, flight.clone());
+                    flight
+                }
+            }
+        };
+        flight.await
+    }
+
+    async fn read_range_now(
+        &self,
+        sdk_key: &str,
+        after: StreamId,
+        through: StreamId,
+    ) -> Result<RangeRead, SubscriptionError> {
+        let gone = self.gone_after(sdk_key, after).await?;
+        let mut events = Vec::new();
         let mut from = after;
-        while from < through {
-            let (events, last, _) = self.page(sdk_key, from, through).await?;
-            out.extend(events);
+        while from < through && !matches!(gone, Gone::RolledBack(_)) {
+            let (page, last, _) = self.page(sdk_key, from, through).await?;
+            events.extend(page);
             match last {
                 Some(last) => from = last,
                 None => break,
             }
         }
-        Ok((after, out, gap))
+        Ok(RangeRead { gone, events })
     }
 
     /// What became of the entries after `after`: trimmed when the oldest retained
@@ -470,18 +583,59 @@ impl StreamsHub {
         }
     }
 
-    /// Starts the reader of `sdk_key` unless it runs, and counts one more holder.
-    async fn ensure_reader(self: &Arc<Self>, sdk_key: &str) {
-        {
+    /// Starts the reader of `sdk_key` unless it runs, counts one more holder, and
+    /// returns once the reader's position is set. The position is looked up once
+    /// however many subscribers arrive meanwhile; the guard counts the holder from
+    /// the start, so a subscriber that gives up while waiting is not counted.
+    async fn ensure_reader(self: &Arc<Self>, sdk_key: &str) -> ReaderGuard {
+        let started = {
             let mut readers = lock(&self.readers);
-            if let Some(reader) = readers.get_mut(sdk_key) {
-                reader.holders += 1;
-                return;
+            match readers.get_mut(sdk_key) {
+                Some(reader) => {
+                    reader.holders += 1;
+                    reader.started.clone()
+                }
+                None => {
+                    let stop = self.cancel.child_token();
+                    let hub = Arc::clone(self);
+                    let (key, reader_stop) = (sdk_key.to_owned(), stop.clone());
+                    // A task of its own: the reader starts even if the subscriber
+                    // that asked first gives up.
+                    let start = self
+                        .tasks
+                        .spawn(async move { hub.start_reader(key, reader_stop).await });
+                    let started = async move {
+                        // A start that panicked leaves the reader unstarted; the
+                        // subscribers then see no live events, as with Redis down.
+                        let _ = start.await;
+                    }
+                    .boxed()
+                    .shared();
+                    readers.insert(
+                        sdk_key.to_owned(),
+                        Reader {
+                            holders: 1,
+                            stop,
+                            started: started.clone(),
+                        },
+                    );
+                    started
+                }
             }
-        }
-        // The reader starts after the stream's current last entry; what came before
-        // is history, served by XRANGE to whoever asks to resume.
-        let key = stream_key(sdk_key);
+        };
+        let guard = ReaderGuard {
+            hub: Arc::clone(self),
+            sdk_key: sdk_key.to_owned(),
+        };
+        started.await;
+        guard
+    }
+
+    /// Looks up where the reader of `sdk_key` starts (after the stream's current
+    /// last entry: what came before is history, served to whoever asks to resume),
+    /// sets it in the fan-out and runs the reader, unless every holder left meanwhile.
+    async fn start_reader(self: Arc<Self>, sdk_key: String, stop: CancellationToken) {
+        let key = stream_key(&sdk_key);
         let last: Result<Value, _> = self.store.query(&xrevrange_cmd(&key, "+", "-", 1)).await;
         let start = match &last {
             Ok(value) => range_data(value)
@@ -492,27 +646,15 @@ impl StreamsHub {
                 StreamId::new(now_ms(), 0)
             }
         };
-        let stop = self.cancel.child_token();
         {
-            let mut readers = lock(&self.readers);
-            if let Some(reader) = readers.get_mut(sdk_key) {
-                // Another subscriber started it meanwhile.
-                reader.holders += 1;
+            // Under the readers' lock: a holder leaving now stops this reader.
+            let _readers = lock(&self.readers);
+            if stop.is_cancelled() {
                 return;
             }
-            readers.insert(
-                sdk_key.to_owned(),
-                Reader {
-                    holders: 1,
-                    stop: stop.clone(),
-                },
-            );
-            // Under the readers lock: a subscriber that finds this reader running
-            // must find its position set too (it is the resume point it is told).
-            self.fanout.set_position(sdk_key, start);
+            self.fanout.set_position(&sdk_key, start);
         }
-        let hub = Arc::clone(self);
-        let sdk_key = sdk_key.to_owned();
+        let hub = Arc::clone(&self);
         self.tasks
             .spawn(async move { hub.read_loop(sdk_key, start, stop).await });
     }

@@ -279,6 +279,16 @@ fn samples(state: &Shared) -> Vec<Sample> {
                 "Resumes from an id newer than the stream's last entry (writes lost in a fail-over)",
                 streams.rollbacks,
             ),
+            (
+                "redis_streams.resumes_from_memory",
+                "Resumes served whole from the readers' in-memory windows",
+                streams.resumes_from_memory,
+            ),
+            (
+                "redis_streams.resume_reads",
+                "Stream reads made for resumes (concurrent resumes of one range share one)",
+                streams.resume_reads,
+            ),
         ] {
             out.push(Sample::counter(name, help, value));
         }

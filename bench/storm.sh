@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Benchmark: a reconnect storm (issue 15). N SSE subscribers (default 5,000) on
+# instance A; A is killed with -9 and every subscriber reconnects to instance B with
+# its own Last-Event-ID while decisions keep coming (examples/storm.rs drives it).
+# Prints the time until all are caught up, the Redis commands issued meanwhile
+# (INFO commandstats deltas of this script's own redis-server) and the events lost
+# and duplicated against the stream (both must be 0; the driver fails otherwise).
+#
+# Usage: bench/storm.sh [SUBSCRIBERS] [DECISIONS]   (defaults 5000 and 50)
+# PROFILE=debug skips the release build (slower, same command counts);
+# AGENTCTL_BIN=/path/to/agentctl measures another build of the server (e.g. one
+# from before a change) with this driver.
+# Loopback only: its own redis-server and `serve` instances on free ports, all
+# stopped on exit. Driver, Redis and both servers share this machine's cores.
+set -euo pipefail
+SUBSCRIBERS=${1:-5000}
+DECISIONS=${2:-50}
+PROFILE=${PROFILE:-release}
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [ "$PROFILE" = release ]; then
+  prepare
+  cargo build --release --quiet --example storm
+else
+  cargo build --quiet --bin agentctl --example storm
+  BIN=$PWD/target/debug/agentctl
+  WORK=$(mktemp -d)
+  CLEANUP_PIDS=()
+  trap 'for pid in "${CLEANUP_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+fi
+DRIVER=$PWD/target/$PROFILE/examples/storm
+BIN=${AGENTCTL_BIN:-$BIN}
+
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+  --dir "$WORK" --logfile "$WORK/redis.log" &
+CLEANUP_PIDS+=("$!")
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+
+for name in A B; do
+  cat > "$WORK/$name.yaml" <<YAML
+log:
+  level: warn
+api:
+  enableNotifications: true
+client:
+  eventURL: ""
+  datafileURLTemplate: ""
+synchronization:
+  notification: {enable: true, default: "redis-streams"}
+  pubsub:
+    redis:
+      host: "127.0.0.1:$REDIS_PORT"
+YAML
+  start_serve "$name"
+  printf -v "API_$name" 'http://%s' "$API"
+  printf -v "PID_$name" '%s' "$SERVE_PID"
+done
+
+echo "reconnect storm: $SUBSCRIBERS subscribers, $DECISIONS decisions before the kill and $DECISIONS during the storm"
+echo "redis-server $(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-), $PROFILE build, $(nproc) cores shared by driver, Redis and both servers; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+"$DRIVER" --a "$API_A" --a-pid "$PID_A" --b "$API_B" --redis "redis://127.0.0.1:$REDIS_PORT" \
+  --subscribers "$SUBSCRIBERS" --decisions "$DECISIONS"
