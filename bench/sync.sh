@@ -84,12 +84,12 @@ YAML
 
 if [ "$MODE" = cluster ]; then
   start_cluster
-  # One SDK key per primary: the first of sync-1, sync-2, … whose stream hashes to
+  # One SDK key per primary: the first of sync1, sync2, … whose stream hashes to
   # a primary that has none yet.
   declare -A KEY_OF_PRIMARY=()
   for i in $(seq 1000); do
-    primary=$(cluster_primary_of "stream:optimizely-sync-sync-$i")
-    [ -n "${KEY_OF_PRIMARY[$primary]:-}" ] || KEY_OF_PRIMARY[$primary]=sync-$i
+    primary=$(cluster_primary_of "stream:optimizely-sync-sync$i")
+    [ -n "${KEY_OF_PRIMARY[$primary]:-}" ] || KEY_OF_PRIMARY[$primary]=sync$i
     if [ "${#KEY_OF_PRIMARY[@]}" -eq "${#CLUSTER_PRIMARIES[@]}" ]; then break; fi
   done
   SDK_KEYS=()
