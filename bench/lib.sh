@@ -29,11 +29,34 @@ prepare() {
 }
 
 # Sets WORK, a fresh directory removed on exit; every pid added to CLEANUP_PIDS is
-# stopped on exit, the last started first (the servers before their Redis).
+# stopped on exit (stop_all), also when the script is interrupted or terminated.
 prepare_work() {
   WORK=$(mktemp -d)
   CLEANUP_PIDS=()
-  trap 'for (( i = ${#CLEANUP_PIDS[@]} - 1; i >= 0; i-- )); do kill -TERM "${CLEANUP_PIDS[i]}" 2>/dev/null && wait "${CLEANUP_PIDS[i]}" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+  trap stop_all EXIT
+  trap 'echo "interrupted: stopping what this script started" >&2; exit 130' INT
+  trap 'echo "terminated: stopping what this script started" >&2; exit 143' TERM
+}
+
+# Whether PID is still a child of this script. A pid whose process exited may
+# already belong to an unrelated process (pids wrap quickly on a busy machine):
+# such a pid is never signalled.
+is_child() { # PID
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # The fields after the command name, which is in parentheses: state, ppid, …
+  [ "$(echo "${stat##*) }" | cut -d' ' -f2)" = "$$" ]
+}
+
+# Stops the pids of CLEANUP_PIDS that are still children of this script, the last
+# started first (the servers before their Redis), and removes WORK.
+stop_all() {
+  local i pid
+  for (( i = ${#CLEANUP_PIDS[@]} - 1; i >= 0; i-- )); do
+    pid=${CLEANUP_PIDS[i]}
+    if is_child "$pid"; then kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; fi
+  done
+  rm -rf "$WORK"
 }
 
 # Whether nothing listens on loopback PORT.
@@ -215,7 +238,7 @@ cpu_ticks() { # PID
 # Stops PID (one this script started) now, waits for it to exit and takes it off
 # CLEANUP_PIDS.
 stop_pid() { # PID
-  kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null || true
+  if is_child "$1"; then kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null || true; fi
   local kept=() pid
   for pid in "${CLEANUP_PIDS[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
   CLEANUP_PIDS=("${kept[@]}")
