@@ -192,6 +192,8 @@ YAML
 start_serve() { # [NAME]
   local name=${1:-serve}
   [ -e "$WORK/$name.yaml" ] || write_config "$name"
+  # A previous instance of the same name left its address there.
+  rm -f "$WORK/$name.out"
   ${RUNNER:-} "$BIN" serve --config "$WORK/$name.yaml" --datafiles "${DATAFILES:-datafiles}" \
     --api-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --webhook-addr 127.0.0.1:0 \
     > "$WORK/$name.out" 2> "$WORK/$name.err" &
@@ -201,7 +203,7 @@ start_serve() { # [NAME]
   for _ in $(seq 1200); do [ -s "$WORK/$name.out" ] && break; sleep 0.05; done
   API=$(sed -E 's/.*api=([^ ]+).*/\1/' "$WORK/$name.out")
   ADMIN=$(sed -E 's/.*admin=([^ ]+).*/\1/' "$WORK/$name.out")
-  [ -n "$API" ] || { cat "$WORK/$name.err" >&2; exit 1; }
+  [ -n "$API" ] || { echo "serve $name did not start:" >&2; cat "$WORK/$name.err" >&2; exit 1; }
 }
 
 # One SSE subscriber (curl) reading the notification stream of the instance at
