@@ -113,15 +113,17 @@ start_redis() { # [ARGS...]
 # Starts a local Redis Cluster of 3 primaries, each with one replica: six
 # cluster-enabled servers (start_redis) joined by `redis-cli --cluster create …
 # --cluster-replicas 1`; returns once every node reports cluster_state:ok and
-# every primary has its replica linked. Sets CLUSTER_PORTS (the six),
-# CLUSTER_PRIMARIES (the ports of the three primaries) and CLUSTER_SEEDS
+# every primary has its replica linked. Sets CLUSTER_PORTS and CLUSTER_PIDS (the
+# six), CLUSTER_PRIMARIES (the ports of the three primaries) and CLUSTER_SEEDS
 # (`127.0.0.1:PORT,…` of the six, as `redis+cluster://` takes them).
 start_cluster() {
   local addrs=() port ready
   CLUSTER_PORTS=()
+  CLUSTER_PIDS=()
   for _ in 1 2 3 4 5 6; do
     start_redis --cluster-enabled yes --cluster-config-file nodes.conf
     CLUSTER_PORTS+=("$REDIS_PORT")
+    CLUSTER_PIDS+=("$REDIS_PID")
     addrs+=("127.0.0.1:$REDIS_PORT")
   done
   redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \

@@ -26,8 +26,10 @@
 #     stream is one key, on one node, so the decides go to 3 SDK keys in turn, picked
 #     so that their streams (stream:optimizely-sync-<sdkKey>, datafiles: copies of
 #     the demo one) hash to the 3 different primaries; B has one SSE subscriber per
-#     SDK key. The single server gets the same 3 keys. Then the XADD calls each
-#     Redis node served and both highest sustained rates.
+#     SDK key. The single server gets the same 3 keys. After each topology's steps:
+#     the CPU seconds serve A, serve B and Redis (all its processes) used during
+#     them; at the end the XADD calls each Redis node served and both highest
+#     sustained rates.
 # Builds the release binary and the driver, starts its own Redis (redis-server, or
 # the cluster) and the `serve` instances on free loopback ports, and stops
 # everything it started.
@@ -106,18 +108,30 @@ if [ "$MODE" = cluster ]; then
   echo
   RUN_STARTED=$(date +%s)
   keys=$(IFS=,; echo "${SDK_KEYS[*]}")
+  # CPU ticks used so far by A, B and the Redis processes of redis_pids, and
+  # ticks as seconds: what each part spent during the steps says who bounds the rate.
+  ticks() { for pid in "$PID_A" "$PID_B" "${redis_pids[@]}"; do cpu_ticks "$pid"; done | xargs; }
+  secs() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz }'; }
   for topology in single cluster; do
     if [ "$topology" = single ]; then
-      host=127.0.0.1:$REDIS_PORT label="one redis-server"
+      host=127.0.0.1:$REDIS_PORT label="one redis-server" redis_pids=("$REDIS_PID")
     else
       host=redis+cluster://$CLUSTER_SEEDS label="the Redis Cluster (3 primaries)"
+      redis_pids=("${CLUSTER_PIDS[@]}")
     fi
     start_instance A "$host"
     start_instance B "$host"
+    read -r -a before <<< "$(ticks)"
     echo "== highest sustained rate on $label: decides on A to ${#SDK_KEYS[@]} SDK keys in turn, 1 SSE subscriber per SDK key on B, ${STEP_SECONDS}s per step"
     "$DRIVER" max-rate --publish "$API_A" --subscribe "$API_B" --subscribers 1 \
       --sdk-keys "$keys" --steps 5000,10000,20000,30000,40000 --seconds "$STEP_SECONDS" \
       --all-steps | tee "$WORK/$topology.rate"
+    read -r -a after <<< "$(ticks)"
+    redis_ticks=0
+    for (( i = 2; i < ${#after[@]}; i++ )); do
+      redis_ticks=$(( redis_ticks + after[i] - before[i] ))
+    done
+    echo "CPU seconds used during the steps: serve A $(secs $(( after[0] - before[0] ))), serve B $(secs $(( after[1] - before[1] ))), Redis $(secs "$redis_ticks") (${#redis_pids[@]} redis-server process(es))"
     stop_pid "$PID_A"
     stop_pid "$PID_B"
     echo
