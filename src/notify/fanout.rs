@@ -138,7 +138,8 @@ struct Channel {
 }
 
 struct ChannelState {
-    live: broadcast::Sender<Arc<Event>>,
+    /// Each event with its id, parsed once here rather than by every subscriber.
+    live: broadcast::Sender<(StreamId, Arc<Event>)>,
     history: VecDeque<(StreamId, Arc<Event>)>,
     /// Id of the newest event dropped from `history` (`0-0` when none was).
     evicted_through: StreamId,
@@ -244,7 +245,7 @@ impl Fanout {
         }
         state.history.push_back((id, Arc::clone(&event)));
         // An error only means nobody is subscribed right now.
-        let _ = state.live.send(event);
+        let _ = state.live.send((id, event));
         self.counters.published.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -402,7 +403,7 @@ impl Fanout {
 
 /// One subscriber's view of an SDK key's notifications.
 pub struct Subscription {
-    live: broadcast::Receiver<Arc<Event>>,
+    live: broadcast::Receiver<(StreamId, Arc<Event>)>,
     replay: VecDeque<Arc<Event>>,
     filter: Filter,
     gap: bool,
@@ -517,11 +518,8 @@ impl Subscription {
         }
     }
 
-    fn fresh(&self, event: &Event) -> bool {
-        match self.skip_through {
-            None => true,
-            Some(through) => event.id.parse::<StreamId>().map_or(true, |id| id > through),
-        }
+    fn fresh(&self, id: StreamId) -> bool {
+        self.skip_through.is_none_or(|through| id > through)
     }
 
     /// True when the requested resume point was older than everything retained, so
@@ -530,11 +528,9 @@ impl Subscription {
         self.gap
     }
 
-    /// Remembers that the subscriber has seen `event` (for a later catch-up).
-    fn saw(&mut self, event: &Event) {
-        if let Some(catch_up) = &mut self.catch_up
-            && let Ok(id) = event.id.parse::<StreamId>()
-        {
+    /// Remembers that the subscriber has seen event `id` (for a later catch-up).
+    fn saw(&mut self, id: StreamId) {
+        if let Some(catch_up) = &mut self.catch_up {
             catch_up.seen = catch_up.seen.max(id);
         }
     }
@@ -542,7 +538,9 @@ impl Subscription {
     /// The next replayed (or caught-up) event that passes the filter.
     fn next_replayed(&mut self) -> Option<Arc<Event>> {
         while let Some(event) = self.replay.pop_front() {
-            self.saw(&event);
+            if let Ok(id) = event.id.parse() {
+                self.saw(id);
+            }
             if self.filter.allows(event.notification.kind) {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 return Some(event);
@@ -552,9 +550,9 @@ impl Subscription {
     }
 
     /// A live event, if it passes the filter and was not replayed already.
-    fn take_live(&mut self, event: Arc<Event>) -> Option<Arc<Event>> {
-        self.saw(&event);
-        if self.filter.allows(event.notification.kind) && self.fresh(&event) {
+    fn take_live(&mut self, (id, event): (StreamId, Arc<Event>)) -> Option<Arc<Event>> {
+        self.saw(id);
+        if self.filter.allows(event.notification.kind) && self.fresh(id) {
             self.counters.delivered.fetch_add(1, Ordering::Relaxed);
             Some(event)
         } else {
@@ -597,23 +595,15 @@ impl Subscription {
             Lag::Lagged { missed } => {
                 let missed = *missed;
                 match self.live.recv().await {
-                    Ok(rejoin) => match rejoin.id.parse::<StreamId>() {
-                        Ok(rejoin_id) => {
-                            catch_up.lag = Lag::Reading {
-                                rejoin,
-                                rejoin_id,
-                                through: catch_up.seen,
-                                first: true,
-                                missed,
-                            };
-                        }
-                        // Ids of a hub with history are stream ids; anything else
-                        // cannot be looked up.
-                        Err(_) => {
-                            self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-                            return Err(SubscriptionError::Overflow { missed });
-                        }
-                    },
+                    Ok((rejoin_id, rejoin)) => {
+                        catch_up.lag = Lag::Reading {
+                            rejoin,
+                            rejoin_id,
+                            through: catch_up.seen,
+                            first: true,
+                            missed,
+                        };
+                    }
                     Err(broadcast::error::RecvError::Lagged(more)) => {
                         catch_up.lag = Lag::Lagged {
                             missed: missed.saturating_add(more),
@@ -685,8 +675,8 @@ impl Subscription {
                 continue;
             }
             match self.live.recv().await {
-                Ok(event) => {
-                    if let Some(event) = self.take_live(event) {
+                Ok(live) => {
+                    if let Some(event) = self.take_live(live) {
                         return Ok(event);
                     }
                 }
@@ -710,8 +700,8 @@ impl Subscription {
                 return None;
             }
             match self.live.try_recv() {
-                Ok(event) => {
-                    if let Some(event) = self.take_live(event) {
+                Ok(live) => {
+                    if let Some(event) = self.take_live(live) {
                         return Some(Ok(event));
                     }
                 }
