@@ -119,6 +119,10 @@ impl Dispatcher {
         let mut flush = pin!(tokio::time::sleep_until(Instant::now()));
         let mut flush_at = None;
         loop {
+            // A turn that finds more to take goes round again without awaiting
+            // anything else; the budget check makes it yield to the handlers now and
+            // then when events never stop coming.
+            tokio::task::coop::consume_budget().await;
             self.launch_ready();
             // Read the queue only while nothing sealed waits for a slot: when every
             // slot is busy, the queue is where events wait (and past its bound,
