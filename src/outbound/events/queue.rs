@@ -96,7 +96,8 @@ impl Queue {
         }
     }
 
-    /// The capacity to give the dispatcher's buffer that [`Queue::take`] swaps with.
+    /// An empty buffer sized like the queue's own, for the dispatcher's side of the
+    /// swap in [`Queue::take`].
     pub(super) fn buffer(&self) -> VecDeque<Waiting> {
         VecDeque::with_capacity(presized(self.capacity))
     }
