@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::dispatch::Batch;
+use super::dispatch::Sealed;
 use super::{EventError, EventStats, FAILURE_LOG_EVERY};
 use crate::util::{Backoff, error_chain};
 
@@ -38,9 +38,9 @@ struct PostFailure {
 
 impl Poster {
     /// Sends one batch with bounded retries, then books the outcome.
-    pub(super) async fn deliver(self: Arc<Self>, batch: Batch) {
-        let events = batch.visitors.len() as u64;
-        let body = batch.into_body();
+    pub(super) async fn deliver(self: Arc<Self>, batch: Sealed) {
+        let Sealed { body, events } = batch;
+        let events = events as u64;
         let mut attempt = 1;
         loop {
             match self.post(body.clone()).await {
