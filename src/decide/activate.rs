@@ -5,10 +5,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::engine::{
-    Engine, FlagResult, ForcedMap, ServiceResult, Source, impression_due, typed_variables,
+    Engine, FlagResult, ForcedMap, ServiceResult, Source, impression_due, served_variables,
 };
 use super::events::{Impression, UserEvent, impression_event};
-use super::notification::{DecisionInfo, DecisionMessage, NotificationMessage, user_context};
+use super::notification::{DecisionMessage, NotificationMessage, user_context};
 use super::text::Reasons;
 use super::{Context, NeedCmab};
 
@@ -116,10 +116,10 @@ fn decision_message(ctx_user: &super::User, kind: &str, info: Value) -> Notifica
     NotificationMessage::Decision(DecisionMessage {
         kind: kind.to_string(),
         user_context: user_context(ctx_user),
-        decision_info: DecisionInfo::Map(match info {
+        decision_info: match info {
             Value::Object(m) => m,
             _ => Map::new(),
-        }),
+        },
     })
 }
 
@@ -219,7 +219,7 @@ impl Activation<'_, '_> {
         let source = found.as_ref().map(|f| f.source);
         let rule = found.as_ref().and_then(|f| f.rule);
         let enabled = variation.is_some_and(|v| v.feature_enabled);
-        let variables = typed_variables(flag, variation, &mut reasons);
+        let variables = (*served_variables(flag, variation, &mut reasons)).clone();
         // Experiment and variation keys are reported for feature tests and holdouts only.
         let (experiment_key, variation_key) = match (source, rule, variation) {
             (Some(Source::FeatureTest | Source::Holdout), r, Some(v)) => {

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::condition::{Condition, Tree, parse_condition_tree, parse_ref_tree};
 use super::events::{EventContext, EventHeader};
 use super::raw::{RawAudience, RawDatafile, RawExperiment, nullable};
+use super::variables::{FlagVariables, Variables};
 
 /// Why a datafile was rejected. Display is one line naming where and what.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +131,16 @@ pub(crate) struct Flag {
     pub(crate) rollout_id: String,
     pub(crate) experiment_ids: Vec<String>,
     pub(crate) variables: Vec<FlagVariable>,
+    /// The typed variables of every variation the flag's rules can serve.
+    pub(crate) typed: FlagVariables,
+}
+
+impl Flag {
+    /// The typed variables the flag serves with `variation` (none or a disabled one:
+    /// the defaults).
+    pub(crate) fn variables_for(&self, variation: Option<&Variation>) -> Variables {
+        self.typed.get(&self.variables, variation)
+    }
 }
 
 /// A rollout: its rules, the last being "Everyone Else".
@@ -362,39 +373,6 @@ impl ProjectConfig {
             experiment_by_key.entry(e.key.clone()).or_insert(i);
         }
 
-        let flags: Vec<Flag> = raw
-            .feature_flags
-            .into_iter()
-            .map(|f| Flag {
-                id: f.id,
-                key: f.key,
-                rollout_id: f.rollout_id,
-                experiment_ids: f.experiment_ids,
-                variables: f
-                    .variables
-                    .into_iter()
-                    .map(|v| FlagVariable {
-                        id: v.id,
-                        key: v.key,
-                        kind: if v.kind == "string" && v.sub_type == "json" {
-                            "json".to_string()
-                        } else {
-                            v.kind
-                        },
-                        default_value: v.default_value,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let mut flag_by_key = HashMap::new();
-        let mut experiment_flag = HashMap::new();
-        for (i, f) in flags.iter().enumerate() {
-            flag_by_key.entry(f.key.clone()).or_insert(i);
-            for id in &f.experiment_ids {
-                experiment_flag.entry(id.clone()).or_insert(i);
-            }
-        }
-
         let rollouts: Vec<Rollout> = raw
             .rollouts
             .into_iter()
@@ -412,7 +390,7 @@ impl ProjectConfig {
             rollout_by_id.entry(r.id.clone()).or_insert(i);
         }
 
-        let holdouts = raw
+        let holdouts: Vec<Holdout> = raw
             .holdouts
             .into_iter()
             .filter(|h| h.status == "Running")
@@ -426,6 +404,58 @@ impl ProjectConfig {
                 }
             })
             .collect();
+
+        let flags: Vec<Flag> = raw
+            .feature_flags
+            .into_iter()
+            .map(|f| {
+                let variables: Vec<FlagVariable> = f
+                    .variables
+                    .into_iter()
+                    .map(|v| FlagVariable {
+                        id: v.id,
+                        key: v.key,
+                        kind: if v.kind == "string" && v.sub_type == "json" {
+                            "json".to_string()
+                        } else {
+                            v.kind
+                        },
+                        default_value: v.default_value,
+                    })
+                    .collect();
+                // Every variation a rule of this flag can serve.
+                let experiments = f
+                    .experiment_ids
+                    .iter()
+                    .filter_map(|id| experiment_by_id.get(id).map(|&i| &experiments[i]));
+                let rollout = rollout_by_id
+                    .get(&f.rollout_id)
+                    .into_iter()
+                    .flat_map(|&i| &rollouts[i].rules);
+                let holdout_rules = holdouts.iter().map(|h| &h.rule);
+                let served = experiments
+                    .chain(rollout)
+                    .chain(holdout_rules)
+                    .flat_map(|rule| &rule.variations);
+                let typed = FlagVariables::new(&variables, served);
+                Flag {
+                    id: f.id,
+                    key: f.key,
+                    rollout_id: f.rollout_id,
+                    experiment_ids: f.experiment_ids,
+                    variables,
+                    typed,
+                }
+            })
+            .collect();
+        let mut flag_by_key = HashMap::new();
+        let mut experiment_flag = HashMap::new();
+        for (i, f) in flags.iter().enumerate() {
+            flag_by_key.entry(f.key.clone()).or_insert(i);
+            for id in &f.experiment_ids {
+                experiment_flag.entry(id.clone()).or_insert(i);
+            }
+        }
 
         let region = if raw.region.is_empty() {
             "US".to_string()

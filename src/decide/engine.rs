@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::audience::user_in_audience;
 use super::bucket::{bucket_value, find_entity};
 use super::datafile::{Flag, ProjectConfig, Range, Rule, Variation};
 use super::events::{Impression, UserEvent, impression_event};
-use super::notification::{
-    DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage, NotificationUserContext,
-};
+use super::notification::{FlagDecisionInfo, FlagMessage, UserContextRef};
 use super::text::{Reasons, go_quote, go_value};
+use super::variables::Variables;
 use super::{
     Cmab, CmabAnswer, CmabAttribute, CmabRequest, Context, DecideOptions, ForcedDecision, NeedCmab,
     Overrides, User, UserProfile,
@@ -504,64 +503,18 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// Go's `strconv.ParseBool`.
-fn parse_go_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
-/// Converts a variable's text by its type; `None` when the text does not fit (the
-/// caller then reports the error and uses the type's zero value).
-fn typed_value(kind: &str, text: &str) -> (Value, bool) {
-    match kind {
-        "boolean" => {
-            parse_go_bool(text).map_or((Value::Bool(false), false), |b| (Value::Bool(b), true))
-        }
-        "integer" => text
-            .parse::<i64>()
-            .map_or((json!(0), false), |i| (json!(i), true)),
-        "double" => match text.parse::<f64>() {
-            // JSON has no infinities; Go could not encode them either.
-            Ok(x) => (
-                serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number),
-                true,
-            ),
-            Err(_) => (json!(0), false),
-        },
-        "json" => match serde_json::from_str::<Map<String, Value>>(text) {
-            Ok(m) => (Value::Object(m), true),
-            Err(_) => (Value::Null, false),
-        },
-        _ => (Value::String(text.to_string()), true),
-    }
-}
-
-/// The flag's variables, typed: the variation's value when it is enabled and defines
-/// the variable, else the default.
-pub(crate) fn typed_variables(
+/// The flag's typed variables served with `variation`; invalid values are
+/// reported as error reasons.
+pub(crate) fn served_variables(
     flag: &Flag,
     variation: Option<&Variation>,
     reasons: &mut Reasons,
-) -> Map<String, Value> {
-    let mut out = Map::new();
-    for var in &flag.variables {
-        let text = variation
-            .filter(|v| v.feature_enabled)
-            .and_then(|v| v.variable(&var.id))
-            .unwrap_or(&var.default_value);
-        let (value, ok) = typed_value(&var.kind, text);
-        if !ok {
-            reasons.error(format!(
-                "Variable value for key \"{}\" is invalid or wrong type.",
-                var.key
-            ));
-        }
-        out.insert(var.key.clone(), value);
+) -> Variables {
+    let variables = flag.variables_for(variation);
+    for error in variables.errors() {
+        reasons.error(error.clone());
     }
-    out
+    variables
 }
 
 /// Whether an impression is due for a decision (facts §4.7).
@@ -613,8 +566,8 @@ pub struct Decision {
     /// Reported reasons: errors, then infos when `INCLUDE_REASONS` was given.
     pub reasons: Vec<String>,
     /// Typed variables; omitted when empty.
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub variables: Map<String, Value>,
+    #[serde(skip_serializing_if = "Variables::is_empty")]
+    pub variables: Variables,
     /// Whether the rule is the flag's "Everyone Else" delivery rule.
     pub is_everyone_else_variation: bool,
     #[serde(skip)]
@@ -638,7 +591,7 @@ impl Decision {
                 segments: user.segments.clone(),
             },
             reasons,
-            variables: Map::new(),
+            variables: Variables::none(),
             is_everyone_else_variation: false,
             impression: None,
             impression_due: false,
@@ -659,27 +612,27 @@ impl Decision {
 
     /// The decision notification message (type `flag`); `None` for unknown flags and
     /// error decisions. `dispatched` is whether the caller queued the impression.
-    pub fn notification(&self, dispatched: bool) -> Option<NotificationMessage> {
+    pub fn notification(&self, dispatched: bool) -> Option<FlagMessage<'_>> {
         let info = self.notify.as_ref()?;
-        Some(NotificationMessage::Decision(DecisionMessage {
-            kind: "flag".to_string(),
-            user_context: NotificationUserContext {
-                id: self.user_context.user_id.clone(),
-                attributes: self.user_context.attributes.clone(),
-                qualified_segments: self.user_context.segments.clone(),
+        Some(FlagMessage {
+            kind: "flag",
+            user_context: UserContextRef {
+                id: &self.user_context.user_id,
+                attributes: self.user_context.attributes.as_ref(),
+                qualified_segments: self.user_context.segments.as_deref(),
             },
-            decision_info: DecisionInfo::Flag(FlagDecisionInfo {
+            decision_info: FlagDecisionInfo {
                 decision_event_dispatched: dispatched,
                 enabled: self.enabled,
-                experiment_id: info.experiment_id.clone(),
-                flag_key: self.flag_key.clone(),
-                reasons: self.reasons.clone(),
-                rule_key: self.rule_key.clone(),
-                variables: self.variables.clone(),
-                variation_id: info.variation_id.clone(),
-                variation_key: self.variation_key.clone(),
-            }),
-        }))
+                experiment_id: &info.experiment_id,
+                flag_key: &self.flag_key,
+                reasons: &self.reasons,
+                rule_key: &self.rule_key,
+                variables: &self.variables,
+                variation_id: &info.variation_id,
+                variation_key: &self.variation_key,
+            },
+        })
     }
 }
 
@@ -735,9 +688,9 @@ fn decide_one(
         _ => String::new(),
     };
     let variables = if options.exclude_variables {
-        Map::new()
+        Variables::none()
     } else {
-        typed_variables(flag, variation, &mut reasons)
+        served_variables(flag, variation, &mut reasons)
     };
     let due =
         !options.disable_decision_event && impression_due(config, source, variation.is_some());
@@ -1088,9 +1041,7 @@ mod tests {
             },
         );
         assert!(!serde_json::to_string(&d).unwrap().contains("variables"));
-        let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
-            panic!()
-        };
+        let m = d.notification(true).unwrap();
         assert_eq!(
             serde_json::to_value(&m.decision_info).unwrap()["variables"],
             json!({})
@@ -1501,9 +1452,7 @@ mod tests {
         assert_eq!(decision["experiment_id"], "1673113");
         assert_eq!(decision["variation_id"], "$opt_dummy_variation_id");
         assert_eq!(decision["metadata"]["rule_type"], "holdout");
-        let NotificationMessage::Decision(m) = d.notification(true).unwrap() else {
-            panic!()
-        };
+        let m = d.notification(true).unwrap();
         assert_eq!(
             serde_json::to_value(&m.decision_info).unwrap()["experimentId"],
             "1673113"
@@ -1584,51 +1533,6 @@ mod tests {
             ]
         );
         assert_eq!(d.variation_key, "variation_1");
-    }
-
-    #[test]
-    fn variable_conversion() {
-        let mut reasons = Reasons::default();
-        let flag = Flag {
-            id: "f".into(),
-            key: "f".into(),
-            rollout_id: String::new(),
-            experiment_ids: vec![],
-            variables: [
-                ("b", "boolean", "T"),
-                ("b2", "boolean", "yes"),
-                ("i", "integer", "-12"),
-                ("i2", "integer", "1.5"),
-                ("d", "double", "1e3"),
-                ("d2", "double", "x"),
-                ("j", "json", r#"{"a":[1]}"#),
-                ("j2", "json", "[1]"),
-                ("s", "string", "txt"),
-            ]
-            .iter()
-            .map(|(k, t, v)| super::super::datafile::FlagVariable {
-                id: format!("id-{k}"),
-                key: k.to_string(),
-                kind: t.to_string(),
-                default_value: v.to_string(),
-            })
-            .collect(),
-        };
-        let vars = typed_variables(&flag, None, &mut reasons);
-        assert_eq!(
-            Value::Object(vars),
-            json!({"b": true, "b2": false, "i": -12, "i2": 0, "d": 1000.0, "d2": 0,
-                   "j": {"a": [1]}, "j2": null, "s": "txt"})
-        );
-        assert_eq!(
-            reasons.report(false),
-            vec![
-                "Variable value for key \"b2\" is invalid or wrong type.",
-                "Variable value for key \"i2\" is invalid or wrong type.",
-                "Variable value for key \"d2\" is invalid or wrong type.",
-                "Variable value for key \"j2\" is invalid or wrong type."
-            ]
-        );
     }
 
     #[test]

@@ -18,10 +18,12 @@ mod config_view;
 mod datafile;
 mod engine;
 mod events;
+mod gojson;
 mod notification;
 mod raw;
 mod semver;
 mod text;
+mod variables;
 
 use std::collections::BTreeMap;
 
@@ -34,10 +36,12 @@ pub use config_view::{
 pub use datafile::{DatafileError, OdpIntegration, ProjectConfig};
 pub use engine::{DecideOutcome, Decision, DecisionUserContext, decide};
 pub use events::{CLIENT_NAME, CLIENT_VERSION, EventContext, TrackOutcome, UserEvent, track};
+pub use gojson::to_go_json;
 pub use notification::{
-    ConversionEvent, DecisionInfo, DecisionMessage, FlagDecisionInfo, NotificationMessage,
-    NotificationUserContext, TrackMessage, VisitorAttribute,
+    ConversionEvent, DecisionMessage, FlagDecisionInfo, FlagMessage, NotificationMessage,
+    NotificationUserContext, TrackMessage, UserContextRef, VisitorAttribute,
 };
+pub use variables::Variables;
 
 /// The user a decision is made for.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -6,6 +6,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::variables::Variables;
+
 /// The user part of every notification (go-sdk `entities.UserContext`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NotificationUserContext {
@@ -20,7 +22,8 @@ pub struct NotificationUserContext {
     pub qualified_segments: Option<Vec<String>>,
 }
 
-/// A decision notification (`flag`, `ab-test`, `feature-test`, `all-feature-variables`).
+/// A decision notification of `/v1/activate` (`ab-test`, `feature-test`,
+/// `all-feature-variables`; decide's `flag` is a [`FlagMessage`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DecisionMessage {
     /// The notification type.
@@ -29,44 +32,72 @@ pub struct DecisionMessage {
     /// The user.
     #[serde(rename = "UserContext")]
     pub user_context: NotificationUserContext,
-    /// Type-specific details, keys sorted.
+    /// Type-specific details (their keys vary by type), sorted like Go's map
+    /// encoding.
     #[serde(rename = "DecisionInfo")]
-    pub decision_info: DecisionInfo,
+    pub decision_info: Map<String, Value>,
 }
 
-/// `DecisionInfo` of a decision notification, its keys sorted like Go's map encoding.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum DecisionInfo {
-    /// A `/v1/decide` decision (type `flag`): a fixed shape.
-    Flag(FlagDecisionInfo),
-    /// The `/v1/activate` kinds, whose keys vary.
-    Map(Map<String, Value>),
+/// A `/v1/decide` decision notification (type `flag`), borrowed from its decision:
+/// the same `Type`, `UserContext`, `DecisionInfo` shape as [`DecisionMessage`].
+#[derive(Debug, Serialize)]
+pub struct FlagMessage<'a> {
+    /// Always `flag`.
+    #[serde(rename = "Type")]
+    pub kind: &'static str,
+    /// The user.
+    #[serde(rename = "UserContext")]
+    pub user_context: UserContextRef<'a>,
+    /// The decision.
+    #[serde(rename = "DecisionInfo")]
+    pub decision_info: FlagDecisionInfo<'a>,
+}
+
+/// [`NotificationUserContext`], borrowed.
+#[derive(Debug, Serialize)]
+pub struct UserContextRef<'a> {
+    /// The user id.
+    #[serde(rename = "ID")]
+    pub id: &'a str,
+    /// The request's attributes (`null` when omitted).
+    #[serde(rename = "Attributes")]
+    pub attributes: Option<&'a Map<String, Value>>,
+    /// The segments fetched for this request (`fetchSegments`), else `null`.
+    #[serde(rename = "QualifiedSegments")]
+    pub qualified_segments: Option<&'a [String]>,
 }
 
 /// `DecisionInfo` of a `flag` notification; the fields are in alphabetical order so
 /// they serialise as the sorted map upstream sends.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FlagDecisionInfo {
+pub struct FlagDecisionInfo<'a> {
     /// Whether the impression was queued.
     pub decision_event_dispatched: bool,
     /// The decision's `enabled`.
     pub enabled: bool,
     /// The rule id (`""` without a rule).
-    pub experiment_id: String,
+    pub experiment_id: &'a str,
     /// The flag key.
-    pub flag_key: String,
+    pub flag_key: &'a str,
     /// The decision's reasons.
-    pub reasons: Vec<String>,
+    pub reasons: &'a [String],
     /// The rule key.
-    pub rule_key: String,
+    pub rule_key: &'a str,
     /// The typed variables.
-    pub variables: Map<String, Value>,
+    #[serde(serialize_with = "plain_variables")]
+    pub variables: &'a Variables,
     /// The variation id (`""` without a variation).
-    pub variation_id: String,
+    pub variation_id: &'a str,
     /// The variation key.
-    pub variation_key: String,
+    pub variation_key: &'a str,
+}
+
+fn plain_variables<S: serde::Serializer>(
+    variables: &&Variables,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    variables.serialize_plain(serializer)
 }
 
 /// One visitor attribute of a conversion (go-sdk `event.VisitorAttribute`).

@@ -12,6 +12,10 @@ use serde::Serialize;
 
 use crate::wire::{Envelope, EnvelopeError, Kind, sse};
 
+/// The initial buffer of an encoded message: a decision message with a few
+/// attributes and variables fits.
+const MESSAGE_CAPACITY: usize = 1024;
+
 /// One notification, ready to be published: its kind and its serialised `message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -24,7 +28,12 @@ pub struct Notification {
 impl Notification {
     /// Serialises `message` (anything `Serialize`, usually the engine's payload).
     pub fn new(kind: Kind, message: &impl Serialize) -> Result<Self, serde_json::Error> {
-        let text = serde_json::to_string(message)?;
+        // Sized for a decision message, so encoding it does not grow the buffer
+        // step by step.
+        let mut text = Vec::with_capacity(MESSAGE_CAPACITY);
+        serde_json::to_writer(&mut text, message)?;
+        // serde_json writes UTF-8 only.
+        let text = String::from_utf8(text).map_err(serde::ser::Error::custom)?;
         Ok(Notification {
             kind,
             message: text.into(),
