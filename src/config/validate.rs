@@ -619,6 +619,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(long.contains("shorter than connection_timeout (1s)"), "{long}");
+        let env = |name: &str| {
+            (name == "OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_WAIT_REPLICAS").then(|| "2".to_owned())
+        };
+        let from_env = from_yaml_str("", "./x.yaml", &env, Scope::Client).unwrap();
+        assert_eq!(from_env.synchronization.pubsub.redis.wait_replicas, 2);
     }
 
     #[test]
