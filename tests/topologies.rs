@@ -234,7 +234,10 @@ async fn a_fail_over_that_lost_delivered_writes_resets_the_live_subscribers() {
             break frame;
         }
         assert!(
-            frame.data.as_deref().is_none_or(|d| !d.contains("after-failover")),
+            frame
+                .data
+                .as_deref()
+                .is_none_or(|d| !d.contains("after-failover")),
             "a silent gap: the next notification came without a reset first ({frames:?})"
         );
         frames.push(frame);

@@ -182,7 +182,10 @@ fn redis_wait(redis: &super::RedisSettings, sources: &Sources) -> Result<(), Err
     let limit = if timeout.is_zero() {
         String::new()
     } else {
-        format!(" and shorter than connection_timeout ({})", duration::format(timeout))
+        format!(
+            " and shorter than connection_timeout ({})",
+            duration::format(timeout)
+        )
     };
     Err(sources.invalid(
         &KeyPath::dotted("synchronization.pubsub.redis.wait_timeout"),
@@ -599,7 +602,7 @@ mod tests {
                 &no_env,
                 Scope::Client,
             )
-            .map(|settings| settings.synchronization.pubsub.redis)
+            .map(|loaded| loaded.settings.synchronization.pubsub.redis)
             .map_err(|e| e.to_string())
         };
         let on = redis("      wait_replicas: 1\n").unwrap();
@@ -607,23 +610,32 @@ mod tests {
             (on.wait_replicas, on.wait_timeout),
             (1, std::time::Duration::from_millis(100))
         );
-        assert!(redis("      wait_timeout: 0s\n").is_ok(), "off: not checked");
+        assert!(
+            redis("      wait_timeout: 0s\n").is_ok(),
+            "off: not checked"
+        );
         assert_eq!(
             redis("      wait_replicas: 1\n      wait_timeout: 0s\n").unwrap_err(),
             "config file ./x.yaml: key `synchronization.pubsub.redis.wait_timeout`: invalid \
              value \"0s\": expected a duration longer than 0 with wait_replicas set and \
              shorter than connection_timeout (10s)"
         );
-        let long = redis(
-            "      wait_replicas: 2\n      wait_timeout: 2s\n      connection_timeout: 1s\n",
-        )
-        .unwrap_err();
-        assert!(long.contains("shorter than connection_timeout (1s)"), "{long}");
+        let long =
+            redis("      wait_replicas: 2\n      wait_timeout: 2s\n      connection_timeout: 1s\n")
+                .unwrap_err();
+        assert!(
+            long.contains("shorter than connection_timeout (1s)"),
+            "{long}"
+        );
         let env = |name: &str| {
-            (name == "OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_WAIT_REPLICAS").then(|| "2".to_owned())
+            (name == "OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_WAIT_REPLICAS")
+                .then(|| "2".to_owned())
         };
         let from_env = from_yaml_str("", "./x.yaml", &env, Scope::Client).unwrap();
-        assert_eq!(from_env.synchronization.pubsub.redis.wait_replicas, 2);
+        assert_eq!(
+            from_env.settings.synchronization.pubsub.redis.wait_replicas,
+            2
+        );
     }
 
     #[test]

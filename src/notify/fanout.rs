@@ -1036,6 +1036,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rollback_resets_live_subscribers_and_takes_the_ids_after_it_again() {
+        let fanout = Fanout::new(16);
+        let id = |ms| StreamId::new(ms, 0);
+        fanout.set_position("k", id(10));
+        let (sub, _) = fanout.subscribe_at("k", Filter::ALL);
+        // A resumed subscriber that had seen up to 13 elsewhere.
+        let mut sub = sub.resume_with(id(13), Vec::new(), false);
+        for ms in [11, 12, 13] {
+            fanout.deliver("k", id(ms), note(Kind::Decision, 0));
+        }
+        fanout.rolled_back("k", id(11));
+        assert_eq!(
+            sub.next().await.unwrap_err(),
+            SubscriptionError::Reset { after: id(11) }
+        );
+        // Written after the fail-over with an id below the lost ones: delivered.
+        fanout.deliver("k", StreamId::new(12, 5), note(Kind::Decision, 7));
+        let next = sub.next().await.unwrap();
+        assert_eq!(
+            (next.id.as_str(), &*next.notification.message),
+            ("12-5", "{\"n\":7}")
+        );
+        match fanout.window("k", id(10), id(20)) {
+            Window::Covered(events) => {
+                let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+                assert_eq!(ids, ["11-0", "12-5"], "the lost ones left the window");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn allow_lag_raises_the_allowance_but_not_the_resume_history() {
         let fanout = Fanout::new(4);
         fanout.allow_lag(16);

@@ -908,10 +908,16 @@ mod tests {
         // Still there.
         assert_eq!(lost(id(5), Some(id(5)), Some(&info(9, Some(0)))), None);
         // The stream went back to 3: lost, read on after 3.
-        assert_eq!(lost(id(5), Some(id(3)), Some(&info(3, Some(0)))), Some(id(3)));
+        assert_eq!(
+            lost(id(5), Some(id(3)), Some(&info(3, Some(0)))),
+            Some(id(3))
+        );
         assert_eq!(lost(id(5), Some(id(3)), Some(&info(3, None))), Some(id(3)));
         // Lost, then new writes after the fail-over (Redis 7: nothing deleted).
-        assert_eq!(lost(id(5), Some(id(3)), Some(&info(8, Some(0)))), Some(id(3)));
+        assert_eq!(
+            lost(id(5), Some(id(3)), Some(&info(8, Some(0)))),
+            Some(id(3))
+        );
         // Deleted with XDEL (Redis 7 says so): not a fail-over.
         assert_eq!(lost(id(5), Some(id(3)), Some(&info(8, Some(5)))), None);
         // Redis 6 cannot tell a deletion from a loss: reported.

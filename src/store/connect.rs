@@ -884,11 +884,13 @@ async fn cluster_pipeline(
 /// The `WAIT` replies of several primaries as one: the fewest replicas, or the
 /// first reply that is not a count (an error).
 fn fewest_replicas(replies: Vec<Value>) -> Option<Value> {
-    replies.into_iter().reduce(|fewest, reply| match (&fewest, &reply) {
-        (Value::Int(a), Value::Int(b)) => Value::Int(*a.min(b)),
-        (Value::Int(_), _) => reply,
-        _ => fewest,
-    })
+    replies
+        .into_iter()
+        .reduce(|fewest, reply| match (&fewest, &reply) {
+            (Value::Int(a), Value::Int(b)) => Value::Int(*a.min(b)),
+            (Value::Int(_), _) => reply,
+            _ => fewest,
+        })
 }
 
 /// The key a command acts on, for routing it in a cluster: the first argument,
@@ -925,6 +927,20 @@ mod tests {
             Topology::Node(info) => info,
             _ => panic!("not a single node: {target:?}"),
         }
+    }
+
+    #[test]
+    fn the_wait_replies_of_several_primaries_count_the_fewest_replicas() {
+        assert_eq!(
+            fewest_replicas(vec![Value::Int(2), Value::Int(1), Value::Int(2)]),
+            Some(Value::Int(1))
+        );
+        let refused = Value::SimpleString("not a count".to_owned());
+        assert_eq!(
+            fewest_replicas(vec![Value::Int(1), refused.clone()]),
+            Some(refused)
+        );
+        assert_eq!(fewest_replicas(Vec::new()), None);
     }
 
     #[test]
