@@ -17,6 +17,12 @@
 //!   resumes needing the same range share one read, which then extends the window.
 //!   A reconnect storm (thousands of subscribers of a dead instance resuming here)
 //!   costs Redis a few reads per SDK key, not a few per subscriber.
+//! - **Fail-over** (issue 15): Redis replicates asynchronously, so a fail-over
+//!   can lose the last writes. A resume id newer than the stream gets a `reset`
+//!   ([`StreamsHub::replay`]); a reader whose connection broke or was re-opened
+//!   checks that the last entry it delivered survived before it delivers more,
+//!   and resets its live subscribers when not ([`lost`]). With `wait_replicas`,
+//!   each publish pipeline ends with `WAIT` ([`Append`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
