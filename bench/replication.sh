@@ -33,34 +33,9 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
 prepare
 DRIVER=$PWD/target/release/examples/sync_bench
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Starts a redis-server (extra arguments: e.g. --replicaof) in $WORK/NAME on a
-# free port; sets REDIS_PORT.
-start_redis() { # NAME [ARGS...]
-  local name=$1 p
-  shift
-  mkdir -p "$WORK/$name"
-  REDIS_PORT=""
-  for _ in $(seq 20); do
-    p=$(( 20000 + RANDOM % 40000 ))
-    port_free "$p" || continue
-    redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
-      --dir "$WORK/$name" --logfile "$WORK/$name/redis.log" "$@" >/dev/null 2>&1 &
-    CLEANUP_PIDS+=("$!")
-    for _ in $(seq 100); do
-      redis-cli -p "$p" ping >/dev/null 2>&1 && { REDIS_PORT=$p; return; }
-      sleep 0.05
-    done
-  done
-  echo "could not start redis-server $name" >&2
-  cat "$WORK/$name/redis.log" >&2 || true
-  exit 1
-}
-
-start_redis primary
+start_redis
 PRIMARY_PORT=$REDIS_PORT
-start_redis replica --replicaof 127.0.0.1 "$PRIMARY_PORT"
+start_redis --replicaof 127.0.0.1 "$PRIMARY_PORT"
 for _ in $(seq 200); do
   redis-cli -p "$PRIMARY_PORT" info replication | grep -q 'state=online' && break
   sleep 0.05

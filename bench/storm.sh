@@ -6,15 +6,23 @@
 # (INFO commandstats deltas of this script's own redis-server) and the events lost
 # and duplicated against the stream (both must be 0; the driver fails otherwise).
 #
-# Usage: bench/storm.sh [SUBSCRIBERS] [DECISIONS]   (defaults 5000 and 50)
+# Usage: bench/storm.sh [SUBSCRIBERS] [DECISIONS] [single|cluster]
+#   (defaults 5000, 50 and single). cluster: the instances use a local Redis
+#   Cluster of 3 primaries, each with one replica (the demo stream lives on one of
+#   them), and the commandstats deltas are summed over the 3 primaries.
 # PROFILE=debug skips the release build (slower, same command counts);
 # AGENTCTL_BIN=/path/to/agentctl measures another build of the server (e.g. one
 # from before a change) with this driver.
-# Loopback only: its own redis-server and `serve` instances on free ports, all
-# stopped on exit. Driver, Redis and both servers share this machine's cores.
+# Loopback only: its own Redis and `serve` instances on free ports, all stopped on
+# exit. Driver, Redis and both servers share this machine's cores.
 set -euo pipefail
 SUBSCRIBERS=${1:-5000}
 DECISIONS=${2:-50}
+MODE=${3:-single}
+case $MODE in
+  single | cluster) ;;
+  *) echo "usage: bench/storm.sh [SUBSCRIBERS] [DECISIONS] [single|cluster]" >&2; exit 2 ;;
+esac
 PROFILE=${PROFILE:-release}
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -26,18 +34,23 @@ if [ "$PROFILE" = release ]; then
 else
   cargo build --quiet --bin agentctl --example storm
   BIN=$PWD/target/debug/agentctl
-  WORK=$(mktemp -d)
-  CLEANUP_PIDS=()
-  trap 'for pid in "${CLEANUP_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+  prepare_work
 fi
 DRIVER=$PWD/target/$PROFILE/examples/storm
 BIN=${AGENTCTL_BIN:-$BIN}
 
-REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-  --dir "$WORK" --logfile "$WORK/redis.log" &
-CLEANUP_PIDS+=("$!")
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
+if [ "$MODE" = cluster ]; then
+  start_cluster
+  HOST=redis+cluster://$CLUSTER_SEEDS
+  NODES=$(printf 'redis://127.0.0.1:%s,' "${CLUSTER_PRIMARIES[@]}")
+  NODES=${NODES%,}
+  REDIS_DESC="Redis Cluster of 3 primaries + 3 replicas, redis-server"
+else
+  start_redis
+  HOST=127.0.0.1:$REDIS_PORT
+  NODES=redis://127.0.0.1:$REDIS_PORT
+  REDIS_DESC="redis-server"
+fi
 
 for name in A B; do
   cat > "$WORK/$name.yaml" <<YAML
@@ -52,7 +65,7 @@ synchronization:
   notification: {enable: true, default: "redis-streams"}
   pubsub:
     redis:
-      host: "127.0.0.1:$REDIS_PORT"
+      host: "$HOST"
 YAML
   start_serve "$name"
   printf -v "API_$name" 'http://%s' "$API"
@@ -60,6 +73,6 @@ YAML
 done
 
 echo "reconnect storm: $SUBSCRIBERS subscribers, $DECISIONS decisions before the kill and $DECISIONS during the storm"
-echo "redis-server $(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-), $PROFILE build, $(nproc) cores shared by driver, Redis and both servers; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-"$DRIVER" --a "$API_A" --a-pid "$PID_A" --b "$API_B" --redis "redis://127.0.0.1:$REDIS_PORT" \
+echo "$REDIS_DESC $(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-), $PROFILE build, $(nproc) cores shared by driver, Redis and both servers; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+"$DRIVER" --a "$API_A" --a-pid "$PID_A" --b "$API_B" --redis "$NODES" \
   --subscribers "$SUBSCRIBERS" --decisions "$DECISIONS"

@@ -3,7 +3,8 @@
 //! kills A with -9 (its pid is given), reconnects all N to B with their own last
 //! ids while decisions keep coming, and prints the time until every one is caught
 //! up, the Redis commands issued meanwhile (`INFO commandstats` deltas of the given
-//! redis-server), and the events lost and duplicated against the stream's entries.
+//! redis-server, or summed over the given primaries of a Redis Cluster), and the
+//! events lost and duplicated against the stream's entries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,10 +26,12 @@ struct Args {
     /// Base URL of instance B (where everyone reconnects).
     #[arg(long)]
     b: String,
-    /// The redis-server both use (`redis://127.0.0.1:PORT`), for commandstats and
-    /// the stream's entries.
-    #[arg(long)]
-    redis: String,
+    /// The redis-server both use (`redis://127.0.0.1:PORT`), or every primary of
+    /// the Redis Cluster they use, comma-separated: commandstats are summed over
+    /// them, and the stream's entries are read from the one holding it (the
+    /// others answer MOVED).
+    #[arg(long, value_delimiter = ',', required = true)]
+    redis: Vec<String>,
     /// Subscribers.
     #[arg(long, default_value_t = 5000)]
     subscribers: usize,
@@ -101,29 +104,49 @@ async fn decide(client: &Client, base: &str, user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stream_ids(redis: &mut redis::Connection) -> anyhow::Result<Vec<String>> {
-    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(STREAM)
-        .arg("-")
-        .arg("+")
-        .query(redis)?;
-    Ok(reply.ids.into_iter().map(|e| e.id).collect())
+/// The stream's entry ids, from the node holding it.
+fn stream_ids(nodes: &mut [redis::Connection]) -> anyhow::Result<Vec<String>> {
+    for node in nodes.iter_mut() {
+        let reply: redis::streams::StreamRangeReply = match redis::cmd("XRANGE")
+            .arg(STREAM)
+            .arg("-")
+            .arg("+")
+            .query(node)
+        {
+            Ok(reply) => reply,
+            Err(err) if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::Moved) => {
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        return Ok(reply.ids.into_iter().map(|e| e.id).collect());
+    }
+    bail!("every node answered MOVED for {STREAM}")
 }
 
-/// Calls per command (lower-case name) from `INFO commandstats`.
-fn commandstats(redis: &mut redis::Connection) -> anyhow::Result<HashMap<String, u64>> {
-    let info: String = redis::cmd("INFO").arg("commandstats").query(redis)?;
-    Ok(info
-        .lines()
-        .filter_map(|line| {
-            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
-            Some((name.to_owned(), rest.split(',').next()?.parse().ok()?))
-        })
-        .collect())
+/// Calls per command (lower-case name) from `INFO commandstats`, summed over
+/// `nodes`.
+fn commandstats(nodes: &mut [redis::Connection]) -> anyhow::Result<HashMap<String, u64>> {
+    let mut calls = HashMap::new();
+    for node in nodes.iter_mut() {
+        let info: String = redis::cmd("INFO").arg("commandstats").query(node)?;
+        for line in info.lines() {
+            let Some((name, rest)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(":calls="))
+            else {
+                continue;
+            };
+            if let Some(n) = rest.split(',').next().and_then(|n| n.parse::<u64>().ok()) {
+                *calls.entry(name.to_owned()).or_insert(0) += n;
+            }
+        }
+    }
+    Ok(calls)
 }
 
 /// Waits until the stream holds `n` entries; returns them.
-async fn stream_of(redis: &mut redis::Connection, n: usize) -> anyhow::Result<Vec<String>> {
+async fn stream_of(redis: &mut [redis::Connection], n: usize) -> anyhow::Result<Vec<String>> {
     for _ in 0..400 {
         let ids = stream_ids(redis)?;
         if ids.len() >= n {
@@ -170,9 +193,15 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(0)
         .build()?;
     let decider = Client::new();
-    let mut redis = redis::Client::open(args.redis.as_str())?
-        .get_connection()
-        .context("connecting to the benchmark's redis-server")?;
+    let mut redis = args
+        .redis
+        .iter()
+        .map(|url| {
+            redis::Client::open(url.as_str())?
+                .get_connection()
+                .with_context(|| format!("connecting to the benchmark's redis-server {url}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let n = args.subscribers;
     let deadline = Duration::from_secs(args.timeout);
 
@@ -259,8 +288,12 @@ async fn main() -> anyhow::Result<()> {
         },
         caught_up.as_secs_f64()
     );
+    let over = match args.redis.len() {
+        1 => String::new(),
+        n => format!(" (summed over {n} primaries)"),
+    };
     println!(
-        "redis commands during the storm: xrange {}, xrevrange {}, xinfo|stream {}, xread {}, xadd {}",
+        "redis commands during the storm{over}: xrange {}, xrevrange {}, xinfo|stream {}, xread {}, xadd {}",
         delta("xrange"),
         delta("xrevrange"),
         delta("xinfo|stream"),

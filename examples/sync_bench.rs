@@ -18,6 +18,11 @@
 //! servers). Loss is
 //! `2xx decides − distinct ids received`, per subscriber, after a drain.
 //!
+//! `--sdk-keys a,b,c` spreads the decides over several SDK keys in turn (one
+//! notification stream each, so on a Redis Cluster over the primaries holding
+//! them); every SDK key gets `--subscribers` subscribers of its own, and loss is
+//! counted per subscriber against the decides of its key.
+//!
 //! Modes: `latency` (fixed rate), `max-rate` (rate steps, stops at the first step
 //! that is not sustained), `fanout` (many subscribers, modest rate), `idle` (RSS of a
 //! `serve` process per idle SSE subscriber, from `/proc/<pid>/status`).
@@ -54,9 +59,13 @@ struct Common {
     /// Base URL of the instance the SSE subscribers read from.
     #[arg(long)]
     subscribe: String,
-    /// SSE subscribers to open.
+    /// SSE subscribers to open per SDK key.
     #[arg(long, default_value_t = 1)]
     subscribers: usize,
+    /// SDK keys the decides go to in turn, each with a notification stream and
+    /// `--subscribers` subscribers of its own.
+    #[arg(long, value_delimiter = ',', default_value = "demo")]
+    sdk_keys: Vec<String>,
     /// Concurrent decide requests at most (= HTTP/1.1 keep-alive connections).
     #[arg(long, default_value_t = 128)]
     connections: usize,
@@ -190,15 +199,19 @@ impl PhaseAgg {
 /// Shared by the subscriber tasks; locked once per chunk read.
 struct Collector {
     subscribers: usize,
+    /// The index (in `--sdk-keys`) of each subscriber's SDK key.
+    key_of: Vec<usize>,
     phases: Mutex<HashMap<u32, PhaseAgg>>,
     ended: Mutex<Vec<Option<String>>>,
     foreign: AtomicU64,
 }
 
 impl Collector {
-    fn new(subscribers: usize) -> Arc<Self> {
+    /// Subscriber `i` reads the stream of SDK key `i % keys`.
+    fn new(subscribers: usize, keys: usize) -> Arc<Self> {
         Arc::new(Self {
             subscribers,
+            key_of: (0..subscribers).map(|i| i % keys.max(1)).collect(),
             phases: Mutex::new(HashMap::new()),
             ended: Mutex::new(vec![None; subscribers]),
             foreign: AtomicU64::new(0),
@@ -233,10 +246,16 @@ impl Collector {
         lock(&self.phases).insert(tag, PhaseAgg::new(self.subscribers));
     }
 
-    fn min_distinct(&self, tag: u32) -> u64 {
-        lock(&self.phases)
-            .get(&tag)
-            .map_or(0, |p| p.subs.iter().map(|s| s.distinct).min().unwrap_or(0))
+    /// Ids of `tag` not received yet, over all subscribers, when `expected[k]`
+    /// decides of SDK key `k` were answered.
+    fn missing(&self, tag: u32, expected: &[u64]) -> u64 {
+        lock(&self.phases).get(&tag).map_or(u64::MAX, |p| {
+            p.subs
+                .iter()
+                .zip(&self.key_of)
+                .map(|(s, &k)| expected[k].saturating_sub(s.distinct))
+                .sum()
+        })
     }
 
     fn disconnected(&self) -> Vec<String> {
@@ -270,12 +289,12 @@ fn sse_client() -> anyhow::Result<Client> {
         .build()?)
 }
 
-async fn open_one(client: &Client, url: &str) -> anyhow::Result<reqwest::Response> {
+async fn open_one(client: &Client, url: &str, key: &str) -> anyhow::Result<reqwest::Response> {
     let response = client
         .get(format!(
             "{url}/v1/notifications/event-stream?filter=decision"
         ))
-        .header("X-Optimizely-SDK-Key", "demo")
+        .header("X-Optimizely-SDK-Key", key)
         .send()
         .await?
         .error_for_status()?;
@@ -317,22 +336,24 @@ async fn read_stream(mut response: reqwest::Response, sub: usize, collector: Arc
     lock(&collector.ended)[sub] = Some(reason);
 }
 
-/// Opens `n` subscribers (at most 100 connecting at once), each read by its own
-/// task; returns once all have their response headers (= are subscribed).
+/// Opens the collector's subscribers, subscriber `i` on SDK key
+/// `keys[collector.key_of[i]]` (at most 100 connecting at once), each read by its
+/// own task; returns once all have their response headers (= are subscribed).
 async fn open_subscribers(
     url: &str,
-    n: usize,
+    keys: &[String],
     collector: &Arc<Collector>,
 ) -> anyhow::Result<(JoinSet<()>, Duration)> {
     let client = sse_client()?;
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(100));
     let mut opening = JoinSet::new();
-    for sub in 0..n {
+    for (sub, &k) in collector.key_of.iter().enumerate() {
         let (client, url, gate) = (client.clone(), url.to_owned(), gate.clone());
+        let key = keys[k].clone();
         opening.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            (sub, open_one(&client, &url).await)
+            (sub, open_one(&client, &url, &key).await)
         });
     }
     let mut readers = JoinSet::new();
@@ -348,6 +369,8 @@ struct Sent {
     target_rate: u64,
     dispatched: u64,
     ok: u64,
+    /// Decides answered 2xx, per SDK key.
+    ok_by_key: Vec<u64>,
     failed: u64,
     dispatch_secs: f64,
     start_ns: u64,
@@ -363,7 +386,7 @@ struct Sent {
 /// What one connection of the sender did.
 struct Worker {
     dispatched: u64,
-    ok: u64,
+    ok_by_key: Vec<u64>,
     failed: u64,
     slot_waits: u64,
     lag: Histogram<u64>,
@@ -379,7 +402,8 @@ fn authority(base: &str) -> anyhow::Result<&str> {
         .with_context(|| format!("{base}: expected http://host:port"))
 }
 
-/// Open-model sender: decide `seq` is due at `seq / rate` seconds after the start.
+/// Open-model sender: decide `seq` is due at `seq / rate` seconds after the start
+/// and goes to SDK key `seq % keys`.
 /// Each of `connections` keep-alive connections takes the next due decide as soon
 /// as it is free, waits for its scheduled time, sends it with its send time in the
 /// userId and reads the answer. A decide taken after its scheduled time found every
@@ -390,6 +414,8 @@ fn authority(base: &str) -> anyhow::Result<&str> {
 /// spends its CPU on the requests, not on a general-purpose client.
 async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Result<Sent> {
     let addr = authority(&common.publish)?.to_owned();
+    anyhow::ensure!(!common.sdk_keys.is_empty(), "--sdk-keys names no SDK key");
+    let keys: Arc<[String]> = common.sdk_keys.clone().into();
     let total = rate * seconds;
     let mut connections = Vec::with_capacity(common.connections);
     for _ in 0..common.connections.min(total as usize).max(1) {
@@ -402,11 +428,11 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
     let start_ns = now_ns();
     let mut workers = JoinSet::new();
     for sender in connections {
-        let (next, addr) = (next.clone(), addr.clone());
+        let (next, addr, keys) = (next.clone(), addr.clone(), keys.clone());
         workers.spawn(async move {
             let mut worker = Worker {
                 dispatched: 0,
-                ok: 0,
+                ok_by_key: vec![0; keys.len()],
                 failed: 0,
                 slot_waits: 0,
                 lag: Histogram::new_with_bounds(1, 300_000_000, 3).expect("valid histogram bounds"),
@@ -435,8 +461,9 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
                 worker.dispatched += 1;
                 worker.last_sent = start.elapsed();
                 let body = format!(r#"{{"userId":"sb{tag}-{seq}-{sent_ns}"}}"#);
-                match decide(&mut sender, &addr, body).await {
-                    Ok(()) => worker.ok += 1,
+                let key = (seq % keys.len() as u64) as usize;
+                match decide(&mut sender, &addr, &keys[key], body).await {
+                    Ok(()) => worker.ok_by_key[key] += 1,
                     Err(err) => {
                         worker.failed += 1;
                         worker.first_error.get_or_insert_with(|| format!("{err:#}"));
@@ -456,6 +483,7 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
         target_rate: rate,
         dispatched: 0,
         ok: 0,
+        ok_by_key: vec![0; keys.len()],
         failed: 0,
         dispatch_secs: 0.0,
         start_ns,
@@ -467,7 +495,10 @@ async fn send(common: &Common, tag: u32, rate: u64, seconds: u64) -> anyhow::Res
     while let Some(worker) = workers.join_next().await {
         let worker = worker?;
         sent.dispatched += worker.dispatched;
-        sent.ok += worker.ok;
+        sent.ok += worker.ok_by_key.iter().sum::<u64>();
+        for (total, ok) in sent.ok_by_key.iter_mut().zip(&worker.ok_by_key) {
+            *total += ok;
+        }
         sent.failed += worker.failed;
         sent.slot_waits += worker.slot_waits;
         sent.lag.add(&worker.lag)?;
@@ -498,12 +529,13 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-/// One `POST /v1/decide?keys=promo_banner` with `body`; its answer read whole.
-async fn decide(sender: &mut Sender, host: &str, body: String) -> anyhow::Result<()> {
+/// One `POST /v1/decide?keys=promo_banner` for SDK key `key` with `body`; its
+/// answer read whole.
+async fn decide(sender: &mut Sender, host: &str, key: &str, body: String) -> anyhow::Result<()> {
     sender.ready().await?;
     let request = hyper::Request::post("/v1/decide?keys=promo_banner")
         .header(hyper::header::HOST, host)
-        .header("x-optimizely-sdk-key", "demo")
+        .header("x-optimizely-sdk-key", key)
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))?;
     let response = sender.send_request(request).await?;
@@ -513,14 +545,14 @@ async fn decide(sender: &mut Sender, host: &str, body: String) -> anyhow::Result
     Ok(())
 }
 
-/// Waits until every subscriber has all `expected` ids of `tag`, or no progress
-/// for 3 s (at most 30 s).
-async fn drain(collector: &Collector, tag: u32, expected: u64) {
+/// Waits until every subscriber has all ids of `tag` of its SDK key (`expected`
+/// per key), or no progress for 3 s (at most 30 s).
+async fn drain(collector: &Collector, tag: u32, expected: &[u64]) {
     let started = Instant::now();
-    let mut last = (collector.min_distinct(tag), Instant::now());
+    let mut last = (collector.missing(tag, expected), Instant::now());
     while started.elapsed() < Duration::from_secs(30) {
-        let now = collector.min_distinct(tag);
-        if now >= expected {
+        let now = collector.missing(tag, expected);
+        if now == 0 {
             return;
         }
         if now != last.0 {
@@ -567,24 +599,25 @@ fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
     let lost: u64 = phase
         .subs
         .iter()
-        .map(|s| sent.ok.saturating_sub(s.distinct))
+        .zip(&collector.key_of)
+        .map(|(s, &k)| sent.ok_by_key[k].saturating_sub(s.distinct))
         .sum();
     let dups: u64 = phase.subs.iter().map(|s| s.dups).sum();
     let min_recv = phase.subs.iter().map(|s| s.distinct).min().unwrap_or(0);
-    // End-to-end rate: distinct deliveries to the slowest subscriber over the time
-    // from the first intended send to its last delivery.
-    let e2e = phase
-        .subs
-        .iter()
-        .map(|s| {
-            let span = s.last_recv_ns.saturating_sub(sent.start_ns) as f64 / 1e9;
-            if span > 0.0 {
-                s.distinct as f64 / span
-            } else {
-                0.0
-            }
-        })
-        .fold(f64::INFINITY, f64::min);
+    // End-to-end rate: per SDK key, distinct deliveries to its slowest subscriber
+    // over the time from the first intended send to its last delivery; summed
+    // over the keys.
+    let mut slowest = vec![f64::INFINITY; sent.ok_by_key.len()];
+    for (s, &k) in phase.subs.iter().zip(&collector.key_of) {
+        let span = s.last_recv_ns.saturating_sub(sent.start_ns) as f64 / 1e9;
+        let rate = if span > 0.0 {
+            s.distinct as f64 / span
+        } else {
+            0.0
+        };
+        slowest[k] = slowest[k].min(rate);
+    }
+    let e2e: f64 = slowest.iter().filter(|r| r.is_finite()).sum();
     let h = &phase.hist;
     let achieved = sent.dispatched as f64 / sent.dispatch_secs;
     let failed = if sent.failed > 0 {
@@ -604,7 +637,7 @@ fn report(collector: &Collector, tag: u32, sent: &Sent) -> Outcome {
         min_recv,
         lost,
         dups,
-        if e2e.is_finite() { e2e } else { 0.0 },
+        e2e,
         ms(h.value_at_quantile(0.5)),
         ms(h.value_at_quantile(0.99)),
         ms(h.value_at_quantile(0.999)),
@@ -658,18 +691,20 @@ async fn phase(
 ) -> anyhow::Result<Outcome> {
     collector.start_phase(tag);
     let sent = send(common, tag, rate, seconds).await?;
-    drain(collector, tag, sent.ok).await;
+    drain(collector, tag, &sent.ok_by_key).await;
     Ok(report(collector, tag, &sent))
 }
 
 async fn with_subscribers(common: &Common) -> anyhow::Result<(Arc<Collector>, JoinSet<()>)> {
-    let collector = Collector::new(common.subscribers);
-    let (readers, took) =
-        open_subscribers(&common.subscribe, common.subscribers, &collector).await?;
+    let collector = Collector::new(
+        common.subscribers * common.sdk_keys.len(),
+        common.sdk_keys.len(),
+    );
+    let (readers, took) = open_subscribers(&common.subscribe, &common.sdk_keys, &collector).await?;
     if common.subscribers > 1 {
         println!(
             "{} SSE subscribers open in {:.0} ms",
-            common.subscribers,
+            collector.subscribers,
             took.as_secs_f64() * 1000.0
         );
     }
@@ -724,8 +759,8 @@ async fn idle(
 ) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = vm_rss_kib(pid)?;
-    let collector = Collector::new(n);
-    let (mut readers, took) = open_subscribers(subscribe, n, &collector).await?;
+    let collector = Collector::new(n, 1);
+    let (mut readers, took) = open_subscribers(subscribe, &["demo".to_owned()], &collector).await?;
     if let Some(admin) = admin {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {

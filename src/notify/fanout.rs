@@ -148,14 +148,16 @@ struct Channel {
 /// What a key's live channel carries.
 #[derive(Clone)]
 enum Live {
-    /// A notification.
-    Event(Arc<Event>),
+    /// A notification, with its id.
+    Event(StreamId, Arc<Event>),
     /// The events delivered after this id are gone from Redis
     /// ([`Fanout::rolled_back`]).
     Reset(StreamId),
 }
 
 struct ChannelState {
+    /// Each event with its id, parsed once here rather than by every subscriber
+    /// (and resets).
     live: broadcast::Sender<Live>,
     history: VecDeque<(StreamId, Arc<Event>)>,
     /// Id of the newest event dropped from `history` (`0-0` when none was).
@@ -262,7 +264,7 @@ impl Fanout {
         }
         state.history.push_back((id, Arc::clone(&event)));
         // An error only means nobody is subscribed right now.
-        let _ = state.live.send(Live::Event(event));
+        let _ = state.live.send(Live::Event(id, event));
         self.counters.published.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -550,11 +552,8 @@ impl Subscription {
         }
     }
 
-    fn fresh(&self, event: &Event) -> bool {
-        match self.skip_through {
-            None => true,
-            Some(through) => event.id.parse::<StreamId>().map_or(true, |id| id > through),
-        }
+    fn fresh(&self, id: StreamId) -> bool {
+        self.skip_through.is_none_or(|through| id > through)
     }
 
     /// True when the requested resume point was older than everything retained, so
@@ -563,11 +562,9 @@ impl Subscription {
         self.gap
     }
 
-    /// Remembers that the subscriber has seen `event` (for a later catch-up).
-    fn saw(&mut self, event: &Event) {
-        if let Some(catch_up) = &mut self.catch_up
-            && let Ok(id) = event.id.parse::<StreamId>()
-        {
+    /// Remembers that the subscriber has seen event `id` (for a later catch-up).
+    fn saw(&mut self, id: StreamId) {
+        if let Some(catch_up) = &mut self.catch_up {
             catch_up.seen = catch_up.seen.max(id);
         }
     }
@@ -575,7 +572,9 @@ impl Subscription {
     /// The next replayed (or caught-up) event that passes the filter.
     fn next_replayed(&mut self) -> Option<Arc<Event>> {
         while let Some(event) = self.replay.pop_front() {
-            self.saw(&event);
+            if let Ok(id) = event.id.parse() {
+                self.saw(id);
+            }
             if self.filter.allows(event.notification.kind) {
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 return Some(event);
@@ -588,8 +587,8 @@ impl Subscription {
     /// as [`SubscriptionError::Reset`], after which ids after its point count as
     /// new again.
     fn take_live(&mut self, live: Live) -> Option<Result<Arc<Event>, SubscriptionError>> {
-        let event = match live {
-            Live::Event(event) => event,
+        let (id, event) = match live {
+            Live::Event(id, event) => (id, event),
             Live::Reset(after) => {
                 self.skip_through = self.skip_through.map(|skip| skip.min(after));
                 if let Some(catch_up) = &mut self.catch_up {
@@ -598,8 +597,8 @@ impl Subscription {
                 return Some(Err(SubscriptionError::Reset { after }));
             }
         };
-        self.saw(&event);
-        if self.filter.allows(event.notification.kind) && self.fresh(&event) {
+        self.saw(id);
+        if self.filter.allows(event.notification.kind) && self.fresh(id) {
             self.counters.delivered.fetch_add(1, Ordering::Relaxed);
             Some(Ok(event))
         } else {
@@ -651,23 +650,15 @@ impl Subscription {
                         self.skip_through = self.skip_through.map(|skip| skip.min(after));
                         return Err(SubscriptionError::Reset { after });
                     }
-                    Ok(Live::Event(rejoin)) => match rejoin.id.parse::<StreamId>() {
-                        Ok(rejoin_id) => {
-                            catch_up.lag = Lag::Reading {
-                                rejoin,
-                                rejoin_id,
-                                through: catch_up.seen,
-                                first: true,
-                                missed,
-                            };
-                        }
-                        // Ids of a hub with history are stream ids; anything else
-                        // cannot be looked up.
-                        Err(_) => {
-                            self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-                            return Err(SubscriptionError::Overflow { missed });
-                        }
-                    },
+                    Ok(Live::Event(rejoin_id, rejoin)) => {
+                        catch_up.lag = Lag::Reading {
+                            rejoin,
+                            rejoin_id,
+                            through: catch_up.seen,
+                            first: true,
+                            missed,
+                        };
+                    }
                     Err(broadcast::error::RecvError::Lagged(more)) => {
                         catch_up.lag = Lag::Lagged {
                             missed: missed.saturating_add(more),

@@ -632,16 +632,20 @@ impl StreamsHub {
         let last = page.last().map(|(id, _)| *id);
         let events = page
             .into_iter()
-            .filter_map(|(id, data)| self.decode(sdk_key, id, data.flatten()))
-            .map(Arc::new)
+            .filter_map(|(id, data)| {
+                let notification = self.decode(sdk_key, id, data.flatten())?;
+                Some(Arc::new(Event::new(id.to_string(), notification)))
+            })
             .collect();
         Ok((events, last, more))
     }
 
-    fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Event> {
+    /// The notification of entry `id` of `sdk_key`'s stream; `None` (counted, and
+    /// logged once per stream) when its `data` is not a notification envelope.
+    fn decode(&self, sdk_key: &str, id: StreamId, data: Option<&[u8]>) -> Option<Notification> {
         let text = data.and_then(|d| std::str::from_utf8(d).ok());
         match text.map(super::validate::read_envelope) {
-            Some(Ok(notification)) => Some(Event::new(id.to_string(), notification)),
+            Some(Ok(notification)) => Some(notification),
             other => {
                 self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
                 if self.undecodable_logged.first(sdk_key) {
@@ -813,8 +817,8 @@ impl StreamsHub {
                     for (id, data) in read_data(&value) {
                         last = last.max(id);
                         self.counters.read.fetch_add(1, Ordering::Relaxed);
-                        if let Some(event) = self.decode(&sdk_key, id, data.flatten()) {
-                            self.fanout.deliver(&sdk_key, id, event.notification);
+                        if let Some(notification) = self.decode(&sdk_key, id, data.flatten()) {
+                            self.fanout.deliver(&sdk_key, id, notification);
                         }
                     }
                 }

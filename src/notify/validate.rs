@@ -45,33 +45,52 @@ pub(crate) fn read_envelope(text: &str) -> Result<Notification, EnvelopeError> {
 
 /// Whether arrays and objects in the JSON text `text` nest deeper than `limit`
 /// (brackets inside strings do not count; the text need not be valid JSON).
+///
+/// Runs on every entry a reader delivers, so it jumps between the bytes that
+/// matter (a string is skipped to its closing quote, escapes included) instead of
+/// tracking a state per byte.
 fn depth_exceeds(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
+    let mut at = 0;
+    while let Some(found) = bytes[at..]
+        .iter()
+        .position(|b| matches!(b, b'"' | b'[' | b'{' | b']' | b'}'))
+    {
+        at += found;
+        match bytes[at] {
+            b'"' => match string_end(bytes, at + 1) {
+                Some(end) => at = end,
+                // An unterminated string: nothing after it counts.
+                None => return false,
+            },
             b'[' | b'{' => {
                 depth += 1;
                 if depth > limit {
                     return true;
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            _ => depth = depth.saturating_sub(1),
         }
+        at += 1;
     }
     false
+}
+
+/// The index of the quote closing the string whose contents start at `from`
+/// (a backslash escapes the byte after it); `None` when it is not closed.
+fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
+    loop {
+        let found = from
+            + bytes
+                .get(from..)?
+                .iter()
+                .position(|b| matches!(b, b'"' | b'\\'))?;
+        if bytes[found] == b'"' {
+            return Some(found);
+        }
+        from = found + 2;
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +106,21 @@ mod tests {
             "[".repeat(500)
         );
         assert!(read_envelope(&brackets_in_strings).is_ok());
+    }
+
+    #[test]
+    fn depth_skips_strings_and_their_escapes() {
+        assert!(!depth_exceeds(r#"{"a":"[[[[\"[[["}"#, 1));
+        assert!(depth_exceeds(r#"{"a":"\\",[[]]}"#, 2));
+        assert!(!depth_exceeds(r#"{"a":"\\",[[]]}"#, 3));
+        assert!(depth_exceeds(r#"[{"k":"\u005b"},[[{}]]]"#, 3));
+        assert!(!depth_exceeds(r#"[{"k":"\u005b"},[[{}]]]"#, 4));
+        // Unterminated strings and escapes at the very end end the scan.
+        assert!(!depth_exceeds(r#"[["abc"#, 2));
+        assert!(!depth_exceeds(r#"[["abc\"#, 2));
+        assert!(depth_exceeds(r#"[[["abc"#, 2));
+        assert!(!depth_exceeds("]]]}}}[", 1));
+        assert!(depth_exceeds("]]]}}}[[", 1));
     }
 
     #[test]

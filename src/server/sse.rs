@@ -26,6 +26,7 @@
 //! reconnect; a named consumer gets its pending entries again anyway), while the
 //! `lastEventId` query parameter, which someone wrote on purpose, is a 400.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +37,8 @@ use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::Shared;
 use super::error::ApiError;
@@ -194,12 +196,51 @@ const MAX_WRITE: usize = 64 * 1024;
 struct StreamState {
     subscription: Subscription,
     raw: bool,
-    keep_alive: Duration,
-    cancel: CancellationToken,
+    /// Resolves on shutdown; one wait for the whole stream, not one per event.
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// When idle: the keep-alive timer, or `None` when there are no keep-alives.
+    idle: Option<Idle>,
     sdk_key: String,
     done: bool,
     /// A `reset` event to send first: the resume point whose successors are gone.
     reset: Option<String>,
+}
+
+/// The keep-alive timer of a stream: a comment goes out once nothing was written
+/// for `every`. The one timer is moved on only when it fires, never per write, so
+/// a busy stream costs no timer updates.
+struct Idle {
+    every: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// When the last chunk was handed to the connection.
+    last_write: Instant,
+}
+
+impl Idle {
+    fn new(every: Duration) -> Self {
+        let now = Instant::now();
+        Idle {
+            every,
+            timer: Box::pin(tokio::time::sleep_until(now + every)),
+            last_write: now,
+        }
+    }
+
+    /// Resolves once nothing was written for `every`, and counts the keep-alive
+    /// about to be written as a write.
+    async fn elapsed(&mut self) {
+        loop {
+            self.timer.as_mut().await;
+            let due = self.last_write + self.every;
+            let now = Instant::now();
+            if due <= now {
+                self.last_write = now;
+                self.timer.as_mut().reset(now + self.every);
+                return;
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
 }
 
 /// The body: events as they come, keep-alives when idle, and an end on shutdown or
@@ -215,8 +256,8 @@ fn frames(
     let state = StreamState {
         subscription,
         raw,
-        keep_alive,
-        cancel,
+        cancelled: Box::pin(cancel.cancelled_owned()),
+        idle: (!keep_alive.is_zero() && !raw).then(|| Idle::new(keep_alive)),
         sdk_key,
         done: false,
         reset,
@@ -224,6 +265,10 @@ fn frames(
     stream::unfold(state, |mut s| async move {
         if s.done {
             return None;
+        }
+        // Polled again: the connection took the previous chunk.
+        if let Some(idle) = &mut s.idle {
+            idle.last_write = Instant::now();
         }
         if let Some(after) = s.reset.take()
             && !s.raw
@@ -244,14 +289,15 @@ fn frames(
         {
             return Some((Ok(Bytes::from(sse::caught_up(&id))), s));
         }
-        let idle = async {
-            if s.keep_alive.is_zero() || s.raw {
-                std::future::pending::<()>().await;
+        let timer = &mut s.idle;
+        let idle = async move {
+            match timer {
+                Some(idle) => idle.elapsed().await,
+                None => std::future::pending().await,
             }
-            tokio::time::sleep(s.keep_alive).await;
         };
         let first = tokio::select! {
-            () = s.cancel.cancelled() => return None,
+            () = s.cancelled.as_mut() => return None,
             next = s.subscription.next() => next,
             () = idle => return Some((Ok(Bytes::from_static(sse::KEEP_ALIVE)), s)),
         };
@@ -458,5 +504,57 @@ mod tests {
         assert!(first.starts_with(b"id: "), "{first:?}");
         cancel.cancel();
         assert!(body.next().await.is_none());
+    }
+
+    /// The keep-alive timer is moved on only when it fires, yet a keep-alive still
+    /// comes exactly `keep_alive` after the last chunk, never while events flow.
+    #[tokio::test(start_paused = true)]
+    async fn keep_alives_only_after_a_quiet_interval() {
+        use futures_util::StreamExt;
+        use tokio::time::{Instant, sleep};
+        let hub = crate::notify::Hub::memory(8);
+        let subscription = hub.subscribe("k", Filter::ALL, None).await.unwrap();
+        let every = Duration::from_secs(10);
+        let mut body = Box::pin(frames(
+            subscription,
+            false,
+            every,
+            CancellationToken::new(),
+            "k".to_owned(),
+            None,
+        ));
+        let publisher = hub.clone();
+        tokio::spawn(async move {
+            // An event every 6 s for 30 s, then silence.
+            for _ in 0..5 {
+                sleep(Duration::from_secs(6)).await;
+                publisher.publish(
+                    "k",
+                    Notification {
+                        kind: Kind::Decision,
+                        message: "{}".into(),
+                    },
+                );
+            }
+        });
+        let start = Instant::now();
+        let mut chunks = Vec::new();
+        while chunks.len() < 7 {
+            let chunk = body.next().await.unwrap().unwrap();
+            let at = start.elapsed().as_secs();
+            chunks.push((at, chunk.starts_with(b"id: ")));
+        }
+        assert_eq!(
+            chunks,
+            [
+                (6, true),
+                (12, true),
+                (18, true),
+                (24, true),
+                (30, true),
+                (40, false),
+                (50, false)
+            ]
+        );
     }
 }
