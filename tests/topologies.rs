@@ -1,12 +1,16 @@
 //! Redis Cluster and Sentinel beyond the shared broadcast/resume/group tests
 //! (those run on every topology in `sync` and `groups`): fail-overs during a
 //! `burst --verify` lose nothing, a resume id newer than the stream (writes
-//! lost by a fail-over) gets a `reset` event, and the operator commands see the
-//! streams of every primary.
+//! lost by a fail-over) gets a `reset` event, and so do the live subscribers of
+//! a reader whose delivered entries a fail-over lost; `WAIT` per publish batch
+//! counts the batches replicas did not acknowledge; the operator commands see
+//! the streams of every primary.
 
 use std::time::Duration;
 
-use crate::harness::serve::{DEMO_KEY, Serve, decide_demo, eventually, sync_config};
+use crate::harness::serve::{
+    DEMO_KEY, Serve, Sse, decide_demo, eventually, sample, sync_config, user_of,
+};
 use crate::harness::topology::query;
 use crate::harness::{Agentctl, RedisCluster, RedisServer, SentinelSet, Topology};
 
@@ -179,6 +183,132 @@ async fn a_resume_id_newer_than_the_stream_gets_reset_not_a_silent_gap() {
     assert!(
         metrics.contains("agentctl_redis_streams_rollbacks_total 1"),
         "{metrics}"
+    );
+}
+
+/// Waits until `redis` holds `n` entries in the demo stream.
+async fn demo_stream_holds(redis: &RedisServer, n: usize) {
+    eventually(Duration::from_secs(10), || async move {
+        let len: usize = redis.cmd(&["XLEN", DEMO_STREAM]);
+        (len == n).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_over_that_lost_delivered_writes_resets_the_live_subscribers() {
+    let mut primary = RedisServer::start();
+    let port = primary.port().to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    let serve = Serve::start(&sync_config(&primary.addr(), "redis-streams"));
+    let mut sse = Sse::open(&serve, DEMO_KEY, "", None).await;
+    decide_demo(&serve, "kept").await;
+    let kept = sse.next_event().await;
+    assert_eq!(user_of(&kept), "kept");
+    demo_stream_holds(&replica, 1).await;
+
+    // The replica stops receiving the primary's writes before the last two,
+    // which the subscriber gets all the same (the reader reads the primary)...
+    let _: String = replica.cmd(&["REPLICAOF", "NO", "ONE"]);
+    for user in ["lost-1", "lost-2"] {
+        decide_demo(&serve, user).await;
+        assert_eq!(user_of(&sse.next_event().await), user);
+    }
+    // ...then the primary dies and the replica takes over at its address (what a
+    // virtual IP or DNS fail-over does): the last two writes are gone.
+    let _: String = replica.cmd(&["SAVE"]);
+    std::fs::copy(
+        replica.dir().join("dump.rdb"),
+        primary.dir().join("dump.rdb"),
+    )
+    .unwrap();
+    primary.restart_with(&[]);
+    let len: usize = primary.cmd(&["XLEN", DEMO_STREAM]);
+    assert_eq!(len, 1, "the new primary lacks the last writes");
+
+    decide_demo(&serve, "after-failover").await;
+    let mut frames = Vec::new();
+    let reset = loop {
+        let frame = sse.next_frame().await;
+        if frame.event.as_deref() == Some("reset") {
+            break frame;
+        }
+        assert!(
+            frame
+                .data
+                .as_deref()
+                .is_none_or(|d| !d.contains("after-failover")),
+            "a silent gap: the next notification came without a reset first ({frames:?})"
+        );
+        frames.push(frame);
+    };
+    let data: serde_json::Value = serde_json::from_str(reset.data.as_deref().unwrap()).unwrap();
+    assert_eq!(data["lastEventId"], kept.id.as_str(), "{data}");
+    assert_eq!(user_of(&sse.next_event().await), "after-failover");
+
+    let metrics = serve
+        .send(serve.http().get(format!("{}/metrics", serve.admin)))
+        .await
+        .body;
+    assert_eq!(
+        sample(&metrics, "agentctl_redis_streams_reader_rollbacks_total"),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+/// `agentctl_redis_streams_under_replicated_total` of `serve`.
+async fn under_replicated(serve: &Serve) -> Option<f64> {
+    let metrics = serve
+        .send(serve.http().get(format!("{}/metrics", serve.admin)))
+        .await
+        .body;
+    sample(&metrics, "agentctl_redis_streams_under_replicated_total")
+}
+
+/// Config for `host` with `WAIT` for `replicas` replicas per publish batch.
+fn wait_config(host: &str, replicas: u32) -> String {
+    format!(
+        "{}      wait_replicas: {replicas}\n      wait_timeout: 200ms\n",
+        sync_config(host, "redis-streams")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_per_batch_counts_what_replicas_did_not_acknowledge_and_resends_nothing() {
+    let primary = RedisServer::start();
+    let port = primary.port().to_string();
+    let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    eventually(Duration::from_secs(10), || async {
+        let info: String = primary.cmd(&["INFO", "replication"]);
+        info.contains("state=online").then_some(())
+    })
+    .await;
+    // One replica asked, one there: every batch acknowledged.
+    let one = Serve::start(&wait_config(&primary.addr(), 1));
+    for i in 0..3 {
+        decide_demo(&one, &format!("one-{i}")).await;
+    }
+    demo_stream_holds(&replica, 3).await;
+    assert_eq!(under_replicated(&one).await, Some(0.0), "{}", one.stderr());
+
+    // Two asked, one there: counted, and the entries stored once all the same.
+    let two = Serve::start(&wait_config(&primary.addr(), 2));
+    let mut sse = Sse::open(&two, DEMO_KEY, "", None).await;
+    for i in 0..3 {
+        decide_demo(&two, &format!("two-{i}")).await;
+        assert_eq!(user_of(&sse.next_event().await), format!("two-{i}"));
+    }
+    demo_stream_holds(&primary, 6).await;
+    let two_ref = &two;
+    eventually(Duration::from_secs(10), || async move {
+        (under_replicated(two_ref).await >= Some(1.0)).then_some(())
+    })
+    .await;
+    assert!(
+        two.stderr().contains("not acknowledged by"),
+        "{}",
+        two.stderr()
     );
 }
 

@@ -152,6 +152,7 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
         });
     }
 
+    redis_wait(redis, sources)?;
     redis_topology(redis, sources)?;
     redis_tls(redis, sources)?;
 
@@ -163,6 +164,34 @@ fn shared(settings: &mut Settings, sources: &Sources) -> Result<(), Error> {
         ));
     }
     Ok(())
+}
+
+/// `synchronization.pubsub.redis.wait_timeout` with `wait_replicas` set: more than
+/// zero (`WAIT n 0` blocks for ever) and shorter than `connection_timeout` (the
+/// reply timeout, which would otherwise cut the wait and make every batch look
+/// lost).
+fn redis_wait(redis: &super::RedisSettings, sources: &Sources) -> Result<(), Error> {
+    if redis.wait_replicas == 0 {
+        return Ok(());
+    }
+    let timeout = redis.connection_timeout;
+    let fits = !redis.wait_timeout.is_zero() && (timeout.is_zero() || redis.wait_timeout < timeout);
+    if fits {
+        return Ok(());
+    }
+    let limit = if timeout.is_zero() {
+        String::new()
+    } else {
+        format!(
+            " and shorter than connection_timeout ({})",
+            duration::format(timeout)
+        )
+    };
+    Err(sources.invalid(
+        &KeyPath::dotted("synchronization.pubsub.redis.wait_timeout"),
+        quoted(&duration::format(redis.wait_timeout)),
+        format!("a duration longer than 0 with wait_replicas set{limit}"),
+    ))
 }
 
 /// `synchronization.pubsub.redis.{cluster,sentinel}`: one topology at a time, a
@@ -562,6 +591,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(!secret.contains("hunter2"), "{secret}");
+    }
+
+    #[test]
+    fn wait_needs_a_timeout_within_the_reply_timeout() {
+        let redis = |body: &str| {
+            from_yaml_str(
+                &format!("synchronization:\n  pubsub:\n    redis:\n{body}"),
+                "./x.yaml",
+                &no_env,
+                Scope::Client,
+            )
+            .map(|loaded| loaded.settings.synchronization.pubsub.redis)
+            .map_err(|e| e.to_string())
+        };
+        let on = redis("      wait_replicas: 1\n").unwrap();
+        assert_eq!(
+            (on.wait_replicas, on.wait_timeout),
+            (1, std::time::Duration::from_millis(100))
+        );
+        assert!(
+            redis("      wait_timeout: 0s\n").is_ok(),
+            "off: not checked"
+        );
+        assert_eq!(
+            redis("      wait_replicas: 1\n      wait_timeout: 0s\n").unwrap_err(),
+            "config file ./x.yaml: key `synchronization.pubsub.redis.wait_timeout`: invalid \
+             value \"0s\": expected a duration longer than 0 with wait_replicas set and \
+             shorter than connection_timeout (10s)"
+        );
+        let long =
+            redis("      wait_replicas: 2\n      wait_timeout: 2s\n      connection_timeout: 1s\n")
+                .unwrap_err();
+        assert!(
+            long.contains("shorter than connection_timeout (1s)"),
+            "{long}"
+        );
+        let env = |name: &str| {
+            (name == "OPTIMIZELY_SYNCHRONIZATION_PUBSUB_REDIS_WAIT_REPLICAS")
+                .then(|| "2".to_owned())
+        };
+        let from_env = from_yaml_str("", "./x.yaml", &env, Scope::Client).unwrap();
+        assert_eq!(
+            from_env.settings.synchronization.pubsub.redis.wait_replicas,
+            2
+        );
     }
 
     #[test]

@@ -63,6 +63,14 @@ pub enum SubscriptionError {
         /// How many events the subscriber missed.
         missed: u64,
     },
+    /// Events after `after` that the subscriber may have been given are no longer
+    /// in Redis (a fail-over lost them, see [`Fanout::rolled_back`]). Not an end:
+    /// the subscription goes on with the events that follow.
+    #[error("notifications after {after} were lost by Redis in a fail-over")]
+    Reset {
+        /// The newest id still in Redis at or before the last event delivered.
+        after: StreamId,
+    },
 }
 
 /// A `Last-Event-ID` that cannot be resumed from.
@@ -137,9 +145,20 @@ struct Channel {
     state: Mutex<ChannelState>,
 }
 
+/// What a key's live channel carries.
+#[derive(Clone)]
+enum Live {
+    /// A notification, with its id.
+    Event(StreamId, Arc<Event>),
+    /// The events delivered after this id are gone from Redis
+    /// ([`Fanout::rolled_back`]).
+    Reset(StreamId),
+}
+
 struct ChannelState {
-    /// Each event with its id, parsed once here rather than by every subscriber.
-    live: broadcast::Sender<(StreamId, Arc<Event>)>,
+    /// Each event with its id, parsed once here rather than by every subscriber
+    /// (and resets).
+    live: broadcast::Sender<Live>,
     history: VecDeque<(StreamId, Arc<Event>)>,
     /// Id of the newest event dropped from `history` (`0-0` when none was).
     evicted_through: StreamId,
@@ -245,7 +264,7 @@ impl Fanout {
         }
         state.history.push_back((id, Arc::clone(&event)));
         // An error only means nobody is subscribed right now.
-        let _ = state.live.send((id, event));
+        let _ = state.live.send(Live::Event(id, event));
         self.counters.published.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -339,6 +358,21 @@ impl Fanout {
         state.last_id = state.last_id.max(id);
     }
 
+    /// A hub's reader found that the events it delivered after `kept` are no
+    /// longer in Redis (a fail-over to a replica that had not received them): they
+    /// leave the resume window, ids after `kept` are delivered again, and every
+    /// live subscriber gets [`SubscriptionError::Reset`] before what follows.
+    pub fn rolled_back(&self, sdk_key: &str, kept: StreamId) {
+        let channel = self.channel(sdk_key);
+        let mut state = lock(&channel.state);
+        state.history.retain(|(id, _)| *id <= kept);
+        state.last_id = state.last_id.min(kept);
+        state.evicted_through = state.evicted_through.min(kept);
+        state.complete_after = state.complete_after.map(|after| after.min(kept));
+        // An error only means nobody is subscribed right now.
+        let _ = state.live.send(Live::Reset(kept));
+    }
+
     /// The events of `sdk_key` after `after` up to `through` from the resume window
     /// (the last `buffer` events a hub's reader delivered), when it holds them all.
     pub fn window(&self, sdk_key: &str, after: StreamId, through: StreamId) -> Window {
@@ -403,7 +437,7 @@ impl Fanout {
 
 /// One subscriber's view of an SDK key's notifications.
 pub struct Subscription {
-    live: broadcast::Receiver<(StreamId, Arc<Event>)>,
+    live: broadcast::Receiver<Live>,
     replay: VecDeque<Arc<Event>>,
     filter: Filter,
     gap: bool,
@@ -549,12 +583,24 @@ impl Subscription {
         None
     }
 
-    /// A live event, if it passes the filter and was not replayed already.
-    fn take_live(&mut self, (id, event): (StreamId, Arc<Event>)) -> Option<Arc<Event>> {
+    /// A live event, if it passes the filter and was not replayed already; a reset
+    /// as [`SubscriptionError::Reset`], after which ids after its point count as
+    /// new again.
+    fn take_live(&mut self, live: Live) -> Option<Result<Arc<Event>, SubscriptionError>> {
+        let (id, event) = match live {
+            Live::Event(id, event) => (id, event),
+            Live::Reset(after) => {
+                self.skip_through = self.skip_through.map(|skip| skip.min(after));
+                if let Some(catch_up) = &mut self.catch_up {
+                    catch_up.seen = catch_up.seen.min(after);
+                }
+                return Some(Err(SubscriptionError::Reset { after }));
+            }
+        };
         self.saw(id);
         if self.filter.allows(event.notification.kind) && self.fresh(id) {
             self.counters.delivered.fetch_add(1, Ordering::Relaxed);
-            Some(event)
+            Some(Ok(event))
         } else {
             None
         }
@@ -595,7 +641,16 @@ impl Subscription {
             Lag::Lagged { missed } => {
                 let missed = *missed;
                 match self.live.recv().await {
-                    Ok((rejoin_id, rejoin)) => {
+                    // Lost events while behind: what was missed up to then is not
+                    // read back; the subscriber is told and goes on from the reset.
+                    Ok(Live::Reset(after)) => {
+                        let after = after.min(catch_up.seen);
+                        catch_up.lag = Lag::Live;
+                        catch_up.seen = after;
+                        self.skip_through = self.skip_through.map(|skip| skip.min(after));
+                        return Err(SubscriptionError::Reset { after });
+                    }
+                    Ok(Live::Event(rejoin_id, rejoin)) => {
                         catch_up.lag = Lag::Reading {
                             rejoin,
                             rejoin_id,
@@ -665,6 +720,8 @@ impl Subscription {
     /// (and, after falling behind, the missed ones from the [`History`]).
     /// Cancel-safe. Fails with [`SubscriptionError::Overflow`] when the subscriber fell
     /// too far behind and cannot catch up; the subscription should then be dropped.
+    /// [`SubscriptionError::Reset`] is not an end: the subscriber is to be told, and
+    /// the subscription goes on.
     pub async fn next(&mut self) -> Result<Arc<Event>, SubscriptionError> {
         loop {
             if let Some(event) = self.next_replayed() {
@@ -676,8 +733,8 @@ impl Subscription {
             }
             match self.live.recv().await {
                 Ok(live) => {
-                    if let Some(event) = self.take_live(live) {
-                        return Ok(event);
+                    if let Some(next) = self.take_live(live) {
+                        return next;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => self.lagged(missed)?,
@@ -701,8 +758,8 @@ impl Subscription {
             }
             match self.live.try_recv() {
                 Ok(live) => {
-                    if let Some(event) = self.take_live(live) {
-                        return Some(Ok(event));
+                    if let Some(next) = self.take_live(live) {
+                        return Some(next);
                     }
                 }
                 Err(broadcast::error::TryRecvError::Lagged(missed)) => {
@@ -967,6 +1024,38 @@ mod tests {
         assert!(
             matches!(fanout.window("k", id(14), id(20)), Window::StartsAfter(s) if s == id(20))
         );
+    }
+
+    #[tokio::test]
+    async fn a_rollback_resets_live_subscribers_and_takes_the_ids_after_it_again() {
+        let fanout = Fanout::new(16);
+        let id = |ms| StreamId::new(ms, 0);
+        fanout.set_position("k", id(10));
+        let (sub, _) = fanout.subscribe_at("k", Filter::ALL);
+        // A resumed subscriber that had seen up to 13 elsewhere.
+        let mut sub = sub.resume_with(id(13), Vec::new(), false);
+        for ms in [11, 12, 13] {
+            fanout.deliver("k", id(ms), note(Kind::Decision, 0));
+        }
+        fanout.rolled_back("k", id(11));
+        assert_eq!(
+            sub.next().await.unwrap_err(),
+            SubscriptionError::Reset { after: id(11) }
+        );
+        // Written after the fail-over with an id below the lost ones: delivered.
+        fanout.deliver("k", StreamId::new(12, 5), note(Kind::Decision, 7));
+        let next = sub.next().await.unwrap();
+        assert_eq!(
+            (next.id.as_str(), &*next.notification.message),
+            ("12-5", "{\"n\":7}")
+        );
+        match fanout.window("k", id(10), id(20)) {
+            Window::Covered(events) => {
+                let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+                assert_eq!(ids, ["11-0", "12-5"], "the lost ones left the window");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

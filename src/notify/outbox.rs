@@ -48,8 +48,17 @@ pub(super) enum Landed {
 /// How a hub's items go to Redis.
 pub(super) trait Batch<T> {
     /// The pipeline sending `items`: exactly one command with a reply per item, in
-    /// order (other commands marked `ignore`).
+    /// order, then [`Batch::closing_replies`] more (other commands marked `ignore`).
     fn pipeline(&self, items: &[T]) -> redis::Pipeline;
+
+    /// Replies of the pipeline after the items' (a closing `WAIT`); none by default.
+    fn closing_replies(&self) -> usize {
+        0
+    }
+
+    /// Reads the closing replies of a pipeline of `items` that got its replies
+    /// (whether each item was stored is decided by the items' own replies).
+    fn check_closing(&self, _items: &[T], _replies: Vec<redis::RedisResult<redis::Value>>) {}
 
     /// After a pipeline of `items` got no reply, which of them Redis stored anyway;
     /// `since` is when the first attempt was sent.
@@ -293,7 +302,8 @@ impl<T> Outbox<T> {
                 })
             } else {
                 match store.pipeline_replies(&batch.pipeline(&items)).await {
-                    Ok(replies) if replies.len() == items.len() => {
+                    Ok(mut replies) if replies.len() == items.len() + batch.closing_replies() => {
+                        batch.check_closing(&items, replies.split_off(items.len()));
                         let refused = replies
                             .iter()
                             .find_map(|r| r.as_ref().err().map(ToString::to_string));

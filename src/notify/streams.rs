@@ -17,6 +17,12 @@
 //!   resumes needing the same range share one read, which then extends the window.
 //!   A reconnect storm (thousands of subscribers of a dead instance resuming here)
 //!   costs Redis a few reads per SDK key, not a few per subscriber.
+//! - **Fail-over** (issue 15): Redis replicates asynchronously, so a fail-over
+//!   can lose the last writes. A resume id newer than the stream gets a `reset`
+//!   ([`StreamsHub::replay`]); a reader whose connection broke or was re-opened
+//!   checks that the last entry it delivered survived before it delivers more,
+//!   and resets its live subscribers when not ([`lost`]). With `wait_replicas`,
+//!   each publish pipeline ends with `WAIT` ([`Append`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,8 +43,9 @@ use super::{
 };
 use crate::config::RedisSettings;
 use crate::store::{
-    self, Connector, NID_FIELD, NewEntry, Retention, Store, StreamId, range_data, read_data,
-    stream_key, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
+    self, Connector, NID_FIELD, NewEntry, Retention, Store, StreamId, StreamInfo, WaitFor,
+    range_data, read_data, stream_key, wait_cmd, xadd_pipeline, xrange_cmd, xread_cmd,
+    xrevrange_cmd,
 };
 use crate::util::{lock, now_ms};
 
@@ -69,6 +76,13 @@ pub struct StreamsStats {
     /// Resumes whose id was newer than the stream's last entry: writes Redis lost
     /// in a fail-over (each answered with a `reset` event).
     pub rollbacks: u64,
+    /// Readers that found, after their connection broke or was re-opened, that
+    /// entries they had delivered are no longer in the stream (writes lost in a
+    /// fail-over): each sent its live subscribers a `reset` event.
+    pub reader_rollbacks: u64,
+    /// Publish pipelines that fewer replicas than `wait_replicas` acknowledged
+    /// within `wait_timeout` (stored on the primary all the same; not retried).
+    pub under_replicated: u64,
     /// Resumes served whole from a reader's in-memory window (no Redis read).
     pub resumes_from_memory: u64,
     /// Stream reads made for resumes (each its rollback/trim check and XRANGE
@@ -86,6 +100,8 @@ struct Counters {
     readers: AtomicU64,
     replayed: AtomicU64,
     rollbacks: AtomicU64,
+    reader_rollbacks: AtomicU64,
+    under_replicated: AtomicU64,
     resumes_from_memory: AtomicU64,
     resume_reads: AtomicU64,
 }
@@ -148,11 +164,15 @@ const LANDED_SCAN: u64 = 100_000;
 /// readings of this process and of Redis are a few ms apart).
 const LANDED_SLACK: Duration = Duration::from_secs(2);
 
-/// How notifications go to Redis: one XADD each, carrying its `nid`; after a
-/// pipeline got no reply, the streams are read from just before the first attempt
-/// for those `nid`s.
+/// How notifications go to Redis: one XADD each, carrying its `nid`, and with
+/// `wait_replicas` set a closing `WAIT`; after a pipeline got no reply, the streams
+/// are read from just before the first attempt for those `nid`s.
 struct Append {
     retention: Retention,
+    wait: Option<WaitFor>,
+    counters: Arc<Counters>,
+    /// Streams whose under-replicated batches were logged (each is logged once).
+    under_replicated_logged: LogOnce,
 }
 
 impl Batch<Outgoing> for Append {
@@ -162,7 +182,52 @@ impl Batch<Outgoing> for Append {
             data: item.notification.envelope(),
             nid: Some(item.nid.clone()),
         });
-        xadd_pipeline(self.retention, now_ms(), entries)
+        let mut pipe = xadd_pipeline(self.retention, now_ms(), entries);
+        if let Some(wait) = self.wait {
+            pipe.add_command(wait_cmd(wait));
+        }
+        pipe
+    }
+
+    fn closing_replies(&self) -> usize {
+        usize::from(self.wait.is_some())
+    }
+
+    /// A batch fewer replicas acknowledged than asked is counted and logged, not
+    /// sent again: its entries are on the primary, readers may have delivered
+    /// them, and a resend would duplicate them.
+    fn check_closing(&self, items: &[Outgoing], replies: Vec<redis::RedisResult<Value>>) {
+        let Some(wait) = self.wait else { return };
+        let acknowledged = match replies.into_iter().next() {
+            Some(Ok(Value::Int(n))) => Ok(n),
+            Some(Ok(other)) => Err(format!("unexpected WAIT reply {other:?}")),
+            Some(Err(err)) => Err(err.to_string()),
+            None => Err("no WAIT reply".to_owned()),
+        };
+        if acknowledged
+            .as_ref()
+            .is_ok_and(|n| *n >= i64::from(wait.replicas))
+        {
+            return;
+        }
+        self.counters
+            .under_replicated
+            .fetch_add(1, Ordering::Relaxed);
+        let got = acknowledged.map_or_else(|err| err, |n| format!("{n} acknowledged"));
+        let keys: BTreeSet<&str> = items.iter().map(|item| item.key.as_str()).collect();
+        for key in keys {
+            if self.under_replicated_logged.first(key) {
+                tracing::warn!(
+                    stream = key,
+                    wanted = wait.replicas,
+                    timeout = ?wait.timeout,
+                    "a publish batch was not acknowledged by synchronization.pubsub.redis.\
+                     wait_replicas replicas in time ({got}); its notifications are on the \
+                     primary and are not resent, but a fail-over now could lose them \
+                     (further ones on this stream are only counted)"
+                );
+            }
+        }
     }
 
     async fn landed(
@@ -284,6 +349,14 @@ impl StreamsHub {
     ) -> Result<Arc<StreamsHub>, store::Error> {
         let connector = Connector::from_settings(settings)?;
         let store = Arc::new(connector.store());
+        let wait = WaitFor::from_settings(settings);
+        // A WAIT holds up its connection: with it on, the publisher gets its own,
+        // so resume reads do not queue behind it.
+        let publisher = match wait {
+            Some(_) => Arc::new(connector.store()),
+            None => Arc::clone(&store),
+        };
+        let counters: Arc<Counters> = Arc::default();
         let outbox = Outbox::new(settings);
         let hub = Arc::new(StreamsHub {
             settings: settings.clone(),
@@ -295,7 +368,7 @@ impl StreamsHub {
             next_nid: AtomicU64::new(0),
             readers: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
-            counters: Arc::default(),
+            counters: Arc::clone(&counters),
             undecodable_logged: LogOnce::default(),
             groups: Arc::default(),
             cancel: cancel.clone(),
@@ -303,9 +376,12 @@ impl StreamsHub {
         });
         let append = Append {
             retention: Retention::from_settings(settings),
+            wait,
+            counters,
+            under_replicated_logged: LogOnce::default(),
         };
         hub.tasks.spawn(async move {
-            outbox.run(&store, &cancel, FINAL_FLUSH, &append).await;
+            outbox.run(&publisher, &cancel, FINAL_FLUSH, &append).await;
         });
         Ok(hub)
     }
@@ -333,6 +409,8 @@ impl StreamsHub {
             readers: c.readers.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
             rollbacks: c.rollbacks.load(Ordering::Relaxed),
+            reader_rollbacks: c.reader_rollbacks.load(Ordering::Relaxed),
+            under_replicated: c.under_replicated.load(Ordering::Relaxed),
             resumes_from_memory: c.resumes_from_memory.load(Ordering::Relaxed),
             resume_reads: c.resume_reads.load(Ordering::Relaxed),
             groups: self.groups.stats(),
@@ -682,12 +760,53 @@ impl StreamsHub {
         };
         let mut attempt = 0u32;
         let mut failing = false;
+        // Set after a failed read or a reconnect (the server may have changed: a
+        // fail-over): what was delivered is checked before anything more is.
+        let mut check = false;
+        let mut reconnects = store.reconnects();
         loop {
+            if std::mem::take(&mut check) && last != StreamId::ZERO {
+                let kept = tokio::select! {
+                    () = stop.cancelled() => break,
+                    kept = store.kept_through(&key, last) => kept,
+                };
+                match kept {
+                    Ok((newest, info)) => {
+                        if let Some(kept) = lost(last, newest, info.as_ref()) {
+                            self.rolled_back(&sdk_key, last, kept);
+                            last = kept;
+                        }
+                    }
+                    Err(err) => {
+                        self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
+                        check = true;
+                        if !failing {
+                            tracing::warn!(stream = key, "reader: {err}; retrying");
+                            failing = true;
+                        }
+                        attempt = attempt.saturating_add(1);
+                        let pause = store.policy().pause(attempt);
+                        tokio::select! {
+                            () = stop.cancelled() => break,
+                            () = tokio::time::sleep(pause) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
             let read = xread_cmd(&key, last, READ_COUNT, block_ms);
             let reply = tokio::select! {
                 () = stop.cancelled() => break,
                 reply = store.query::<Value>(&read) => reply,
             };
+            if store.reconnects() != reconnects {
+                // Read over a re-opened connection: put aside until checked.
+                reconnects = store.reconnects();
+                check = true;
+                if reply.is_ok() {
+                    continue;
+                }
+            }
             match reply {
                 Ok(value) => {
                     if failing {
@@ -705,6 +824,7 @@ impl StreamsHub {
                 }
                 Err(err) => {
                     self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
+                    check = true;
                     if !failing {
                         tracing::warn!(stream = key, "reader: {err}; retrying");
                         failing = true;
@@ -719,5 +839,102 @@ impl StreamsHub {
             }
         }
         self.counters.readers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The reader of `sdk_key` found that the entries it delivered after `kept`,
+    /// up to `delivered`, are gone: counted, logged, and the key's live
+    /// subscribers get a `reset` before what follows.
+    fn rolled_back(&self, sdk_key: &str, delivered: StreamId, kept: StreamId) {
+        self.counters
+            .reader_rollbacks
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            stream = stream_key(sdk_key),
+            delivered = %delivered,
+            kept = %kept,
+            "entries this reader delivered are no longer in the stream: Redis lost writes \
+             (a fail-over to a replica that had not received them); sending reset to the \
+             subscribers and reading on after the last entry kept"
+        );
+        self.fanout.rolled_back(sdk_key, kept);
+    }
+}
+
+/// Whether the last entry a reader delivered, `delivered`, is gone for another
+/// reason than retention or deletion, i.e. lost in a fail-over; then the id to
+/// read on after (the newest entry kept before it, `0-0` for none). `newest` is
+/// the newest entry at or before `delivered` now, `info` the stream's XINFO
+/// (`None`: the stream is gone).
+///
+/// - it is still there, or nothing at or before it is left (retention trimmed
+///   the stream's front past it): not lost;
+/// - the stream is gone, or its last generated id is older than `delivered`
+///   (ids never go back otherwise): lost;
+/// - newer entries exist and an older one is left: deleted (XDEL) when Redis 7
+///   says so (`max-deleted-entry-id`), else lost and followed by new writes.
+fn lost(
+    delivered: StreamId,
+    newest: Option<StreamId>,
+    info: Option<&StreamInfo>,
+) -> Option<StreamId> {
+    if newest == Some(delivered) {
+        return None;
+    }
+    let kept = newest.unwrap_or(StreamId::ZERO);
+    let Some(info) = info else {
+        return Some(kept);
+    };
+    if info.last_generated_id < delivered {
+        return Some(kept);
+    }
+    let deleted = info
+        .max_deleted_entry_id
+        .is_some_and(|deleted| deleted >= delivered);
+    (newest.is_some() && !deleted).then_some(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(last: u64, max_deleted: Option<u64>) -> StreamInfo {
+        StreamInfo {
+            length: 1,
+            radix_tree_keys: 1,
+            radix_tree_nodes: 1,
+            last_generated_id: StreamId::new(last, 0),
+            max_deleted_entry_id: max_deleted.map(|ms| StreamId::new(ms, 0)),
+            entries_added: None,
+            recorded_first_entry_id: None,
+            groups: 0,
+            first_entry: None,
+            last_entry: None,
+        }
+    }
+
+    #[test]
+    fn a_delivered_entry_is_lost_only_when_retention_and_deletion_cannot_explain_it() {
+        let id = |ms| StreamId::new(ms, 0);
+        // Still there.
+        assert_eq!(lost(id(5), Some(id(5)), Some(&info(9, Some(0)))), None);
+        // The stream went back to 3: lost, read on after 3.
+        assert_eq!(
+            lost(id(5), Some(id(3)), Some(&info(3, Some(0)))),
+            Some(id(3))
+        );
+        assert_eq!(lost(id(5), Some(id(3)), Some(&info(3, None))), Some(id(3)));
+        // Lost, then new writes after the fail-over (Redis 7: nothing deleted).
+        assert_eq!(
+            lost(id(5), Some(id(3)), Some(&info(8, Some(0)))),
+            Some(id(3))
+        );
+        // Deleted with XDEL (Redis 7 says so): not a fail-over.
+        assert_eq!(lost(id(5), Some(id(3)), Some(&info(8, Some(5)))), None);
+        // Redis 6 cannot tell a deletion from a loss: reported.
+        assert_eq!(lost(id(5), Some(id(3)), Some(&info(8, None))), Some(id(3)));
+        // Trimmed from the front past it: retention, not a loss.
+        assert_eq!(lost(id(5), None, Some(&info(8, Some(0)))), None);
+        // The stream itself is gone.
+        assert_eq!(lost(id(5), None, None), Some(StreamId::ZERO));
     }
 }

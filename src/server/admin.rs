@@ -280,6 +280,18 @@ fn samples(state: &Shared) -> Vec<Sample> {
                 streams.rollbacks,
             ),
             (
+                "redis_streams.reader_rollbacks",
+                "Readers that found entries they delivered gone from the stream after a \
+                 reconnect (writes lost in a fail-over); their subscribers got reset",
+                streams.reader_rollbacks,
+            ),
+            (
+                "redis_streams.under_replicated",
+                "Publish pipelines fewer replicas than wait_replicas acknowledged in \
+                 wait_timeout (not retried)",
+                streams.under_replicated,
+            ),
+            (
                 "redis_streams.resumes_from_memory",
                 "Resumes served whole from the readers' in-memory windows",
                 streams.resumes_from_memory,

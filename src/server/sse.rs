@@ -274,16 +274,7 @@ fn frames(
             && !s.raw
         {
             // Said before anything else: the client must know it missed events.
-            let data = serde_json::json!({
-                "lastEventId": after,
-                "reason": "notifications after this id are not all in Redis any more \
-                           (trimmed by retention, or lost in a Redis fail-over); resuming \
-                           with the ones it holds",
-            });
-            return Some((
-                Ok(Bytes::from(sse::named(sse::RESET_EVENT, &data.to_string()))),
-                s,
-            ));
+            return Some((Ok(reset_frame(&after)), s));
         }
         // A fresh subscription on a hub with history says where it starts: an
         // `id:`-only frame sets the client's last event id without an event.
@@ -336,6 +327,16 @@ fn frames(
                         next = s.subscription.try_next();
                     }
                 }
+                // Events this subscriber may have had are gone from Redis (the
+                // reader logged and counted it): it is told, and goes on.
+                Err(SubscriptionError::Reset { after }) => {
+                    if !s.raw {
+                        buffer.extend_from_slice(&reset_frame(&after.to_string()));
+                    }
+                    if buffer.len() < MAX_WRITE {
+                        next = s.subscription.try_next();
+                    }
+                }
                 Err(SubscriptionError::Overflow { missed }) => {
                     tracing::warn!(
                         sdk_key = s.sdk_key,
@@ -354,11 +355,23 @@ fn frames(
             }
         }
         if buffer.is_empty() {
-            return None;
+            // A reset alone on a raw stream writes nothing, but the stream goes on.
+            return (!s.done).then(|| (Ok(Bytes::new()), s));
         }
         let bytes = Bytes::from(buffer);
         Some((Ok(bytes), s))
     })
+}
+
+/// The `reset` event: notifications after `after` are not all in Redis any more.
+fn reset_frame(after: &str) -> Bytes {
+    let data = serde_json::json!({
+        "lastEventId": after,
+        "reason": "notifications after this id are not all in Redis any more \
+                   (trimmed by retention, or lost in a Redis fail-over); resuming \
+                   with the ones it holds",
+    });
+    Bytes::from(sse::named(sse::RESET_EVENT, &data.to_string()))
 }
 
 struct GroupStreamState {

@@ -822,6 +822,11 @@ fn per_node(reply: Value) -> redis::RedisResult<Vec<(String, Value)>> {
 /// slot, all sent at once, the replies put back in the order of the commands.
 /// A sub-pipeline that fails fails the whole (its commands may or may not have
 /// run, as with a lost pipeline on one server).
+///
+/// A closing `WAIT` (the publisher's, [`super::wait_cmd`]) is about the writes
+/// before it on the same connection, which went to several primaries: every
+/// sub-pipeline ends with its own, so each primary waits for its own replicas,
+/// and the pipeline's `WAIT` reply is the fewest replicas any primary counted.
 async fn cluster_pipeline(
     conn: &mut ClusterConnection,
     pipeline: &Pipeline,
@@ -829,15 +834,20 @@ async fn cluster_pipeline(
     count: usize,
 ) -> redis::RedisResult<Vec<Value>> {
     let commands: Vec<&Cmd> = pipeline.cmd_iter().collect();
+    let wait = commands
+        .last()
+        .filter(|cmd| super::command_name(cmd) == "WAIT")
+        .copied();
+    let body = &commands[..commands.len() - usize::from(wait.is_some())];
     let mut groups: Vec<(Option<Slot>, Vec<usize>)> = Vec::new();
-    for (index, cmd) in commands.iter().enumerate() {
+    for (index, cmd) in body.iter().enumerate() {
         let slot = command_key(cmd).map(Slot::for_key);
         match groups.iter_mut().find(|(s, _)| *s == slot) {
             Some((_, members)) => members.push(index),
             None => groups.push((slot, vec![index])),
         }
     }
-    if pipeline.is_transaction() || groups.len() <= 1 {
+    if pipeline.is_transaction() || groups.is_empty() || (groups.len() == 1 && wait.is_none()) {
         return conn.req_packed_commands(pipeline, offset, count).await;
     }
     let sends = groups.iter().map(|(slot, members)| {
@@ -845,20 +855,42 @@ async fn cluster_pipeline(
         for &index in members {
             sub.add_command(commands[index].clone());
         }
+        if let Some(wait) = wait {
+            sub.add_command(wait.clone());
+        }
         let route = slot.map_or(SingleNodeRoutingInfo::RandomPrimary, |slot| {
             SingleNodeRoutingInfo::SpecificNode(Route::with_slot(slot, SlotAddr::Master))
         });
         let mut conn = conn.clone();
-        async move { conn.route_pipeline(sub, 0, members.len(), route).await }
+        let len = sub.len();
+        async move { conn.route_pipeline(sub, 0, len, route).await }
     });
     let replies = futures_util::future::join_all(sends).await;
     let mut out = vec![Value::Nil; commands.len()];
+    let mut waits = Vec::new();
     for ((_, members), reply) in groups.iter().zip(replies) {
-        for (&index, value) in members.iter().zip(reply?) {
+        let mut reply = reply?.into_iter();
+        for (&index, value) in members.iter().zip(reply.by_ref()) {
             out[index] = value;
         }
+        waits.extend(reply);
+    }
+    if let (Some(last), Some(fewest)) = (out.last_mut(), fewest_replicas(waits)) {
+        *last = fewest;
     }
     Ok(out)
+}
+
+/// The `WAIT` replies of several primaries as one: the fewest replicas, or the
+/// first reply that is not a count (an error).
+fn fewest_replicas(replies: Vec<Value>) -> Option<Value> {
+    replies
+        .into_iter()
+        .reduce(|fewest, reply| match (&fewest, &reply) {
+            (Value::Int(a), Value::Int(b)) => Value::Int(*a.min(b)),
+            (Value::Int(_), _) => reply,
+            _ => fewest,
+        })
 }
 
 /// The key a command acts on, for routing it in a cluster: the first argument,
@@ -895,6 +927,20 @@ mod tests {
             Topology::Node(info) => info,
             _ => panic!("not a single node: {target:?}"),
         }
+    }
+
+    #[test]
+    fn the_wait_replies_of_several_primaries_count_the_fewest_replicas() {
+        assert_eq!(
+            fewest_replicas(vec![Value::Int(2), Value::Int(1), Value::Int(2)]),
+            Some(Value::Int(1))
+        );
+        let refused = Value::SimpleString("not a count".to_owned());
+        assert_eq!(
+            fewest_replicas(vec![Value::Int(1), refused.clone()]),
+            Some(refused)
+        );
+        assert_eq!(fewest_replicas(Vec::new()), None);
     }
 
     #[test]

@@ -117,6 +117,38 @@ impl Retention {
     }
 }
 
+/// What a publisher waits for after each batch of XADDs (`WAIT`): `replicas`
+/// replicas acknowledging the writes, for at most `timeout`
+/// (`synchronization.pubsub.redis.wait_replicas` and `wait_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitFor {
+    /// Replicas that should acknowledge each batch (at least 1).
+    pub replicas: u32,
+    /// Longest wait for them (more than zero: `WAIT n 0` would block forever).
+    pub timeout: Duration,
+}
+
+impl WaitFor {
+    /// What the settings ask for; `None` when `wait_replicas` is 0 (off).
+    pub fn from_settings(settings: &RedisSettings) -> Option<Self> {
+        (settings.wait_replicas > 0).then(|| WaitFor {
+            replicas: settings.wait_replicas,
+            timeout: settings.wait_timeout.max(Duration::from_millis(1)),
+        })
+    }
+}
+
+/// `WAIT replicas timeout-ms`: replies with how many replicas acknowledged every
+/// write this connection made before it. Ends a pipeline of writes; on a cluster
+/// each primary's part of the pipeline ends with its own (the reply is the
+/// fewest any primary got).
+pub fn wait_cmd(wait: WaitFor) -> Cmd {
+    let timeout = u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX);
+    let mut cmd = redis::cmd("WAIT");
+    cmd.arg(wait.replicas).arg(timeout.max(1));
+    cmd
+}
+
 /// One entry to append with [`xadd_pipeline`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEntry {
@@ -365,6 +397,36 @@ impl Store {
             self.query(redis::cmd("XINFO").arg("STREAM").arg(key))
                 .await?,
         )
+    }
+
+    /// What a reader that delivered up to `id` finds after its connection broke or
+    /// was re-opened (a fail-over may have lost writes): the newest entry at or
+    /// before `id`, and XINFO STREAM (`None` when it fails: no such stream). One
+    /// round trip, without the retry policy (the reader retries).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::pipeline_replies`], or [`Error::Command`] when the XREVRANGE
+    /// is refused, or [`Error::Decode`].
+    pub async fn kept_through(
+        &self,
+        key: &str,
+        id: StreamId,
+    ) -> Result<(Option<StreamId>, Option<StreamInfo>), Error> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(xrevrange_cmd(key, &id.to_string(), "-", 1));
+        pipe.cmd("XINFO").arg("STREAM").arg(key);
+        let mut replies = self.pipeline_replies(&pipe).await?.into_iter();
+        let newest = match replies.next() {
+            Some(Ok(value)) => range_data(&value).first().map(|(id, _)| *id),
+            Some(Err(err)) => return Err(Error::command("XREVRANGE", self.address(), err)),
+            None => None,
+        };
+        let info = match replies.next() {
+            Some(Ok(value)) => Some(decode_stream_info(value)?),
+            _ => None,
+        };
+        Ok((newest, info))
     }
 
     /// The ids among `ids` that still exist in the stream, in one round trip.

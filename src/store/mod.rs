@@ -40,15 +40,15 @@ mod value;
 mod version;
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::util::lock;
 
 use connect::Conn;
 pub use connect::{Connector, Target};
 pub use entries::{
-    DataEntry, NID_FIELD, NewEntry, Retention, StreamEntry, StreamInfo, TrimTo, range_data,
-    read_data, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
+    DataEntry, NID_FIELD, NewEntry, Retention, StreamEntry, StreamInfo, TrimTo, WaitFor,
+    range_data, read_data, wait_cmd, xadd_pipeline, xrange_cmd, xread_cmd, xrevrange_cmd,
 };
 pub use error::Error;
 pub use groups::{ConsumerInfo, GroupInfo, IdleGroup, group_idle_ms, xreadgroup_cmd};
@@ -92,6 +92,8 @@ pub struct Store {
     conn: Mutex<Option<Conn>>,
     /// Set when a broken connection was dropped: the next one opened is a reconnect.
     broken: AtomicBool,
+    /// Reconnects of this store (the connector counts those of all its stores).
+    reconnects: AtomicU64,
 }
 
 impl Store {
@@ -100,6 +102,7 @@ impl Store {
             connector,
             conn: Mutex::new(None),
             broken: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
         }
     }
 
@@ -121,6 +124,13 @@ impl Store {
         self.connector.policy()
     }
 
+    /// How many times this store's connection was re-opened after breaking (also
+    /// inside a command's retries): a caller that must notice a change of server
+    /// (a fail-over) compares it before and after its commands.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
     /// The address being used, safe to print.
     pub fn address(&self) -> &str {
         self.connector.address()
@@ -134,6 +144,7 @@ impl Store {
         let conn = self.connector.connection().await?;
         if self.broken.swap(false, Ordering::Relaxed) {
             self.connector.count_reconnect();
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         *lock(&self.conn) = Some(conn.clone());
         Ok(conn)

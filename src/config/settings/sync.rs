@@ -108,6 +108,13 @@ pub struct RedisSettings {
     /// Notifications kept while Redis is unreachable; past this they are dropped and
     /// counted.
     pub buffer_size: usize,
+    /// Replicas that should acknowledge each publish batch (`WAIT` at the end of its
+    /// pipeline) before it counts as published; 0 turns `WAIT` off.
+    pub wait_replicas: u32,
+    /// Longest `WAIT` for `wait_replicas`; a batch that got fewer is counted, not
+    /// retried. More than zero, and shorter than `connection_timeout`.
+    #[serde(with = "crate::config::duration")]
+    pub wait_timeout: Duration,
     /// TLS for a `rediss://` host: a private CA, a client certificate.
     pub tls: RedisTlsSettings,
 }
@@ -187,6 +194,8 @@ impl Default for RedisSettings {
             claim_min_idle: Duration::from_secs(30),
             max_groups: 16,
             buffer_size: 100_000,
+            wait_replicas: 0,
+            wait_timeout: Duration::from_millis(100),
             tls: RedisTlsSettings::default(),
         }
     }
@@ -225,6 +234,8 @@ impl fmt::Debug for RedisSettings {
             .field("claim_min_idle", &self.claim_min_idle)
             .field("max_groups", &self.max_groups)
             .field("buffer_size", &self.buffer_size)
+            .field("wait_replicas", &self.wait_replicas)
+            .field("wait_timeout", &self.wait_timeout)
             .field("tls", &self.tls)
             .finish()
     }
