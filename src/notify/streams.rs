@@ -277,6 +277,13 @@ enum Gone {
 }
 
 /// The subscriber-facing reason for a failed read.
+/// Where a reader's Redis call failed: its connection, stream and stop token.
+struct ReadFailure<'a> {
+    store: &'a store::Store,
+    key: &'a str,
+    stop: &'a CancellationToken,
+}
+
 fn unavailable(err: store::Error) -> SubscriptionError {
     SubscriptionError::Unavailable(err.to_string())
 }
@@ -741,6 +748,28 @@ impl StreamsHub {
             .spawn(async move { hub.read_loop(sdk_key, start, stop).await });
     }
 
+    /// A failed Redis call of a reader: counted, logged once until the reader
+    /// recovers, then a back-off pause. `false` when the reader was stopped.
+    async fn read_failed(
+        &self,
+        at: ReadFailure<'_>,
+        err: &store::Error,
+        failing: &mut bool,
+        attempt: &mut u32,
+    ) -> bool {
+        self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
+        if !*failing {
+            tracing::warn!(stream = at.key, "reader: {err}; retrying");
+            *failing = true;
+        }
+        *attempt = attempt.saturating_add(1);
+        let pause = at.store.policy().pause(*attempt);
+        tokio::select! {
+            () = at.stop.cancelled() => false,
+            () = tokio::time::sleep(pause) => true,
+        }
+    }
+
     async fn read_loop(
         self: Arc<Self>,
         sdk_key: String,
@@ -778,17 +807,17 @@ impl StreamsHub {
                         }
                     }
                     Err(err) => {
-                        self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
                         check = true;
-                        if !failing {
-                            tracing::warn!(stream = key, "reader: {err}; retrying");
-                            failing = true;
-                        }
-                        attempt = attempt.saturating_add(1);
-                        let pause = store.policy().pause(attempt);
-                        tokio::select! {
-                            () = stop.cancelled() => break,
-                            () = tokio::time::sleep(pause) => {}
+                        let failure = ReadFailure {
+                            store: &store,
+                            key: &key,
+                            stop: &stop,
+                        };
+                        if !self
+                            .read_failed(failure, &err, &mut failing, &mut attempt)
+                            .await
+                        {
+                            break;
                         }
                         continue;
                     }
@@ -823,17 +852,17 @@ impl StreamsHub {
                     }
                 }
                 Err(err) => {
-                    self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
                     check = true;
-                    if !failing {
-                        tracing::warn!(stream = key, "reader: {err}; retrying");
-                        failing = true;
-                    }
-                    attempt = attempt.saturating_add(1);
-                    let pause = store.policy().pause(attempt);
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        () = tokio::time::sleep(pause) => {}
+                    let failure = ReadFailure {
+                        store: &store,
+                        key: &key,
+                        stop: &stop,
+                    };
+                    if !self
+                        .read_failed(failure, &err, &mut failing, &mut attempt)
+                        .await
+                    {
+                        break;
                     }
                 }
             }
