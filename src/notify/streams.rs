@@ -276,14 +276,44 @@ enum Gone {
     RolledBack(StreamId),
 }
 
-/// The subscriber-facing reason for a failed read.
-/// Where a reader's Redis call failed: its connection, stream and stop token.
-struct ReadFailure<'a> {
+/// A reader's failures in a row: logged once until it recovers, each followed by
+/// the store's back-off pause.
+struct ReaderRetry<'a> {
     store: &'a store::Store,
     key: &'a str,
     stop: &'a CancellationToken,
+    attempt: u32,
+    failing: bool,
 }
 
+impl ReaderRetry<'_> {
+    /// A failed Redis call: counted in `errors`, logged when it is the first in a
+    /// row, then the pause. `false` when the reader was stopped meanwhile.
+    async fn failed(&mut self, errors: &AtomicU64, err: &store::Error) -> bool {
+        errors.fetch_add(1, Ordering::Relaxed);
+        if !self.failing {
+            tracing::warn!(stream = self.key, "reader: {err}; retrying");
+            self.failing = true;
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        let pause = self.store.policy().pause(self.attempt);
+        tokio::select! {
+            () = self.stop.cancelled() => false,
+            () = tokio::time::sleep(pause) => true,
+        }
+    }
+
+    /// A read that succeeded: the next failure starts the back-off afresh.
+    fn recovered(&mut self) {
+        if self.failing {
+            tracing::info!(stream = self.key, "reader reconnected");
+            self.failing = false;
+        }
+        self.attempt = 0;
+    }
+}
+
+/// The subscriber-facing reason for a failed read.
 fn unavailable(err: store::Error) -> SubscriptionError {
     SubscriptionError::Unavailable(err.to_string())
 }
@@ -748,28 +778,6 @@ impl StreamsHub {
             .spawn(async move { hub.read_loop(sdk_key, start, stop).await });
     }
 
-    /// A failed Redis call of a reader: counted, logged once until the reader
-    /// recovers, then a back-off pause. `false` when the reader was stopped.
-    async fn read_failed(
-        &self,
-        at: ReadFailure<'_>,
-        err: &store::Error,
-        failing: &mut bool,
-        attempt: &mut u32,
-    ) -> bool {
-        self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
-        if !*failing {
-            tracing::warn!(stream = at.key, "reader: {err}; retrying");
-            *failing = true;
-        }
-        *attempt = attempt.saturating_add(1);
-        let pause = at.store.policy().pause(*attempt);
-        tokio::select! {
-            () = at.stop.cancelled() => false,
-            () = tokio::time::sleep(pause) => true,
-        }
-    }
-
     async fn read_loop(
         self: Arc<Self>,
         sdk_key: String,
@@ -787,8 +795,13 @@ impl StreamsHub {
                 .unwrap_or(5_000)
                 .clamp(1, 5_000),
         };
-        let mut attempt = 0u32;
-        let mut failing = false;
+        let mut retry = ReaderRetry {
+            store: &store,
+            key: &key,
+            stop: &stop,
+            attempt: 0,
+            failing: false,
+        };
         // Set after a failed read or a reconnect (the server may have changed: a
         // fail-over): what was delivered is checked before anything more is.
         let mut check = false;
@@ -808,15 +821,7 @@ impl StreamsHub {
                     }
                     Err(err) => {
                         check = true;
-                        let failure = ReadFailure {
-                            store: &store,
-                            key: &key,
-                            stop: &stop,
-                        };
-                        if !self
-                            .read_failed(failure, &err, &mut failing, &mut attempt)
-                            .await
-                        {
+                        if !retry.failed(&self.counters.read_errors, &err).await {
                             break;
                         }
                         continue;
@@ -838,11 +843,7 @@ impl StreamsHub {
             }
             match reply {
                 Ok(value) => {
-                    if failing {
-                        tracing::info!(stream = key, "reader reconnected");
-                        failing = false;
-                    }
-                    attempt = 0;
+                    retry.recovered();
                     for (id, data) in read_data(&value) {
                         last = last.max(id);
                         self.counters.read.fetch_add(1, Ordering::Relaxed);
@@ -853,15 +854,7 @@ impl StreamsHub {
                 }
                 Err(err) => {
                     check = true;
-                    let failure = ReadFailure {
-                        store: &store,
-                        key: &key,
-                        stop: &stop,
-                    };
-                    if !self
-                        .read_failed(failure, &err, &mut failing, &mut attempt)
-                        .await
-                    {
+                    if !retry.failed(&self.counters.read_errors, &err).await {
                         break;
                     }
                 }
