@@ -175,16 +175,39 @@ cluster_primary_of() { # KEY
 # (empty: events off, counted as discarded). The event batching keys
 # (client.batchSize, queueSize, flushInterval) are not set, so the built-in
 # defaults apply: the configuration a production fleet runs.
-write_config() { # NAME [EVENT_URL]
-  cat > "$WORK/$1.yaml" <<YAML
-log:
-  level: warn
-api:
-  enableNotifications: true
-client:
-  eventURL: "${2:-}"
-  datafileURLTemplate: ""
-YAML
+# Each API_LINE given is one more key under `api:` (e.g. "notificationBuffer: 65536").
+write_config() { # NAME [EVENT_URL [API_LINE...]]
+  local name=$1 event_url=${2:-} line
+  shift $(( $# < 2 ? $# : 2 ))
+  {
+    echo 'log:'
+    echo '  level: warn'
+    echo 'api:'
+    echo '  enableNotifications: true'
+    for line in "$@"; do echo "  $line"; done
+    echo 'client:'
+    echo "  eventURL: \"$event_url\""
+    echo '  datafileURLTemplate: ""'
+  } > "$WORK/$name.yaml"
+}
+
+# Appends to $WORK/NAME.yaml (written by write_config) the notification sync on
+# Redis Streams through HOST (host:port, or a redis+cluster:// URL); each
+# REDIS_LINE given is one more key under synchronization.pubsub.redis (e.g.
+# "batch_size: 100").
+add_streams_sync() { # NAME HOST [REDIS_LINE...]
+  local name=$1 host=$2 line
+  shift 2
+  {
+    echo 'synchronization:'
+    echo '  notification:'
+    echo '    enable: true'
+    echo '    default: "redis-streams"'
+    echo '  pubsub:'
+    echo '    redis:'
+    echo "      host: \"$host\""
+    for line in "$@"; do echo "      $line"; done
+  } >> "$WORK/$name.yaml"
 }
 
 # Starts `serve` with $WORK/NAME.yaml (written by write_config, with events off

@@ -45,25 +45,9 @@ redis-cli -p "$PRIMARY_PORT" info replication | grep -q 'state=online' \
 
 # Writes $WORK/NAME.yaml: notifications through the primary, WAIT for REPLICAS.
 write_sync_config() { # NAME REPLICAS
-  cat > "$WORK/$1.yaml" <<YAML
-log:
-  level: warn
-api:
-  enableNotifications: true
-client:
-  eventURL: ""
-  datafileURLTemplate: ""
-synchronization:
-  notification:
-    enable: true
-    default: "redis-streams"
-  pubsub:
-    redis:
-      host: "127.0.0.1:$PRIMARY_PORT"
-      batch_size: 100
-      wait_replicas: $2
-      wait_timeout: 100ms
-YAML
+  write_config "$1"
+  add_streams_sync "$1" "127.0.0.1:$PRIMARY_PORT" "batch_size: 100" \
+    "wait_replicas: $2" "wait_timeout: 100ms"
 }
 
 # The value of metric NAME (no labels) on the admin listener at ADMIN.

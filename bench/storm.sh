@@ -53,20 +53,8 @@ else
 fi
 
 for name in A B; do
-  cat > "$WORK/$name.yaml" <<YAML
-log:
-  level: warn
-api:
-  enableNotifications: true
-client:
-  eventURL: ""
-  datafileURLTemplate: ""
-synchronization:
-  notification: {enable: true, default: "redis-streams"}
-  pubsub:
-    redis:
-      host: "$HOST"
-YAML
+  write_config "$name"
+  add_streams_sync "$name" "$HOST"
   start_serve "$name"
   printf -v "API_$name" 'http://%s' "$API"
   printf -v "PID_$name" '%s' "$SERVE_PID"

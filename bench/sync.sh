@@ -60,24 +60,8 @@ REDIS_VERSION=$(redis-server --version | grep -oE 'v=[0-9.]+' | cut -c3-)
 # Starts instance NAME on Redis Streams with HOST as synchronization.pubsub.redis.host;
 # sets API_<NAME>, ADMIN_<NAME> (base URLs) and PID_<NAME>.
 start_instance() { # NAME HOST
-  cat > "$WORK/$1.yaml" <<YAML
-log:
-  level: warn
-api:
-  enableNotifications: true
-  notificationBuffer: 65536
-client:
-  eventURL: ""
-  datafileURLTemplate: ""
-synchronization:
-  notification:
-    enable: true
-    default: "redis-streams"
-  pubsub:
-    redis:
-      host: "$2"
-      batch_size: 100
-YAML
+  write_config "$1" "" "notificationBuffer: 65536"
+  add_streams_sync "$1" "$2" "batch_size: 100"
   start_serve "$1"
   printf -v "API_$1" 'http://%s' "$API"
   printf -v "ADMIN_$1" 'http://%s' "$ADMIN"
