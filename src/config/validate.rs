@@ -513,7 +513,7 @@ fn http_url(raw: &str) -> Result<(), String> {
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-    use crate::config::from_yaml_str;
+    use crate::config::{RedisSettings, from_yaml_str};
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -562,18 +562,22 @@ mod tests {
         assert!(from_yaml_str("", "./x.yaml", &no_env, Scope::Serve).is_ok());
     }
 
+    /// `synchronization.pubsub.redis` loaded from `body` (lines indented under it),
+    /// or the load error as text.
+    fn redis_settings(body: &str) -> Result<RedisSettings, String> {
+        from_yaml_str(
+            &format!("synchronization:\n  pubsub:\n    redis:\n{body}"),
+            "./x.yaml",
+            &no_env,
+            Scope::Client,
+        )
+        .map(|loaded| loaded.settings.synchronization.pubsub.redis)
+        .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn one_redis_topology_at_a_time() {
-        let redis = |body: &str| {
-            from_yaml_str(
-                &format!("synchronization:\n  pubsub:\n    redis:\n{body}"),
-                "./x.yaml",
-                &no_env,
-                Scope::Client,
-            )
-            .map(drop)
-            .map_err(|e| e.to_string())
-        };
+        let redis = |body: &str| redis_settings(body).map(drop);
         assert!(redis("      cluster: [a:7000, b:7001]\n").is_ok());
         let both =
             redis("      cluster: [a:7000]\n      sentinel: {master_name: m, addrs: [s:26379]}\n")
@@ -595,16 +599,7 @@ mod tests {
 
     #[test]
     fn wait_needs_a_timeout_within_the_reply_timeout() {
-        let redis = |body: &str| {
-            from_yaml_str(
-                &format!("synchronization:\n  pubsub:\n    redis:\n{body}"),
-                "./x.yaml",
-                &no_env,
-                Scope::Client,
-            )
-            .map(|loaded| loaded.settings.synchronization.pubsub.redis)
-            .map_err(|e| e.to_string())
-        };
+        let redis = redis_settings;
         let on = redis("      wait_replicas: 1\n").unwrap();
         assert_eq!(
             (on.wait_replicas, on.wait_timeout),
