@@ -64,15 +64,15 @@ pub(super) async fn decide(
     let config = project.config();
     state.odp.identify(&config, &body.user_id);
     let segments = if body.fetch_segments {
-        let fetched = state
-            .odp
-            .qualified_segments(
-                &project.sdk_key,
-                &config,
-                &body.user_id,
-                &body.fetch_segments_options,
-            )
-            .await;
+        // Boxed: the rare ODP request would otherwise make every decide's future
+        // larger (see `run_engine`).
+        let fetched = Box::pin(state.odp.qualified_segments(
+            &project.sdk_key,
+            &config,
+            &body.user_id,
+            &body.fetch_segments_options,
+        ))
+        .await;
         match fetched {
             Ok(segments) => Some(segments),
             Err(err) => {

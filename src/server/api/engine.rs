@@ -121,7 +121,10 @@ pub(super) async fn run_engine<T>(
         };
         match attempt {
             Ok(outcome) => break outcome,
-            Err(need) => answers.fetch(state, need).await,
+            // Boxed, as is every rare await here: the handler's future then holds a
+            // pointer instead of the HTTP client's state, and moving it (it is moved
+            // into its box and on each wrapper) copies a fraction of the bytes.
+            Err(need) => Box::pin(answers.fetch(state, need)).await,
         }
     };
     if profile_changed(&outcome) {
@@ -187,7 +190,7 @@ async fn load_profile(
         return None;
     }
     if let Some(shared) = &state.shared_ups {
-        return Some(shared.lookup(user_id).await);
+        return Some(Box::pin(shared.lookup(user_id)).await);
     }
     let ups = project.ups.as_ref()?;
     Some(lock(ups).lookup(user_id).unwrap_or_default())
@@ -201,7 +204,7 @@ async fn save_profile(
 ) {
     let Some(profile) = profile else { return };
     if let Some(shared) = &state.shared_ups {
-        shared.save(user_id, &profile).await;
+        Box::pin(shared.save(user_id, &profile)).await;
     } else if let Some(ups) = project.ups.as_ref() {
         lock(ups).save(user_id, profile);
     }
