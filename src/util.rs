@@ -1,9 +1,17 @@
 //! Small policies every long-lived layer shares, each written once: the wall clock
 //! in milliseconds, locks that survive poisoning, capped exponential back-off, an
-//! error and its causes on one line, the TLS provider set-up, and base64 secrets.
+//! error and its causes on one line, the TLS provider set-up, base64 secrets, and
+//! the hash map of the per-request lookups.
 
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A `HashMap` with foldhash's fast hasher (seeded at random per process), for the
+/// maps every request looks up: the datafile's indexes by key and id, the projects
+/// by SDK key, the notification channels. Their keys come from datafiles and
+/// configuration, and a request only looks them up; SipHash cost about 150
+/// instructions per lookup there.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {

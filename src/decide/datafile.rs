@@ -5,7 +5,7 @@
 //! strict where it is not (wrong types, a version other than `"4"`, an integration
 //! without a `key`). Nothing here panics on any input.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -14,6 +14,7 @@ use super::condition::{Condition, Tree, parse_condition_tree, parse_ref_tree};
 use super::events::{EventContext, EventHeader};
 use super::raw::{RawAudience, RawDatafile, RawExperiment, nullable};
 use super::variables::{FlagVariables, Variables};
+use crate::util::FastMap;
 
 /// Why a datafile was rejected. Display is one line naming where and what.
 #[derive(Debug, thiserror::Error)]
@@ -206,20 +207,20 @@ pub struct ProjectConfig {
     pub(crate) send_flag_decisions: bool,
     pub(crate) attributes: Vec<Attribute>,
     pub(crate) audiences: Vec<Audience>,
-    audience_index: HashMap<String, usize>,
+    audience_index: FastMap<String, usize>,
     pub(crate) events: Vec<Event>,
     /// Experiments (not rollout rules): top-level first, then group experiments.
     pub(crate) experiments: Vec<Rule>,
-    experiment_by_id: HashMap<String, usize>,
-    experiment_by_key: HashMap<String, usize>,
-    groups: HashMap<String, Group>,
+    experiment_by_id: FastMap<String, usize>,
+    experiment_by_key: FastMap<String, usize>,
+    groups: FastMap<String, Group>,
     pub(crate) flags: Vec<Flag>,
-    flag_by_key: HashMap<String, usize>,
+    flag_by_key: FastMap<String, usize>,
     pub(crate) rollouts: Vec<Rollout>,
-    rollout_by_id: HashMap<String, usize>,
+    rollout_by_id: FastMap<String, usize>,
     pub(crate) holdouts: Vec<Holdout>,
     /// Experiment id -> index of the first flag that lists it.
-    experiment_flag: HashMap<String, usize>,
+    experiment_flag: FastMap<String, usize>,
     /// The first `odp` integration, if any.
     odp: Option<OdpIntegration>,
     /// Segment names the audiences test with `qualified`, each once, in datafile order.
@@ -327,7 +328,7 @@ impl ProjectConfig {
 
         // Typed audiences first, then legacy; the first id wins.
         let mut audiences = Vec::new();
-        let mut audience_index = HashMap::new();
+        let mut audience_index = FastMap::default();
         let typed = raw
             .typed_audiences
             .into_iter()
@@ -356,7 +357,7 @@ impl ProjectConfig {
             .into_iter()
             .map(|e| build_rule(e, None))
             .collect();
-        let mut groups = HashMap::new();
+        let mut groups = FastMap::default();
         for group in raw.groups {
             for e in group.experiments {
                 experiments.push(build_rule(e, Some(group.id.clone())));
@@ -366,8 +367,8 @@ impl ProjectConfig {
                 traffic: group.traffic_allocation,
             });
         }
-        let mut experiment_by_id = HashMap::new();
-        let mut experiment_by_key = HashMap::new();
+        let mut experiment_by_id = FastMap::default();
+        let mut experiment_by_key = FastMap::default();
         for (i, e) in experiments.iter().enumerate() {
             experiment_by_id.entry(e.id.clone()).or_insert(i);
             experiment_by_key.entry(e.key.clone()).or_insert(i);
@@ -385,7 +386,7 @@ impl ProjectConfig {
                     .collect(),
             })
             .collect();
-        let mut rollout_by_id = HashMap::new();
+        let mut rollout_by_id = FastMap::default();
         for (i, r) in rollouts.iter().enumerate() {
             rollout_by_id.entry(r.id.clone()).or_insert(i);
         }
@@ -448,8 +449,8 @@ impl ProjectConfig {
                 }
             })
             .collect();
-        let mut flag_by_key = HashMap::new();
-        let mut experiment_flag = HashMap::new();
+        let mut flag_by_key = FastMap::default();
+        let mut experiment_flag = FastMap::default();
         for (i, f) in flags.iter().enumerate() {
             flag_by_key.entry(f.key.clone()).or_insert(i);
             for id in &f.experiment_ids {

@@ -13,7 +13,7 @@
 //! gap or a duplicate: history and live channel are updated under one lock, so the
 //! replay and the live feed meet exactly.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -22,7 +22,7 @@ use tokio::sync::broadcast;
 
 use super::{Event, Filter, Notification};
 use crate::store::StreamId;
-use crate::util::{lock, now_ms, read, write};
+use crate::util::{FastMap, lock, now_ms, read, write};
 
 /// Counters of one fan-out, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -127,7 +127,7 @@ pub struct Fanout {
     /// Capacity of channels created from now on: how far a subscriber may fall behind.
     lag: AtomicUsize,
     /// Read-mostly: a key's channel is created once, then only looked up.
-    channels: RwLock<HashMap<String, Arc<Channel>>>,
+    channels: RwLock<FastMap<String, Arc<Channel>>>,
     counters: Arc<Counters>,
 }
 
@@ -189,7 +189,7 @@ impl Fanout {
         Fanout {
             buffer: buffer.max(1),
             lag: AtomicUsize::new(buffer.max(1)),
-            channels: RwLock::new(HashMap::new()),
+            channels: RwLock::new(FastMap::default()),
             counters: Arc::default(),
         }
     }

@@ -33,7 +33,7 @@ use crate::decide::{CmabRequest, Overrides, ProjectConfig, UserProfile};
 use crate::notify::{Hub, Notification};
 use crate::outbound::cmab::CmabCache;
 use crate::telemetry::TARGET;
-use crate::util::{lock, read, write};
+use crate::util::{FastMap, lock, read, write};
 
 /// Most SDK keys remembered as unknown at once (the least recently asked for are
 /// forgotten first).
@@ -273,7 +273,7 @@ impl ProjectSettings {
 pub struct Projects {
     settings: ProjectSettings,
     /// Read-mostly: a project is inserted once, then looked up by every request.
-    map: RwLock<HashMap<String, Arc<Project>>>,
+    map: RwLock<FastMap<String, Arc<Project>>>,
     /// Loads in flight, by SDK key.
     loading: Mutex<HashMap<String, SharedLoad>>,
     /// SDK keys whose fetch failed: until when, and the error to answer with.
@@ -301,7 +301,7 @@ impl Projects {
         let http = http.build().unwrap_or_default();
         Projects {
             settings,
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(FastMap::default()),
             loading: Mutex::new(HashMap::new()),
             unknown: Mutex::new(LruCache::new(UNKNOWN_KEYS)),
             http,
@@ -312,11 +312,11 @@ impl Projects {
         }
     }
 
-    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Project>>> {
+    fn read_map(&self) -> std::sync::RwLockReadGuard<'_, FastMap<String, Arc<Project>>> {
         read(&self.map)
     }
 
-    fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Project>>> {
+    fn write_map(&self) -> std::sync::RwLockWriteGuard<'_, FastMap<String, Arc<Project>>> {
         write(&self.map)
     }
 
