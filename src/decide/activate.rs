@@ -156,7 +156,7 @@ impl Activation<'_, '_> {
             return Ok(self.not_found(key, Kind::Experiment));
         };
         // Reasons are not reported on this path.
-        let mut reasons = Reasons::default();
+        let mut reasons = Reasons::new(false);
         let (variation, cmab_uuid) = match self.engine.experiment_services(rule, &mut reasons)? {
             ServiceResult::Hit(v, uuid) => (Some(v), uuid),
             // A CMAB failure is just "no variation" here.
@@ -206,7 +206,7 @@ impl Activation<'_, '_> {
         let Some(flag) = config.flag_by_key(key) else {
             return Ok(self.not_found(key, Kind::Feature));
         };
-        let mut reasons = Reasons::default();
+        let mut reasons = Reasons::new(false);
         // No forced decisions on this path; a CMAB failure is "no variation".
         let found = match self
             .engine

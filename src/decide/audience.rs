@@ -51,7 +51,7 @@ pub(crate) fn user_in_audience(
     let Some(tree) = tree else { return true };
     let mut leaf = |id: &String| -> Option<bool> {
         let Some(audience) = config.audience(id) else {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "unable to evaluate nested tree for audience ID \"{id}\""
             ));
             return None;
@@ -60,7 +60,7 @@ pub(crate) fn user_in_audience(
             evaluate_condition(c, user, reasons)
         });
         if result.is_none() {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "an error occurred while evaluating nested tree for audience ID \"{id}\""
             ));
         }
@@ -81,7 +81,7 @@ pub(crate) fn evaluate_condition(
     reasons: &mut Reasons,
 ) -> Option<bool> {
     if c.kind != "custom_attribute" && c.kind != "third_party_dimension" {
-        reasons.info(format!(
+        reasons.info(format_args!(
             "unable to evaluate condition of type \"{}\"",
             c.kind
         ));
@@ -134,7 +134,7 @@ pub(crate) fn evaluate_condition(
             .as_str()
             .map(|segment| user.segments.iter().flatten().any(|s| s == segment)),
         other => {
-            reasons.info(format!("invalid Condition matcher \"{other}\""));
+            reasons.info(format_args!("invalid Condition matcher \"{other}\""));
             None
         }
     }
@@ -194,7 +194,7 @@ mod tests {
     }
 
     fn eval(c: Value, attrs: Value) -> Option<bool> {
-        let mut r = Reasons::default();
+        let mut r = Reasons::new(true);
         evaluate_condition(&cond(c), &user(attrs), &mut r)
     }
 
@@ -300,12 +300,12 @@ mod tests {
         );
         let mut fetched = user(json!({}));
         fetched.segments = Some(vec!["other".into(), "seg".into()]);
-        let mut r = Reasons::default();
+        let mut r = Reasons::new(true);
         assert_eq!(evaluate_condition(&q, &fetched, &mut r), Some(true));
         fetched.segments = Some(vec!["other".into()]);
         assert_eq!(evaluate_condition(&q, &fetched, &mut r), Some(false));
 
-        let mut r = Reasons::default();
+        let mut r = Reasons::new(true);
         let bad_type = cond(json!({"type": "weird", "name": "a", "value": 1}));
         assert_eq!(
             evaluate_condition(&bad_type, &user(json!({"a": 1})), &mut r),
@@ -317,7 +317,7 @@ mod tests {
             None
         );
         assert_eq!(
-            r.report(true),
+            r.report(),
             vec![
                 "unable to evaluate condition of type \"weird\"",
                 "invalid Condition matcher \"regex\""
@@ -370,9 +370,9 @@ mod tests {
         .unwrap();
         let tree = |v: Value| parse_ref_tree(&v);
         let check = |t: Option<Tree<String>>, attrs: Value| {
-            let mut r = Reasons::default();
+            let mut r = Reasons::new(true);
             let ok = user_in_audience(&config, t.as_ref(), &user(attrs), &mut r);
-            (ok, r.report(true))
+            (ok, r.report())
         };
         // Typed wins on an id clash.
         assert_eq!(

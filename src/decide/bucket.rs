@@ -17,7 +17,29 @@ pub fn murmur3_32(bytes: &[u8], seed: u32) -> u32 {
 /// The bucket (`0..=9999`) of a bucketing key. Computed in f64: f32 rounds hashes
 /// near 2^32 up to 10000 (go-sdk FSSDK-11917).
 pub fn bucket_value(bucketing_key: &str) -> i64 {
-    let hash = murmur3_32(bucketing_key.as_bytes(), HASH_SEED);
+    bucket_of_bytes(bucketing_key.as_bytes())
+}
+
+/// Keys up to this length are put together on the stack by [`bucket_of`].
+const STACK_KEY: usize = 128;
+
+/// The bucket of `bucketing_id` in the entity `parent_id` (a rule or a group): the
+/// bucket of the two concatenated, without allocating for the usual short ids.
+pub(crate) fn bucket_of(bucketing_id: &str, parent_id: &str) -> i64 {
+    let (id, parent) = (bucketing_id.as_bytes(), parent_id.as_bytes());
+    let len = id.len() + parent.len();
+    if len <= STACK_KEY {
+        let mut key = [0u8; STACK_KEY];
+        key[..id.len()].copy_from_slice(id);
+        key[id.len()..len].copy_from_slice(parent);
+        bucket_of_bytes(&key[..len])
+    } else {
+        bucket_of_bytes(&[id, parent].concat())
+    }
+}
+
+fn bucket_of_bytes(key: &[u8]) -> i64 {
+    let hash = murmur3_32(key, HASH_SEED);
     let ratio = f64::from(hash) / 4_294_967_296.0;
     // Truncation is the floor here: the value is non-negative and below 10000.
     (ratio * MAX_TRAFFIC).floor() as i64
@@ -71,6 +93,16 @@ mod tests {
         assert_eq!(bucket_value("matjaz16910084756"), 2477);
         assert_eq!(bucket_value("matjaz16941022436"), 7848);
         assert_eq!(bucket_value("matjazdefault-16943340293"), 2305);
+        // Put together from its two parts, short (on the stack) or long.
+        assert_eq!(bucket_of("matjaz", "16911963060"), 3431);
+        assert_eq!(bucket_of("ppid3", "1886780721"), 5439);
+        let (id, parent) = long.split_at(long.len() - 10);
+        assert_eq!(bucket_of(id, parent), 6128);
+        let longer = format!("{}{id}", "x".repeat(STACK_KEY));
+        assert_eq!(
+            bucket_of(&longer, parent),
+            bucket_value(&format!("{longer}{parent}"))
+        );
     }
 
     #[test]

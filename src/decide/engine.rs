@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::audience::user_in_audience;
-use super::bucket::{bucket_value, find_entity};
+use super::bucket::{bucket_of, find_entity};
 use super::datafile::{Flag, ProjectConfig, Range, Rule, Variation};
 use super::events::{Impression, UserEvent, impression_event};
 use super::notification::{FlagDecisionInfo, FlagMessage, UserContextRef};
@@ -126,7 +126,7 @@ impl<'a> Engine<'a> {
             Some(Value::String(s)) => s.clone(),
             Some(other) => {
                 let error = format!("invalid bucketing ID provided: \"{}\"", go_value(other));
-                reasons.info(format!(
+                reasons.info(format_args!(
                     "Error computing bucketing ID for experiment {}: {}",
                     go_quote(rule_key),
                     go_quote(&error)
@@ -144,11 +144,8 @@ impl<'a> Engine<'a> {
         if !group.random {
             return true;
         }
-        let key = format!(
-            "{bucketing_id}{}",
-            rule.group_id.as_deref().unwrap_or_default()
-        );
-        find_entity(&group.traffic, bucket_value(&key)) == Some(rule.id.as_str())
+        let group_id = rule.group_id.as_deref().unwrap_or_default();
+        find_entity(&group.traffic, bucket_of(bucketing_id, group_id)) == Some(rule.id.as_str())
     }
 
     /// Buckets into one of the rule's variations (group step first).
@@ -156,10 +153,7 @@ impl<'a> Engine<'a> {
         if !self.group_allows(rule, bucketing_id) {
             return None;
         }
-        let entity = find_entity(
-            &rule.traffic,
-            bucket_value(&format!("{bucketing_id}{}", rule.id)),
-        )?;
+        let entity = find_entity(&rule.traffic, bucket_of(bucketing_id, &rule.id))?;
         if entity.is_empty() {
             return None;
         }
@@ -168,7 +162,7 @@ impl<'a> Engine<'a> {
 
     fn audience_check(&self, rule: &Rule, kind: &str, reasons: &mut Reasons) -> bool {
         let ok = user_in_audience(self.config, rule.audience.as_ref(), self.user, reasons);
-        reasons.info(format!(
+        reasons.info(format_args!(
             "Audiences for {kind} {} collectively evaluated to {ok}.",
             rule.key
         ));
@@ -199,14 +193,14 @@ impl<'a> Engine<'a> {
         let user = &self.user.id;
         match self.flag_variation(flag, wanted) {
             Some(v) => {
-                reasons.info(format!(
+                reasons.info(format_args!(
                     "Variation ({wanted}) is mapped to flag ({}), rule ({}) and user ({user}) in the forced decision map.",
                     flag.key, rule.key
                 ));
                 Some(v)
             }
             None => {
-                reasons.info(format!(
+                reasons.info(format_args!(
                     "Invalid variation is mapped to flag ({}), rule ({}) and user ({user}) in the forced decision map.",
                     flag.key, rule.key
                 ));
@@ -219,19 +213,19 @@ impl<'a> Engine<'a> {
         let user = &self.user.id;
         for holdout in self.config.holdouts_for(flag) {
             if !self.audience_check(holdout, "holdout", reasons) {
-                reasons.info(format!(
+                reasons.info(format_args!(
                     "User {user} does not meet conditions for holdout {}.",
                     holdout.key
                 ));
                 continue;
             }
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "User {user} meets conditions for holdout {}.",
                 holdout.key
             ));
             let bucketing_id = self.bucketing_id(&holdout.key, reasons);
             if let Some(variation) = self.bucket(holdout, &bucketing_id) {
-                reasons.info(format!(
+                reasons.info(format_args!(
                     "User {user} is in variation {} of holdout {}.",
                     variation.key, holdout.key
                 ));
@@ -242,7 +236,7 @@ impl<'a> Engine<'a> {
                     cmab_uuid: None,
                 });
             }
-            reasons.info(format!("User {user} is in no holdout variation."));
+            reasons.info(format_args!("User {user} is in no holdout variation."));
         }
         None
     }
@@ -259,13 +253,15 @@ impl<'a> Engine<'a> {
         if let Some(key) = self.overrides.variation_for(&rule.key, &user)
             && let Some(v) = rule.variation_by_key(&key)
         {
-            reasons.info(format!("Override variation {key} found for user {user}"));
+            reasons.info(format_args!(
+                "Override variation {key} found for user {user}"
+            ));
             return Ok(ServiceResult::Hit(v, None));
         }
         if let Some(key) = rule.forced_variations.get(&user)
             && let Some(v) = rule.variation_by_key(key)
         {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "User \"{user}\" is whitelisted into variation \"{key}\" of experiment \"{}\".",
                 rule.key
             ));
@@ -277,20 +273,20 @@ impl<'a> Engine<'a> {
         if let Some(stored) = self.profile.as_ref().and_then(|p| p.get(&rule.id)) {
             match rule.variation_by_id(stored) {
                 Some(v) => {
-                    reasons.info(format!(
+                    reasons.info(format_args!(
                         "User \"{user}\" was previously bucketed into variation \"{}\" of experiment \"{}\".",
                         v.key, rule.key
                     ));
                     return Ok(ServiceResult::Hit(v, None));
                 }
-                None => reasons.info(format!(
+                None => reasons.info(format_args!(
                     "User \"{user}\" was previously bucketed into variation with ID \"{stored}\" for experiment \"{}\", but no matching variation was found.",
                     rule.key
                 )),
             }
         }
         if !self.audience_check(rule, "experiment", reasons) {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "User \"{user}\" does not meet conditions to be in experiment \"{}\".",
                 rule.key
             ));
@@ -317,7 +313,7 @@ impl<'a> Engine<'a> {
             return Ok(ServiceResult::Miss);
         };
         if !self.audience_check(rule, "experiment", reasons) {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "User {user} not in audience for CMAB experiment {}",
                 rule.key
             ));
@@ -330,12 +326,9 @@ impl<'a> Engine<'a> {
             end_of_range: cmab.traffic_allocation,
         }];
         let in_traffic = self.group_allows(rule, &bucketing_id)
-            && find_entity(
-                &synthetic,
-                bucket_value(&format!("{bucketing_id}{}", rule.id)),
-            ) == Some("$");
+            && find_entity(&synthetic, bucket_of(&bucketing_id, &rule.id)) == Some("$");
         if !in_traffic {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "User {user} not in CMAB experiment {} due to traffic allocation",
                 rule.key
             ));
@@ -367,7 +360,7 @@ impl<'a> Engine<'a> {
             }) => {
                 match rule.variation_by_id(&variation_id) {
                     Some(v) => {
-                        reasons.info(format!(
+                        reasons.info(format_args!(
                             "User bucketed into variation {} by CMAB service",
                             v.key
                         ));
@@ -383,7 +376,7 @@ impl<'a> Engine<'a> {
     fn rollout(&self, flag: &'a Flag, forced: &ForcedMap, reasons: &mut Reasons) -> FlagResult<'a> {
         let user = &self.user.id;
         let Some(rollout) = self.config.rollout_by_id(&flag.rollout_id) else {
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "Rollout with ID \"{}\" is not in the datafile.",
                 flag.rollout_id
             ));
@@ -405,9 +398,9 @@ impl<'a> Engine<'a> {
                 return found(rule, v);
             }
             // The first pass reports nothing but the failure line below.
-            let mut silent = Reasons::default();
+            let mut silent = Reasons::new(false);
             if !user_in_audience(self.config, rule.audience.as_ref(), self.user, &mut silent) {
-                reasons.info(format!(
+                reasons.info(format_args!(
                     "User \"{user}\" does not meet conditions for targeting rule {}.",
                     index + 1
                 ));
@@ -425,7 +418,7 @@ impl<'a> Engine<'a> {
         if let Some(v) = self.rule_forced(flag, everyone_else, forced, reasons) {
             return found(everyone_else, v);
         }
-        let mut silent = Reasons::default();
+        let mut silent = Reasons::new(false);
         if user_in_audience(
             self.config,
             everyone_else.audience.as_ref(),
@@ -435,7 +428,7 @@ impl<'a> Engine<'a> {
             self.audience_check(everyone_else, "experiment", reasons);
             let bucketing_id = self.bucketing_id(&everyone_else.key, reasons);
             let variation = self.bucket(everyone_else, &bucketing_id);
-            reasons.info(format!(
+            reasons.info(format_args!(
                 "User \"{user}\" meets conditions for targeting rule \"Everyone Else\"."
             ));
             if let Some(v) = variation {
@@ -456,7 +449,7 @@ impl<'a> Engine<'a> {
         if let Some(wanted) = forced.get(&(flag.key.clone(), None)) {
             match self.flag_variation(flag, wanted) {
                 Some(variation) => {
-                    reasons.info(format!(
+                    reasons.info(format_args!(
                         "Variation ({wanted}) is mapped to flag ({}) and user ({user}) in the forced decision map.",
                         flag.key
                     ));
@@ -467,7 +460,7 @@ impl<'a> Engine<'a> {
                         cmab_uuid: None,
                     }));
                 }
-                None => reasons.info(format!(
+                None => reasons.info(format_args!(
                     "Invalid variation is mapped to flag ({}) and user ({user}) in the forced decision map.",
                     flag.key
                 )),
@@ -669,7 +662,7 @@ fn decide_one(
         let reason = format!("No flag was found for key {}.", go_quote(key));
         return Ok(Decision::error(key, user, vec![reason]));
     };
-    let mut reasons = Reasons::default();
+    let mut reasons = Reasons::new(options.include_reasons);
     let found = match engine.decide_flag(flag, forced, &mut reasons)? {
         FlagResult::Found(found) => Some(found),
         FlagResult::NoVariation => None,
@@ -721,7 +714,7 @@ fn decide_one(
             attributes: user.attributes.clone(),
             segments: user.segments.clone(),
         },
-        reasons: reasons.report(options.include_reasons),
+        reasons: reasons.report(),
         variables,
         impression,
         impression_due: due,
