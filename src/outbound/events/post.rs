@@ -6,10 +6,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 
 use super::dispatch::Sealed;
 use super::{EventError, EventStats, FAILURE_LOG_EVERY};
 use crate::util::{Backoff, error_chain};
+
+/// The `Content-Type` of every batch. Built once: a value given as a string is
+/// checked and copied into a new allocation on every request.
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// The HTTP client batches are POSTed with, each POST bounded by `timeout`.
 pub(super) fn http_client(timeout: Duration) -> Result<reqwest::Client, EventError> {
@@ -67,7 +72,7 @@ impl Poster {
         let response = self
             .http
             .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, JSON)
             .body(body)
             .send()
             .await
