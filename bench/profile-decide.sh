@@ -8,15 +8,18 @@
 #               (examples/event_sink.rs), production batching defaults
 #   EVENTS off: empty client.eventURL
 #
-# Two runs of `serve` under `valgrind --tool=callgrind`, each with notifications on
+# Three runs of `serve` under `valgrind --tool=callgrind`, each with notifications on
 # and one SSE subscriber reading the stream:
 #   1. REQUESTS decides, sent one after the other by one curl process on one
 #      keep-alive connection (the same request as bench/serve-decide.sh), a pause
 #      for the last event batch, then SIGTERM;
 #   2. the idle baseline: the same start, subscriber, the same wall time with no
-#      request, then SIGTERM.
-# Printed: total Ir (instructions executed) of both runs, Ir per request =
-# (run 1 − run 2) / REQUESTS, and the top 25 functions by self and by inclusive Ir
+#      request, then SIGTERM;
+#   3. the ceiling: REQUESTS `GET /health` the same way (same middleware, no
+#      decision), so decide's instructions can be read against the cheapest request.
+# Printed: total Ir (instructions executed) of the runs, Ir per request =
+# (run − idle run) / REQUESTS for decide and /health, and the top 25 functions by
+# self and by inclusive Ir
 # per request (each function's Ir in run 1 minus run 2, over REQUESTS), so the
 # start-up, datafile load and shutdown, equal in both runs, cancel out.
 # Function names come from the release binary's symbols; with fat LTO most of the
@@ -57,8 +60,18 @@ esac
   echo 'write-out = "%{http_code}\n"'
 } > "$WORK/curl.conf"
 
-profiled_run() { # NAME REQUESTS IDLE_SECONDS -> $OUT/NAME.callgrind; sets RUN_SECONDS
-  local name=$1 n=$2 idle=$3 started
+# The same transfers of GET /health.
+{
+  echo 'silent'
+  echo 'write-out = "%{http_code}\n"'
+} > "$WORK/health.conf"
+
+# Runs serve under callgrind, sends REQUESTS to PATH, then waits until UNTIL
+# seconds have passed since the subscriber connected (so the runs compared with the
+# idle baseline last as long as it), then one more second for the last event batch.
+profiled_run() { # NAME REQUESTS UNTIL_SECONDS [PATH] -> $OUT/NAME.callgrind; sets RUN_SECONDS
+  local name=$1 n=$2 until=$3 path=${4:-/v1/decide?keys=promo_banner} started conf=$WORK/curl.conf
+  [ "$path" = /health ] && conf=$WORK/health.conf
   RUNNER="valgrind --tool=callgrind --callgrind-out-file=$OUT/$name.callgrind" start_serve decide
   start_subscriber "$name"
   # The subscriber is connected once its first bytes (the SSE headers) arrived.
@@ -66,14 +79,14 @@ profiled_run() { # NAME REQUESTS IDLE_SECONDS -> $OUT/NAME.callgrind; sets RUN_S
   started=$(date +%s.%N)
   if [ "$n" -gt 0 ]; then
     for _ in $(seq "$n"); do
-      echo "url = \"http://$API/v1/decide?keys=promo_banner\""
+      echo "url = \"http://$API$path\""
       echo 'output = "/dev/null"'
     done > "$WORK/urls.conf"
     local ok
-    ok=$(curl --config "$WORK/curl.conf" --config "$WORK/urls.conf" | grep -c '^200$' || true)
-    [ "$ok" -eq "$n" ] || { echo "$name: only $ok of $n decides answered 200" >&2; exit 1; }
+    ok=$(curl --config "$conf" --config "$WORK/urls.conf" | grep -c '^200$' || true)
+    [ "$ok" -eq "$n" ] || { echo "$name: only $ok of $n requests to $path answered 200" >&2; exit 1; }
   fi
-  sleep "$idle"
+  sleep "$(awk -v s="$started" -v e="$(date +%s.%N)" -v u="$until" 'BEGIN {print (u > e - s ? u - (e - s) : 0)}')"
   # The last event batch is on its way to the sink by now (batches of
   # client.batchSize are sent when full); a partial one is flushed at SIGTERM in
   # both runs.
@@ -93,13 +106,18 @@ profiled_run requests "$REQUESTS" 0
 busy=$RUN_SECONDS
 # The baseline idles as long as the requests took.
 profiled_run idle 0 "$(awk -v b="$busy" 'BEGIN {print (b > 1 ? b - 1 : 0)}')"
+idle_secs=$RUN_SECONDS
+profiled_run health "$REQUESTS" "$(awk -v b="$busy" 'BEGIN {print (b > 1 ? b - 1 : 0)}')" /health
 ir_run=$(total_ir "$OUT/requests.callgrind")
 ir_idle=$(total_ir "$OUT/idle.callgrind")
+ir_health=$(total_ir "$OUT/health.callgrind")
 [ "$EVENTS" = on ] && echo "event sink received: $(sink_counts)"
-printf 'total Ir, %s requests:  %15s  (%s s under valgrind)\n' "$REQUESTS" "$ir_run" "$busy"
-printf 'total Ir, idle baseline: %15s  (%s s)\n' "$ir_idle" "$RUN_SECONDS"
-awk -v a="$ir_run" -v b="$ir_idle" -v n="$REQUESTS" \
-  'BEGIN {printf "Ir per decide:           %15.0f\n", (a - b) / n}'
+printf 'total Ir, %s decides:   %15s  (%s s under valgrind)\n' "$REQUESTS" "$ir_run" "$busy"
+printf 'total Ir, idle baseline: %15s  (%s s)\n' "$ir_idle" "$idle_secs"
+printf 'total Ir, %s /health:   %15s  (%s s)\n' "$REQUESTS" "$ir_health" "$RUN_SECONDS"
+awk -v a="$ir_run" -v b="$ir_idle" -v h="$ir_health" -v n="$REQUESTS" \
+  'BEGIN {printf "Ir per decide:           %15.0f\nIr per /health:          %15.0f  (decide = %.2f x /health)\n",
+          (a - b) / n, (h - b) / n, (a - b) / (h - b)}'
 
 # Per-function Ir of run 1 minus the idle run, per request, top $TOP.
 per_function() { # --inclusive=yes|no TITLE
