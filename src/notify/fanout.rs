@@ -254,7 +254,7 @@ impl Fanout {
     }
 
     fn push(&self, state: &mut ChannelState, id: StreamId, notification: Notification) {
-        let event = Arc::new(Event::new(id.to_string(), notification));
+        let event = Arc::new(Event::new(id.to_text(), notification));
         state.last_id = state.last_id.max(id);
         if state.history.len() >= self.buffer
             && let Some((old, _)) = state.history.pop_front()
