@@ -59,6 +59,7 @@ impl fmt::Display for StreamId {
         f.write_str(&self.to_text())
     }
 }
+
 impl FromStr for StreamId {
     type Err = String;
 
