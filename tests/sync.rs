@@ -681,7 +681,7 @@ fn command_calls(redis: &RedisServer, command: &str) -> u64 {
 /// on another one (which had no subscriber of the key, so its window starts at the
 /// stream's end) while decisions keep coming. Each gets exactly the entries after
 /// its own id, and Redis serves far fewer XRANGE calls than there are resumes:
-/// concurrent resumes of one range share a read, and later ones are served from
+/// concurrent resumes of one range share a read, and a later one is served from
 /// the window it extended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reconnect_storm_costs_redis_reads_per_range_not_per_subscriber() {
@@ -738,6 +738,10 @@ async fn a_reconnect_storm_costs_redis_reads_per_range_not_per_subscriber() {
     .await
     .expect("every decision in the stream");
     assert_eq!(stream.len(), BEFORE + AFTER, "no decision stored twice");
+    let (late_id, late_missing) = (
+        seen[0].last().unwrap().id.clone(),
+        stream.len() - seen[0].len(),
+    );
     let readers = seen.into_iter().zip(resumed).map(|(before, sse)| {
         let stream = stream.clone();
         tokio::spawn(async move {
@@ -752,6 +756,18 @@ async fn a_reconnect_storm_costs_redis_reads_per_range_not_per_subscriber() {
     assert!(
         xrange_storm <= 30,
         "{xrange_storm} XRANGE calls for {SUBSCRIBERS} resumes of 5 different ids"
+    );
+    // The storm's resumes may all have shared the five reads (they arrived while
+    // those were in flight); one resume after them is served from the window the
+    // reads extended, without Redis.
+    let xrange_late = command_calls(&redis, "xrange");
+    let late = Sse::open(&survivor, DEMO_KEY, "", Some(&late_id)).await;
+    let (_sse, after) = collect(late, late_missing).await.unwrap();
+    assert_eq!(after.len(), late_missing, "the late resume's replay");
+    assert_eq!(
+        command_calls(&redis, "xrange"),
+        xrange_late,
+        "the late resume read Redis"
     );
     let url = format!("{}/metrics", survivor.admin);
     let metrics = survivor.send(survivor.http().get(url)).await.body;
