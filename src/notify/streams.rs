@@ -671,7 +671,7 @@ impl StreamsHub {
             .into_iter()
             .filter_map(|(id, data)| {
                 let notification = self.decode(sdk_key, id, data.flatten())?;
-                Some(Arc::new(Event::new(id.to_string(), notification)))
+                Some(Arc::new(Event::new(id.to_text(), notification)))
             })
             .collect();
         Ok((events, last, more))

@@ -93,7 +93,7 @@ pub fn xread_cmd(key: &str, after: StreamId, count: u64, block_ms: u64) -> Cmd {
         .arg(block_ms)
         .arg("STREAMS")
         .arg(key)
-        .arg(after.to_string());
+        .arg(after.to_text());
     cmd
 }
 

@@ -33,8 +33,8 @@ impl StreamId {
     }
 
     /// `<ms>-<seq>`, allocated once at its final size. Every notification's SSE id
-    /// is made with it, so the numbers are written with `itoa` rather than through
-    /// `write!` (about a sixth of the instructions).
+    /// and every XREAD's start id is made with it, so the numbers are written with
+    /// `itoa` rather than through `write!` (about a sixth of the instructions).
     pub fn to_text(self) -> String {
         let (mut ms, mut seq) = (itoa::Buffer::new(), itoa::Buffer::new());
         let (ms, seq) = (ms.format(self.ms), seq.format(self.seq));
@@ -55,8 +55,11 @@ impl StreamId {
 }
 
 impl fmt::Display for StreamId {
+    /// The same text as [`StreamId::to_text`], written in pieces (no allocation).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_text())
+        f.write_str(itoa::Buffer::new().format(self.ms))?;
+        f.write_str("-")?;
+        f.write_str(itoa::Buffer::new().format(self.seq))
     }
 }
 
