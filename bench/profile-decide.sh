@@ -19,9 +19,9 @@
 #      decision), so decide's instructions can be read against the cheapest request.
 # Printed: total Ir (instructions executed) of the runs, Ir per request =
 # (run − idle run) / REQUESTS for decide and /health, and the top 25 functions by
-# self and by inclusive Ir
-# per request (each function's Ir in run 1 minus run 2, over REQUESTS), so the
-# start-up, datafile load and shutdown, equal in both runs, cancel out.
+# self and by inclusive Ir per decide (each function's Ir in run 1 minus run 2, over
+# REQUESTS), so the start-up, datafile load and shutdown, equal in every run, cancel
+# out.
 # Function names come from the release binary's symbols; with fat LTO most of the
 # code is inlined into its callers, so a "self" figure covers what was inlined.
 # The callgrind files are kept in target/profile-out/ for callgrind_annotate or
@@ -104,10 +104,12 @@ echo "serve under valgrind --tool=callgrind: $REQUESTS sequential decides (keys=
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (does not change the instruction counts)"
 profiled_run requests "$REQUESTS" 0
 busy=$RUN_SECONDS
-# The baseline idles as long as the requests took.
-profiled_run idle 0 "$(awk -v b="$busy" 'BEGIN {print (b > 1 ? b - 1 : 0)}')"
+# The baseline, and the /health run, last as long as the decides did (the final
+# second included).
+until=$(awk -v b="$busy" 'BEGIN {print (b > 1 ? b - 1 : 0)}')
+profiled_run idle 0 "$until"
 idle_secs=$RUN_SECONDS
-profiled_run health "$REQUESTS" "$(awk -v b="$busy" 'BEGIN {print (b > 1 ? b - 1 : 0)}')" /health
+profiled_run health "$REQUESTS" "$until" /health
 ir_run=$(total_ir "$OUT/requests.callgrind")
 ir_idle=$(total_ir "$OUT/idle.callgrind")
 ir_health=$(total_ir "$OUT/health.callgrind")
